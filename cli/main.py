@@ -1,0 +1,82 @@
+"""devctl: create, list, describe and delete DevServers.
+
+Heavy imports (Pulumi, the Kubernetes client) happen inside commands, so
+``devctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from devservers.cli import servers
+from devservers.cli.errors import DevctlGroup
+
+if TYPE_CHECKING:
+    from devservers.stacks import Settings
+
+app = typer.Typer(
+    cls=DevctlGroup,
+    name="devctl",
+    help="Development servers on Kubernetes, one Pulumi stack each.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+servers.register(app)
+
+
+@dataclass
+class Context:
+    """Global options, turned into settings on first use."""
+
+    config: Path | None = None
+    overrides: dict[str, object] = field(default_factory=dict)
+    quiet: bool = False
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Validated settings (raises ``SpecError`` naming a bad key)."""
+        if self._settings is None:
+            from devservers.stacks import load_settings
+
+            self._settings = load_settings(self.config, **self.overrides)
+        return self._settings
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Config file.", show_default="~/.config/devservers/config.yaml"),
+    ] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="kubeconfig file.", show_default="$KUBECONFIG")
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option(help="kubeconfig context.", show_default="current")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Act as this user.", show_default="login name")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No engine progress on stderr.")
+    ] = False,
+    debug: Annotated[bool, typer.Option(help="Log details and tracebacks on stderr.")] = False,
+) -> None:
+    """Development servers on Kubernetes, one Pulumi stack each."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = Context(
+        config=config,
+        overrides={"kubeconfig": kubeconfig, "context": context, "user": user},
+        quiet=quiet,
+    )

@@ -1,0 +1,75 @@
+"""Turns create flags into a validated DevServerSpec (reads key files; no cluster I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from devservers.components.catalog import BUILTIN_FLAVORS, find_flavor
+from devservers.components.durations import expiry_after, parse_duration
+from devservers.components.specs import DevServerSpec, VolumeSpec
+from devservers.components.sshkeys import parse_public_keys
+from devservers.stacks import Settings, SpecError
+
+DEFAULT_KEY_GLOB = "id_*.pub"
+"""Public keys picked up from ``~/.ssh`` when ``--ssh-key`` is not given."""
+
+
+def build_spec(
+    settings: Settings,
+    name: str,
+    flavor: str | None,
+    volumes: list[str],
+    ttl: str | None,
+    key_files: list[Path],
+    image: str | None,
+) -> DevServerSpec:
+    """Validates every create flag and assembles the spec.
+
+    Raises:
+        SpecError: On any bad flag; the message names the value.
+        pydantic.ValidationError: On a bad name or an inconsistent combination.
+    """
+    try:
+        chosen = find_flavor(BUILTIN_FLAVORS, flavor)
+        mounts = tuple(VolumeSpec.parse(v) for v in volumes)
+        lifetime = parse_duration(ttl or settings.default_ttl)
+        expiry = expiry_after(lifetime, datetime.now(UTC), settings.max_ttl_delta)
+    except (ValueError, LookupError) as exc:
+        raise SpecError(str(exc)) from None
+    return DevServerSpec(
+        name=name,
+        user=settings.user,
+        namespace=settings.server_namespace,
+        flavor=chosen,
+        volumes=mounts,
+        ssh_public_keys=tuple(read_public_keys(key_files)),
+        image=image or settings.image,
+        expiry=expiry,
+    )
+
+
+def read_public_keys(files: list[Path]) -> list[str]:
+    """Keys from ``files``, or from ``~/.ssh/id_*.pub`` when none are given.
+
+    Raises:
+        SpecError: If a file is unreadable or holds no valid public key, or no
+            key is found at all.
+    """
+    files = files or sorted((Path.home() / ".ssh").glob(DEFAULT_KEY_GLOB))
+    if not files:
+        raise SpecError(
+            "no SSH public key found in ~/.ssh",
+            hint="pass --ssh-key FILE.pub or run ssh-keygen -t ed25519",
+        )
+    keys: list[str] = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"cannot read SSH key file {path}: {exc}") from None
+        try:
+            keys += [k for k in parse_public_keys(text, str(path)) if k not in keys]
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
+    return keys

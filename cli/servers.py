@@ -1,0 +1,152 @@
+"""devctl create / list / describe / delete."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from devservers.cli import render
+from devservers.cli.render import Format, OutputOption
+
+if TYPE_CHECKING:
+    from devservers.stacks import Server, ServerDetails
+
+NameArg = Annotated[
+    str, typer.Argument(help="Server name: lowercase letters, digits and '-', at most 30.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the server commands to ``app``."""
+    app.command()(create)
+    app.command("list")(list_)
+    app.command()(describe)
+    app.command()(delete)
+
+
+def create(
+    ctx: typer.Context,
+    name: NameArg,
+    flavor: Annotated[
+        str | None,
+        typer.Option("--flavor", "-f", help="Flavor.", show_default="the catalog's default"),
+    ] = None,
+    volume: Annotated[
+        list[str] | None,
+        typer.Option("--volume", "-v", help="Mount a claim: CLAIM:/PATH[:ro]. Repeatable."),
+    ] = None,
+    ttl: Annotated[
+        str | None, typer.Option(help="Lifetime, e.g. 30m, 4h, 2d.", show_default="8h")
+    ] = None,
+    ssh_key: Annotated[
+        list[Path] | None,
+        typer.Option(help="Public key file. Repeatable.", show_default="~/.ssh/id_*.pub"),
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="Container image with sshd and a shell.")
+    ] = None,
+    output: Format = OutputOption,
+) -> None:
+    """Create a DevServer and wait until it is Ready.
+
+    Example: devctl create box --flavor gpu-small -v datasets:/data:ro --ttl 4h
+    """
+    from devservers.cli.requests import build_spec
+    from devservers.stacks import create_server
+
+    settings = ctx.obj.settings
+    spec = build_spec(settings, name, flavor, volume or [], ttl, ssh_key or [], image)
+    details = create_server(settings, spec, progress=_progress(ctx))
+    render.emit(details, output, _details_view)
+
+
+def list_(
+    ctx: typer.Context,
+    all_users: Annotated[
+        bool, typer.Option("--all-users", "-A", help="Everyone's servers (admins).")
+    ] = False,
+    output: Format = OutputOption,
+) -> None:
+    """List your DevServers with their status and expiry (one API call)."""
+    from devservers.stacks import list_servers
+
+    render.emit(list_servers(ctx.obj.settings, all_users=all_users), output, _list_view)
+
+
+def describe(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> None:
+    """Show a DevServer: status, expiry, volumes, pods, host keys and recent events."""
+    from devservers.stacks import describe_server
+
+    settings = ctx.obj.settings
+    render.emit(describe_server(settings, settings.user, name), output, _details_view)
+
+
+def delete(
+    ctx: typer.Context,
+    name: NameArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    output: Format = OutputOption,
+) -> None:
+    """Delete a DevServer and its stack. Volumes (claims) are never deleted."""
+    from devservers.stacks import delete_server
+
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete DevServer {name!r}? Its claims are kept.", abort=True)
+    settings = ctx.obj.settings
+    result = delete_server(settings, settings.user, name, progress=_progress(ctx))
+    render.emit(
+        result,
+        output,
+        lambda r: (
+            f"deleted {r.name} (stack {r.stack}); claims kept: {', '.join(r.claims_kept) or 'none'}"
+        ),
+    )
+
+
+def _progress(ctx: typer.Context) -> Any:
+    if ctx.obj.quiet:
+        return None
+    return lambda line: sys.stderr.write(line if line.endswith("\n") else line + "\n")
+
+
+def _left(expiry: datetime) -> str:
+    from devservers.components.durations import format_duration
+
+    left = expiry - datetime.now(UTC)
+    return "expired" if left.total_seconds() <= 0 else format_duration(left)
+
+
+def _list_view(servers: list[Server]) -> Any:
+    if not servers:
+        return "No DevServers. Create one with: devctl create NAME"
+    rows = [
+        (s.name, s.user, s.flavor, s.status, render.plain(s.expiry), _left(s.expiry))
+        for s in servers
+    ]
+    return render.table(("name", "user", "flavor", "status", "expiry", "left"), rows)
+
+
+def _details_view(d: ServerDetails) -> Any:
+    s = d.server
+    lines = [
+        f"Name:       {s.name}",
+        f"User:       {s.user}",
+        f"Namespace:  {s.namespace}",
+        f"Stack:      {s.stack}",
+        f"Flavor:     {s.flavor}",
+        f"Status:     {s.status}",
+        f"Expiry:     {render.plain(s.expiry)} ({_left(s.expiry)} left)",
+        f"Service:    {d.service} (port 22)",
+        f"Volumes:    {', '.join(d.volumes) or 'none (ephemeral home)'}",
+        "Pods:",
+        *[f"  {p.name}  {p.phase}  ready={p.ready}  node={p.node}" for p in d.pods],
+        "Host keys:",
+        *[f"  {key}" for key in d.host_public_keys.values()],
+        "Events:",
+        *[f"  {e}" for e in d.events],
+    ]
+    return "\n".join(lines)

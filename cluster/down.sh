@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Stops and deletes the local cluster and its data. Idempotent.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+eval "$("$here/../toolchain/env.sh")"
+name="${DEVSERVERS_CLUSTER_NAME:-devservers}"
+if command -v kwokctl >/dev/null && kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
+  kwokctl delete cluster --name "$name" >&2
+fi
+rm -f "$KUBECONFIG"

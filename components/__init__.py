@@ -1,0 +1,11 @@
+"""Pulumi ComponentResources of a DevServer and the pydantic specs they take.
+
+Contract: purely declarative. Nothing here does I/O or drives the engine
+(``pulumi.automation`` is never imported); specs are validated before a
+component sees them. ``devservers.stacks`` is the only user.
+"""
+
+from devservers.components.devserver import DevServer
+from devservers.components.specs import HOME_PATH, DevServerSpec, FlavorSpec, Toleration, VolumeSpec
+
+__all__ = ["HOME_PATH", "DevServer", "DevServerSpec", "FlavorSpec", "Toleration", "VolumeSpec"]

@@ -1,0 +1,184 @@
+"""The DevServer component: one SSH-able pod with its Service, keys and volumes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from devservers.components import labels as lbl
+from devservers.components.access import DevServerUser
+from devservers.components.flavor import DevServerFlavor
+from devservers.components.specs import HOME_PATH, DevServerSpec
+from devservers.components.sshd import SSH_PORT, SshdPaths, render_sshd_config, render_start_script
+from devservers.components.volumes import DevServerVolumes
+
+DEV_UID = 1000
+"""UID and GID of the unprivileged DevServer user that runs sshd."""
+
+
+class DevServer(pulumi.ComponentResource):
+    """A DevServer: Deployment (1 replica, Recreate), ClusterIP SSH Service, sshd config.
+
+    Composed of :class:`DevServerUser` (keys), :class:`DevServerFlavor`
+    (sizing) and :class:`DevServerVolumes` (claims and home). Every object
+    carries the labels of :mod:`devservers.components.labels` and the expiry
+    annotation.
+
+    Args:
+        spec: The validated DevServer spec.
+        host_private_keys: Mapping of host key type → OpenSSH private key text,
+            generated once and passed on every update so the keys stay stable.
+        replicas: 1 for a running server, 0 for a stopped one.
+        timeout_seconds: Bound on waiting for the Deployment and Service to be ready.
+        opts: Resource options; pass the explicit Kubernetes provider here.
+
+    Attributes:
+        namespace: The namespace holding every object.
+        deployment: Name of the Deployment (the server name).
+        service: Name of the SSH Service (``<name>-ssh``, port 22).
+        expiry: RFC 3339 UTC expiry instant.
+    """
+
+    namespace: pulumi.Output[str]
+    deployment: pulumi.Output[str]
+    service: pulumi.Output[str]
+    expiry: pulumi.Output[str]
+
+    def __init__(
+        self,
+        spec: DevServerSpec,
+        *,
+        host_private_keys: Mapping[str, str],
+        replicas: int = 1,
+        timeout_seconds: int = 600,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("devservers:index:DevServer", spec.name, None, opts)
+        name, ns = spec.name, spec.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        timeouts = pulumi.CustomTimeouts(create=f"{timeout_seconds}s", update=f"{timeout_seconds}s")
+        labels = lbl.server_labels(spec.user, name, spec.stack, spec.flavor.name)
+        notes = lbl.server_annotations(spec.expiry)
+        meta = {"namespace": ns, "labels": labels, "annotations": notes}
+
+        user = DevServerUser(
+            name,
+            namespace=ns,
+            public_keys=spec.ssh_public_keys,
+            host_private_keys=host_private_keys,
+            labels=labels,
+            annotations=notes,
+            opts=child,
+        )
+        flavor = DevServerFlavor(f"{name}-flavor", flavor=spec.flavor, opts=child)
+        volumes = DevServerVolumes(f"{name}-volumes", namespace=ns, volumes=spec.mounts, opts=child)
+        paths = SshdPaths()
+        sshd = k8s.core.v1.ConfigMap(
+            f"{name}-sshd",
+            metadata={"name": f"{name}-sshd", **meta},
+            data={"sshd_config": render_sshd_config(paths), "start.sh": render_start_script(paths)},
+            opts=child,
+        )
+        pod_labels = {**labels, **lbl.selector_labels(spec.user, name)}
+        deployment = k8s.apps.v1.Deployment(
+            name,
+            metadata={"name": name, **meta},
+            spec={
+                "replicas": replicas,
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": lbl.selector_labels(spec.user, name)},
+                "template": {
+                    "metadata": {"labels": pod_labels, "annotations": notes},
+                    "spec": _pod_spec(spec, paths, user, flavor, volumes, sshd),
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-ssh",
+            metadata={"name": f"{name}-ssh", **meta},
+            spec={
+                "type": "ClusterIP",
+                "selector": lbl.selector_labels(spec.user, name),
+                "ports": [{"name": "ssh", "port": 22, "targetPort": "ssh", "protocol": "TCP"}],
+            },
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
+        )
+        self.namespace = pulumi.Output.from_input(ns)
+        self.deployment = deployment.metadata.name
+        self.service = service.metadata.name
+        self.expiry = pulumi.Output.from_input(notes[lbl.EXPIRY])
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "deployment": self.deployment,
+                "service": self.service,
+                "expiry": self.expiry,
+            }
+        )
+
+
+def _pod_spec(
+    spec: DevServerSpec,
+    paths: SshdPaths,
+    user: DevServerUser,
+    flavor: DevServerFlavor,
+    volumes: DevServerVolumes,
+    sshd: k8s.core.v1.ConfigMap,
+) -> dict[str, Any]:
+    return {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsUser": DEV_UID,
+            "runAsGroup": DEV_UID,
+            "runAsNonRoot": True,
+            "fsGroup": DEV_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "nodeSelector": flavor.node_selector,
+        "tolerations": flavor.tolerations,
+        "containers": [
+            {
+                "name": "devserver",
+                "image": spec.image,
+                "command": ["/bin/sh", f"{paths.config_dir}/start.sh"],
+                "env": [{"name": "HOME", "value": HOME_PATH}, {"name": "USER", "value": "dev"}],
+                "ports": [{"name": "ssh", "containerPort": SSH_PORT, "protocol": "TCP"}],
+                "readinessProbe": {"tcpSocket": {"port": "ssh"}, "periodSeconds": 5},
+                "resources": flavor.resources,
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": [
+                    {"name": "sshd", "mountPath": paths.config_dir, "readOnly": True},
+                    {"name": "host-keys", "mountPath": paths.host_keys_dir, "readOnly": True},
+                    {
+                        "name": "authorized-keys",
+                        "mountPath": paths.authorized_keys_dir,
+                        "readOnly": True,
+                    },
+                    {"name": "run", "mountPath": paths.run_dir},
+                    {"name": flavor.shm_volume["name"], "mountPath": "/dev/shm"},
+                    *volumes.mounts,
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "sshd", "configMap": {"name": sshd.metadata.name}},
+            {
+                "name": "host-keys",
+                "secret": {"secretName": user.host_keys_secret, "defaultMode": 0o400},
+            },
+            {
+                "name": "authorized-keys",
+                "secret": {"secretName": user.authorized_keys_secret, "defaultMode": 0o444},
+            },
+            {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+            flavor.shm_volume,
+            *volumes.volumes,
+        ],
+    }

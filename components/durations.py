@@ -1,0 +1,80 @@
+"""Durations (``30m``, ``4h``, ``2d``, ``1h30m``) and expiry instants. No I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^(\d+[smhdw])+$")
+_PART = re.compile(r"(\d+)([smhdw])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parses a duration such as ``30m``, ``4h``, ``2d`` or ``1h30m``.
+
+    Units: ``s`` seconds, ``m`` minutes, ``h`` hours, ``d`` days, ``w`` weeks.
+
+    Args:
+        text: The duration as typed by a user.
+
+    Returns:
+        The duration; always positive.
+
+    Raises:
+        ValueError: If the text is not a positive duration; the message names it.
+    """
+    cleaned = text.strip().lower()
+    if not _DURATION.match(cleaned):
+        raise ValueError(f"duration {text!r} must look like 30m, 4h, 2d or 1h30m")
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned))
+    if seconds <= 0:
+        raise ValueError(f"duration {text!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """Formats a duration the way users type it, to the minute (``2d4h``, ``35m``, ``0m``)."""
+    minutes = max(0, int(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (mins, "m")) if v]
+    return "".join(parts) or "0m"
+
+
+def expiry_after(ttl: timedelta, now: datetime, max_ttl: timedelta) -> datetime:
+    """The expiry instant ``now + ttl``, refusing TTLs beyond ``max_ttl``.
+
+    Args:
+        ttl: Requested lifetime.
+        now: The current instant (timezone-aware).
+        max_ttl: Longest lifetime allowed by the configuration.
+
+    Returns:
+        A UTC instant, truncated to whole seconds.
+
+    Raises:
+        ValueError: If ``ttl`` exceeds ``max_ttl``.
+    """
+    if ttl > max_ttl:
+        raise ValueError(
+            f"ttl {format_duration(ttl)} exceeds the maximum of {format_duration(max_ttl)}"
+        )
+    return (now + ttl).astimezone(UTC).replace(microsecond=0)
+
+
+def format_instant(instant: datetime) -> str:
+    """RFC 3339 UTC with a ``Z`` suffix, e.g. ``2026-11-29T12:00:00Z``."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_instant(text: str) -> datetime:
+    """Parses an RFC 3339 instant (as written by :func:`format_instant`) to UTC.
+
+    Raises:
+        ValueError: If the text is not an RFC 3339 instant with an offset.
+    """
+    instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if instant.tzinfo is None:
+        raise ValueError(f"instant {text!r} has no UTC offset")
+    return instant.astimezone(UTC)

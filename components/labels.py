@@ -1,0 +1,55 @@
+"""Labels and annotations every DevServer object carries. Pure data, no I/O.
+
+Standard ``app.kubernetes.io/*`` labels plus the product's own, so that
+listing and reaping need one label-selected call and never open a stack.
+Expiry is an RFC 3339 instant, which is not a legal label value (``:``), so
+it is an annotation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from devservers.components.durations import format_instant
+
+MANAGED_BY = "devservers"
+"""Value of ``app.kubernetes.io/managed-by`` on every object devservers creates."""
+
+PREFIX = "devservers.dev"
+OWNER = f"{PREFIX}/owner"
+SERVER = f"{PREFIX}/server"
+STACK = f"{PREFIX}/stack"
+FLAVOR = f"{PREFIX}/flavor"
+EXPIRY = f"{PREFIX}/expiry"
+"""Annotation: the RFC 3339 UTC expiry instant."""
+
+SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+"""Label selector matching every DevServer object."""
+
+
+def server_labels(user: str, server: str, stack: str, flavor: str) -> dict[str, str]:
+    """Labels of every object of one DevServer (mapping of label key → value)."""
+    return {
+        "app.kubernetes.io/name": "devserver",
+        "app.kubernetes.io/instance": server,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        OWNER: user,
+        SERVER: server,
+        STACK: stack,
+        FLAVOR: flavor,
+    }
+
+
+def selector_labels(user: str, server: str) -> dict[str, str]:
+    """The immutable subset used as the Deployment's pod selector."""
+    return {"app.kubernetes.io/name": "devserver", OWNER: user, SERVER: server}
+
+
+def server_annotations(expiry: datetime) -> dict[str, str]:
+    """Annotations of every object of one DevServer (mapping of key → value)."""
+    return {EXPIRY: format_instant(expiry)}
+
+
+def owner_selector(user: str) -> str:
+    """Label selector for all DevServers of one user."""
+    return f"{SELECTOR},{OWNER}={user}"

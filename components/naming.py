@@ -1,0 +1,123 @@
+"""Name rules and the names derived from them. Pure functions, no I/O.
+
+Every Kubernetes object of a DevServer is named from the server name, and the
+stack is named ``<user>.<name>``. The length budget below keeps every derived
+name legal:
+
+* Service names are RFC 1035 labels (start with a letter, at most 63
+  characters); ``<name>-ssh`` must fit.
+* The stack name is also a label value (at most 63 characters), so
+  ``len(user) + 1 + len(name) <= 63``.
+* The user's namespace ``dev-<user>`` is an RFC 1123 label.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_SERVER_NAME = 30
+"""Longest server name (characters): leaves room for ``-authorized-keys`` etc."""
+
+MAX_USER_NAME = 30
+"""Longest user name (characters): ``<user>.<name>`` stays within 63."""
+
+_RFC1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_RFC1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+NAMESPACE_PREFIX = "dev-"
+"""Per-user namespaces are ``dev-<user>``."""
+
+
+def check_label(value: str, what: str, max_length: int) -> str:
+    """Validates an RFC 1035 label: lowercase letters, digits and '-'.
+
+    Args:
+        value: The candidate name.
+        what: What the name is for, used in the message ("server name").
+        max_length: The longest allowed value, in characters.
+
+    Returns:
+        The value, unchanged.
+
+    Raises:
+        ValueError: If the value breaks the rule; the message names it.
+    """
+    if not value:
+        raise ValueError(f"{what} must not be empty")
+    if len(value) > max_length:
+        raise ValueError(f"{what} {value!r} is {len(value)} characters; the limit is {max_length}")
+    if not _RFC1035_LABEL.match(value):
+        raise ValueError(
+            f"{what} {value!r} must be lowercase letters, digits and '-', "
+            "start with a letter and end with a letter or digit (RFC 1035 label)"
+        )
+    return value
+
+
+def check_subdomain(value: str, what: str) -> str:
+    """Validates an RFC 1123 DNS subdomain (at most 253 characters), e.g. a claim name.
+
+    Raises:
+        ValueError: If the value breaks the rule; the message names it.
+    """
+    if not value or len(value) > 253 or not _RFC1123_SUBDOMAIN.match(value):
+        raise ValueError(
+            f"{what} {value!r} must be a DNS subdomain: lowercase letters, digits, '-' and '.' "
+            "(RFC 1123, at most 253 characters)"
+        )
+    return value
+
+
+def check_label_value(value: str, what: str) -> str:
+    """Validates a Kubernetes label value (at most 63 characters).
+
+    Raises:
+        ValueError: If the value breaks the rule; the message names it.
+    """
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(f"{what} {value!r} is not a valid Kubernetes label value")
+    return value
+
+
+def check_label_key(key: str) -> str:
+    """Validates a Kubernetes label key ``[prefix/]name``.
+
+    Raises:
+        ValueError: If the key breaks the rule; the message names it.
+    """
+    prefix, _, name = key.rpartition("/")
+    if prefix:
+        check_subdomain(prefix, "label key prefix")
+    if not name or len(name) > 63 or not _LABEL_VALUE.match(name):
+        raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+    return key
+
+
+def stack_name(user: str, server: str) -> str:
+    """The Pulumi stack of a DevServer: ``<user>.<server>``.
+
+    Both parts are RFC 1035 labels, which cannot contain a dot, so two
+    different (user, server) pairs never share a stack.
+    """
+    return f"{user}.{server}"
+
+
+def parse_stack_name(stack: str) -> tuple[str, str] | None:
+    """Splits ``<user>.<server>`` back; ``None`` for stacks devservers did not name."""
+    user, sep, server = stack.partition(".")
+    if not sep or "." in server:
+        return None
+    try:
+        check_label(user, "user", MAX_USER_NAME)
+        check_label(server, "server name", MAX_SERVER_NAME)
+    except ValueError:
+        return None
+    return user, server
+
+
+def user_namespace(user: str) -> str:
+    """The namespace holding a user's DevServers: ``dev-<user>``."""
+    return f"{NAMESPACE_PREFIX}{user}"

@@ -1,0 +1,190 @@
+"""Pydantic specs of flavors, volumes and DevServers. Pure data, no I/O.
+
+Every spec is frozen and refuses unknown fields; it is validated once, at the
+edge (CLI flags, config files, platform stack config), before any stack or
+cluster object is touched.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import datetime
+from typing import Annotated, Literal
+
+from devservers.components import naming
+from devservers.components.sshkeys import parse_public_keys
+from kubernetes.utils.quantity import parse_quantity
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+HOME_PATH = "/home/dev"
+"""Home directory of the DevServer user; an emptyDir unless a volume mounts it."""
+
+RESERVED_PATHS = ("/dev/shm", "/etc/devserver", "/run/devserver")
+"""Paths the DevServer itself mounts; user volumes may not mount at or under them."""
+
+GPU_RESOURCE = "nvidia.com/gpu"
+"""Extended resource name of NVIDIA GPUs (NVIDIA device plugin)."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _quantity(value: str) -> str:
+    try:
+        if parse_quantity(value) < 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a Kubernetes resource quantity (e.g. 500m, 4, 16Gi)"
+        ) from None
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+"""A non-negative Kubernetes resource quantity string such as ``500m`` or ``16Gi``."""
+
+ServerName = Annotated[
+    str, AfterValidator(lambda v: naming.check_label(v, "server name", naming.MAX_SERVER_NAME))
+]
+UserName = Annotated[
+    str, AfterValidator(lambda v: naming.check_label(v, "user", naming.MAX_USER_NAME))
+]
+FlavorName = Annotated[str, AfterValidator(lambda v: naming.check_label(v, "flavor name", 63))]
+
+
+def _mount_path(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError(f"mount path {path!r} must be absolute")
+    normalised = posixpath.normpath(path)
+    if normalised != path.rstrip("/") or "/../" in f"{path}/" or normalised == "/":
+        raise ValueError(f"mount path {path!r} must be a normalised absolute path other than /")
+    for reserved in RESERVED_PATHS:
+        if normalised == reserved or normalised.startswith(reserved + "/"):
+            raise ValueError(f"mount path {path!r} is reserved by the DevServer")
+    return normalised
+
+
+MountPath = Annotated[str, AfterValidator(_mount_path)]
+
+
+class VolumeSpec(_Spec):
+    """An existing PersistentVolumeClaim mounted into the DevServer.
+
+    Written Docker-style as ``claim:/path`` or ``claim:/path:ro``. The claim is
+    the user's: devservers references it and never creates, replaces or
+    deletes it.
+    """
+
+    claim: Annotated[str, AfterValidator(lambda v: naming.check_subdomain(v, "claim"))]
+    mount_path: MountPath
+    read_only: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> VolumeSpec:
+        """Parses ``claim:/path[:ro|:rw]``.
+
+        Raises:
+            ValueError: If the text does not have that shape; the message names it.
+        """
+        parts = text.split(":")
+        mode = parts.pop() if len(parts) == 3 else "rw"
+        if len(parts) != 2 or mode not in ("ro", "rw"):
+            raise ValueError(f"volume {text!r} must look like claim:/path or claim:/path:ro")
+        return cls(claim=parts[0], mount_path=parts[1], read_only=mode == "ro")
+
+    def __str__(self) -> str:
+        return f"{self.claim}:{self.mount_path}" + (":ro" if self.read_only else "")
+
+
+class Toleration(_Spec):
+    """A Kubernetes pod toleration (``core/v1 Toleration``)."""
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class FlavorSpec(_Spec):
+    """A t-shirt size of DevServer: resources, scheduling and /dev/shm.
+
+    Quantities are Kubernetes strings; ``gpus`` is a count of
+    ``nvidia.com/gpu`` (requests equal limits, as Kubernetes requires for
+    extended resources).
+    """
+
+    name: FlavorName
+    description: str = ""
+    cpu_request: Quantity
+    cpu_limit: Quantity
+    memory_request: Quantity
+    memory_limit: Quantity
+    gpus: int = Field(default=0, ge=0, le=16)
+    shm_size: Quantity = "1Gi"
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    default_volumes: tuple[VolumeSpec, ...] = ()
+    default: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> FlavorSpec:
+        for kind in ("cpu", "memory"):
+            request, limit = getattr(self, f"{kind}_request"), getattr(self, f"{kind}_limit")
+            if parse_quantity(request) > parse_quantity(limit):
+                raise ValueError(
+                    f"flavor {self.name}: {kind} request {request} exceeds its limit {limit}"
+                )
+        for key, value in self.node_selector.items():
+            naming.check_label_key(key)
+            naming.check_label_value(value, f"nodeSelector {key}")
+        return self
+
+
+class DevServerSpec(_Spec):
+    """Everything needed to build one DevServer stack.
+
+    Attributes:
+        expiry: Absolute UTC instant after which the reaper destroys the server.
+        ssh_public_keys: Normalised OpenSSH public keys for authorized_keys.
+    """
+
+    name: ServerName
+    user: UserName
+    namespace: Annotated[str, AfterValidator(lambda v: naming.check_label(v, "namespace", 63))]
+    flavor: FlavorSpec
+    volumes: tuple[VolumeSpec, ...] = ()
+    ssh_public_keys: tuple[str, ...]
+    image: str = Field(min_length=1)
+    expiry: datetime
+
+    @model_validator(mode="after")
+    def _check(self) -> DevServerSpec:
+        if self.expiry.tzinfo is None:
+            raise ValueError("expiry must be timezone-aware (UTC)")
+        keys = parse_public_keys("\n".join(self.ssh_public_keys), "ssh public keys")
+        if list(self.ssh_public_keys) != keys:
+            raise ValueError("ssh public keys must be normalised by parse_public_keys")
+        seen: dict[str, VolumeSpec] = {}
+        for volume in self.mounts:
+            if volume.mount_path in seen:
+                raise ValueError(
+                    f"volumes {seen[volume.mount_path]} and {volume} mount the same path"
+                )
+            seen[volume.mount_path] = volume
+        return self
+
+    @property
+    def mounts(self) -> tuple[VolumeSpec, ...]:
+        """The user's volumes followed by the flavor's default volumes."""
+        return self.volumes + self.flavor.default_volumes
+
+    @property
+    def stack(self) -> str:
+        """The Pulumi stack name, ``<user>.<name>``."""
+        return naming.stack_name(self.user, self.name)
+
+    @property
+    def mounts_home(self) -> bool:
+        """Whether some volume is mounted at the home path."""
+        return any(v.mount_path == HOME_PATH for v in self.mounts)

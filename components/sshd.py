@@ -1,0 +1,79 @@
+"""The sshd configuration and start script of a DevServer. Pure text, no I/O.
+
+sshd runs as the unprivileged DevServer user (UID 1000) on a non-privileged
+port: public-key authentication only, no passwords, no root, agent
+forwarding allowed, sftp served in-process. Kubernetes mounts Secrets with
+group-readable modes under ``fsGroup``, which sshd's StrictModes rejects, so
+the start script copies keys into private files first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SSH_PORT = 2222
+"""Port sshd listens on inside the pod (non-privileged, so no root needed)."""
+
+HOST_KEY_TYPES = ("ed25519", "ecdsa")
+"""Host key algorithms generated per DevServer, in preference order."""
+
+
+@dataclass(frozen=True)
+class SshdPaths:
+    """Where sshd's inputs live. Defaults are the paths inside the pod.
+
+    Attributes:
+        config_dir: Mounted ConfigMap with ``sshd_config`` and ``start.sh``.
+        host_keys_dir: Mounted Secret with ``ssh_host_<type>_key`` files.
+        authorized_keys_dir: Mounted Secret with ``authorized_keys``.
+        run_dir: Writable directory for private key copies and the pid file.
+    """
+
+    config_dir: str = "/etc/devserver/sshd"
+    host_keys_dir: str = "/etc/devserver/host-keys"
+    authorized_keys_dir: str = "/etc/devserver/authorized-keys"
+    run_dir: str = "/run/devserver"
+
+
+def render_sshd_config(paths: SshdPaths, port: int = SSH_PORT) -> str:
+    """The ``sshd_config`` text (OpenSSH ``sshd_config(5)`` keywords)."""
+    host_keys = "\n".join(f"HostKey {paths.run_dir}/ssh_host_{t}_key" for t in HOST_KEY_TYPES)
+    return f"""\
+Port {port}
+ListenAddress 0.0.0.0
+{host_keys}
+PidFile {paths.run_dir}/sshd.pid
+AuthorizedKeysFile .ssh/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+PermitEmptyPasswords no
+UsePAM no
+StrictModes yes
+AllowAgentForwarding yes
+AllowTcpForwarding yes
+X11Forwarding no
+PrintMotd no
+Subsystem sftp internal-sftp
+"""
+
+
+def render_start_script(paths: SshdPaths) -> str:
+    """A POSIX sh script that installs keys with safe modes and execs sshd."""
+    return f"""\
+#!/bin/sh
+set -eu
+umask 077
+mkdir -p "$HOME/.ssh" "{paths.run_dir}"
+cp "{paths.authorized_keys_dir}/authorized_keys" "$HOME/.ssh/authorized_keys"
+chmod 700 "$HOME/.ssh"
+chmod 600 "$HOME/.ssh/authorized_keys"
+for t in {" ".join(HOST_KEY_TYPES)}; do
+  if [ -f "{paths.host_keys_dir}/ssh_host_${{t}}_key" ]; then
+    cp "{paths.host_keys_dir}/ssh_host_${{t}}_key" "{paths.run_dir}/ssh_host_${{t}}_key"
+    chmod 600 "{paths.run_dir}/ssh_host_${{t}}_key"
+  fi
+done
+exec "${{SSHD:-/usr/sbin/sshd}}" -D -e -f "{paths.config_dir}/sshd_config"
+"""

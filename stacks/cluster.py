@@ -1,0 +1,136 @@
+"""Reads from the Kubernetes API: cluster identity, namespaces, claims, servers.
+
+Used for validation before a stack is touched and for the fast paths
+(listing, describing) that must not open stacks. Every call maps API
+failures to :class:`ClusterUnavailable` or :class:`NotFound`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from devservers.stacks.errors import ClusterUnavailable, NotFound
+from devservers.stacks.settings import Settings
+
+REQUEST_TIMEOUT_SECONDS = 15
+"""Bound on every single Kubernetes API request."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A connection to the API server of the configured kubeconfig and context."""
+
+    core: Any
+    apps: Any
+    context: str
+
+    def identity(self) -> str:
+        """The cluster's identity: the UID of its ``kube-system`` namespace.
+
+        Raises:
+            ClusterUnavailable: If the API server cannot be reached.
+        """
+        with _api("read namespace kube-system"):
+            return str(
+                self.core.read_namespace(
+                    "kube-system", _request_timeout=REQUEST_TIMEOUT_SECONDS
+                ).metadata.uid
+            )
+
+    def require_namespace(self, namespace: str) -> None:
+        """Raises :class:`NotFound` unless the namespace exists."""
+        with _api(f"read namespace {namespace}", missing=f"namespace {namespace!r} does not exist"):
+            self.core.read_namespace(namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+
+    def missing_claims(self, namespace: str, claims: set[str]) -> list[str]:
+        """The claims of ``claims`` that do not exist in ``namespace``, sorted."""
+        if not claims:
+            return []
+        with _api(f"list claims in {namespace}"):
+            found = self.core.list_namespaced_persistent_volume_claim(
+                namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        return sorted(claims - {c.metadata.name for c in found.items})
+
+    def deployments(self, selector: str, namespace: str | None) -> list[Any]:
+        """Deployments matching a label selector: one API call."""
+        with _api("list deployments"):
+            if namespace is None:
+                result = self.apps.list_deployment_for_all_namespaces(
+                    label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                )
+            else:
+                result = self.apps.list_namespaced_deployment(
+                    namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                )
+        return list(result.items)
+
+    def pods(self, namespace: str, selector: str) -> list[Any]:
+        """Pods matching a label selector in one namespace."""
+        with _api(f"list pods in {namespace}"):
+            return list(
+                self.core.list_namespaced_pod(
+                    namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                ).items
+            )
+
+    def events(self, namespace: str, name: str) -> list[Any]:
+        """Events about the object called ``name`` in ``namespace``, oldest first."""
+        with _api(f"list events in {namespace}"):
+            items = self.core.list_namespaced_event(
+                namespace,
+                field_selector=f"involvedObject.name={name}",
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ).items
+        return sorted(items, key=lambda e: str(e.last_timestamp or e.event_time or ""))
+
+
+def connect(settings: Settings) -> Cluster:
+    """Loads the kubeconfig and context of ``settings``.
+
+    Raises:
+        ClusterUnavailable: If the kubeconfig or context cannot be loaded.
+    """
+    from kubernetes import client, config
+
+    try:
+        api = config.new_client_from_config(
+            config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
+            context=settings.context,
+        )
+        _, active = config.list_kube_config_contexts(
+            config_file=str(settings.kubeconfig) if settings.kubeconfig else None
+        )
+    except (config.ConfigException, OSError, TypeError) as exc:
+        raise ClusterUnavailable(
+            f"cannot load kubeconfig {settings.kubeconfig or '$KUBECONFIG/~/.kube/config'}"
+            f"{f' context {settings.context!r}' if settings.context else ''}: {exc}",
+            hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
+        ) from None
+    return Cluster(
+        core=client.CoreV1Api(api),
+        apps=client.AppsV1Api(api),
+        context=settings.context or active["name"],
+    )
+
+
+@contextmanager
+def _api(action: str, missing: str | None = None) -> Iterator[None]:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status == 404 and missing:
+            raise NotFound(missing) from None
+        if exc.status in (401, 403):
+            raise ClusterUnavailable(
+                f"{action}: the API server refused the credentials ({exc.status} {exc.reason})"
+            ) from None
+        raise ClusterUnavailable(f"{action}: API error {exc.status} {exc.reason}") from None
+    except HTTPError as exc:
+        raise ClusterUnavailable(f"{action}: cannot reach the API server ({exc})") from None

@@ -1,0 +1,54 @@
+"""The exception tree of devservers; the CLI maps each class to one exit code.
+
+``DevserversError`` is the root. Every error carries a one-line ``message``
+naming the offending value and an optional ``hint`` telling the user what to
+do next.
+"""
+
+from __future__ import annotations
+
+
+class DevserversError(Exception):
+    """Base class of every error devservers raises on purpose.
+
+    Attributes:
+        message: One line naming the value at fault.
+        hint: What the user can do about it, or ``None``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class SpecError(DevserversError):
+    """Invalid input: a name, volume, key, duration, flavor or config value."""
+
+    exit_code = 2
+
+
+class NotFound(DevserversError):
+    """A DevServer, stack, flavor, namespace or claim that does not exist."""
+
+    exit_code = 3
+
+
+class Conflict(DevserversError):
+    """Already exists, locked by another operation, or bound to another cluster."""
+
+    exit_code = 4
+
+
+class ProvisionError(DevserversError):
+    """The engine failed to create, update or destroy a stack."""
+
+    exit_code = 5
+
+
+class ClusterUnavailable(DevserversError):
+    """The Kubernetes API server cannot be reached or refused the credentials."""
+
+    exit_code = 5

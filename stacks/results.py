@@ -1,0 +1,56 @@
+"""What stack operations return: frozen records with no Pulumi types in them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Server:
+    """One DevServer as seen on the cluster.
+
+    Attributes:
+        status: ``Running`` (a Ready pod), ``Pending``, or ``Stopped`` (0 replicas).
+        expiry: UTC instant after which the reaper destroys it.
+    """
+
+    name: str
+    user: str
+    namespace: str
+    stack: str
+    flavor: str
+    status: str
+    expiry: datetime
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """A pod of a DevServer (``phase`` as Kubernetes reports it)."""
+
+    name: str
+    phase: str
+    ready: bool
+    node: str | None
+
+
+@dataclass(frozen=True)
+class ServerDetails:
+    """A DevServer in full, for ``describe``."""
+
+    server: Server
+    service: str
+    volumes: tuple[str, ...]
+    host_public_keys: dict[str, str]
+    pods: tuple[PodInfo, ...] = ()
+    events: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """Result of ``delete``: the stack removed and the claims left untouched."""
+
+    name: str
+    stack: str
+    claims_kept: tuple[str, ...]

@@ -1,0 +1,204 @@
+"""DevServer lifecycle: create, delete, list, describe. Each server is one stack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pulumi
+from pulumi import automation as auto
+
+from devservers.components import DevServer, DevServerSpec, VolumeSpec
+from devservers.components import labels as lbl
+from devservers.components.durations import format_instant, parse_instant
+from devservers.components.naming import stack_name
+from devservers.stacks import workspace
+from devservers.stacks.cluster import Cluster, connect
+from devservers.stacks.engine import engine_errors
+from devservers.stacks.errors import Conflict, NotFound
+from devservers.stacks.hostkeys import generate_host_keys, public_host_keys
+from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails
+from devservers.stacks.settings import Settings
+
+Progress = Callable[[str], Any]
+
+
+def create_server(
+    settings: Settings, spec: DevServerSpec, progress: Progress | None = None
+) -> ServerDetails:
+    """Creates the DevServer's stack and brings it up until its pod is Ready.
+
+    Everything is checked before the stack is touched: the cluster answers,
+    the namespace and every claim exist. A stack left by an interrupted
+    create (no successful update yet) is resumed.
+
+    Raises:
+        NotFound: The namespace or a claim is missing.
+        Conflict: The server exists already, its stack is locked, or it lives
+            on another cluster.
+        ClusterUnavailable: The API server cannot be reached.
+        ProvisionError: The engine failed (timeouts included).
+    """
+    cluster = connect(settings)
+    cluster_id = cluster.identity()
+    cluster.require_namespace(spec.namespace)
+    missing = cluster.missing_claims(spec.namespace, {v.claim for v in spec.mounts})
+    if missing:
+        raise NotFound(
+            f"claim(s) {', '.join(missing)} do not exist in namespace {spec.namespace}",
+            hint="create the PersistentVolumeClaim first; devservers never creates claims",
+        )
+    keys = generate_host_keys()
+    program = _program(settings, spec, keys, cluster_id)
+    with engine_errors(spec.stack, "create"):
+        try:
+            stack = workspace.create_stack(settings, spec.stack, program)
+        except auto.StackAlreadyExistsError:
+            stack = workspace.select_stack(settings, spec.stack, program)
+            outputs = stack.outputs()
+            if "expiry" in outputs:
+                raise Conflict(
+                    f"DevServer {spec.name!r} already exists (stack {spec.stack})",
+                    hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
+                ) from None
+        stack.up(on_output=progress, color="never", suppress_outputs=True)
+    return describe_server(settings, spec.user, spec.name, cluster)
+
+
+def delete_server(
+    settings: Settings, user: str, name: str, progress: Progress | None = None
+) -> Deleted:
+    """Destroys the DevServer's objects and removes its stack. Claims are never touched.
+
+    Raises:
+        NotFound: No such DevServer stack.
+        Conflict: The stack is locked, or it was created on another cluster.
+        ProvisionError: The engine failed to destroy.
+    """
+    stack_id = stack_name(user, name)
+    with engine_errors(stack_id, "delete"):
+        stack = workspace.select_stack(settings, stack_id)
+        outputs = _plain(stack.outputs())
+        _check_cluster(connect(settings), outputs, stack_id)
+        stack.destroy(on_output=progress, color="never", refresh=True, remove=True)
+    claims = tuple(sorted({v["claim"] for v in outputs.get("spec", {}).get("volumes", [])}))
+    return Deleted(name=name, stack=stack_id, claims_kept=claims)
+
+
+def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
+    """The user's DevServers (or everyone's) from one label-selected API call.
+
+    Raises:
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    cluster = connect(settings)
+    if all_users:
+        found = cluster.deployments(lbl.SELECTOR, None)
+    else:
+        found = cluster.deployments(lbl.owner_selector(settings.user), settings.server_namespace)
+    return sorted((_server(d) for d in found), key=lambda s: (s.user, s.name))
+
+
+def describe_server(
+    settings: Settings, user: str, name: str, cluster: Cluster | None = None
+) -> ServerDetails:
+    """One DevServer in full: its objects, pods, recent events and host keys.
+
+    Raises:
+        NotFound: No Deployment of that server exists on the cluster.
+    """
+    cluster = cluster or connect(settings)
+    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
+    found = cluster.deployments(selector, None)
+    if not found:
+        raise NotFound(
+            f"DevServer {name!r} of user {user!r} does not exist", hint="'devctl list' shows yours"
+        )
+    deployment = found[0]
+    server = _server(deployment)
+    pods = cluster.pods(server.namespace, f"{lbl.OWNER}={user},{lbl.SERVER}={name}")
+    events = cluster.events(server.namespace, name)
+    with engine_errors(server.stack, "read"):
+        outputs = _plain(workspace.select_stack(settings, server.stack).outputs())
+    return ServerDetails(
+        server=server,
+        service=f"{name}-ssh",
+        volumes=tuple(str(VolumeSpec(**v)) for v in outputs.get("spec", {}).get("volumes", [])),
+        host_public_keys=dict(outputs.get("host_public_keys", {})),
+        pods=tuple(_pod(p) for p in pods),
+        events=tuple(f"{e.type} {e.reason}: {e.message}" for e in events[-10:]),
+    )
+
+
+def _program(
+    settings: Settings, spec: DevServerSpec, keys: dict[str, str], cluster_id: str
+) -> Callable[[], None]:
+    def program() -> None:
+        import pulumi_kubernetes as k8s
+
+        provider = k8s.Provider(
+            "cluster",
+            kubeconfig=str(settings.kubeconfig) if settings.kubeconfig else None,
+            context=settings.context,
+        )
+        DevServer(
+            spec,
+            host_private_keys=keys,
+            timeout_seconds=settings.operation_timeout_seconds,
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+        pulumi.export("expiry", format_instant(spec.expiry))
+        pulumi.export("spec", spec.model_dump(mode="json"))
+        pulumi.export("cluster_id", cluster_id)
+        pulumi.export("host_public_keys", public_host_keys(keys))
+        pulumi.export("host_private_keys", pulumi.Output.secret(keys))
+
+    return program
+
+
+def _check_cluster(cluster: Cluster, outputs: dict[str, Any], stack: str) -> None:
+    recorded = outputs.get("cluster_id")
+    if recorded and recorded != cluster.identity():
+        raise Conflict(
+            f"stack {stack} belongs to another cluster than context {cluster.context!r}",
+            hint="select the kubeconfig/context the server was created on",
+        )
+
+
+def _plain(outputs: dict[str, auto.OutputValue]) -> dict[str, Any]:
+    return {key: out.value for key, out in outputs.items()}
+
+
+def _server(deployment: Any) -> Server:
+    meta, spec, status = deployment.metadata, deployment.spec, deployment.status
+    labels, notes = meta.labels or {}, meta.annotations or {}
+    if not spec.replicas:
+        state = "Stopped"
+    elif (status.ready_replicas or 0) >= 1:
+        state = "Running"
+    else:
+        state = "Pending"
+    return Server(
+        name=labels.get(lbl.SERVER, meta.name),
+        user=labels.get(lbl.OWNER, ""),
+        namespace=meta.namespace,
+        stack=labels.get(lbl.STACK, ""),
+        flavor=labels.get(lbl.FLAVOR, ""),
+        status=state,
+        expiry=parse_instant(notes[lbl.EXPIRY])
+        if lbl.EXPIRY in notes
+        else datetime.max.replace(tzinfo=UTC),
+        created=meta.creation_timestamp,
+    )
+
+
+def _pod(pod: Any) -> PodInfo:
+    conditions = pod.status.conditions or []
+    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+    return PodInfo(
+        name=pod.metadata.name,
+        phase=pod.status.phase or "Unknown",
+        ready=ready,
+        node=pod.spec.node_name,
+    )

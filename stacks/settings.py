@@ -1,0 +1,159 @@
+"""devctl settings: a YAML file plus environment overrides, validated once.
+
+File: ``$DEVSERVERS_CONFIG`` or ``${XDG_CONFIG_HOME:-~/.config}/devservers/config.yaml``
+(optional). Every key may be overridden by ``DEVSERVERS_<KEY>`` in the
+environment (upper case), e.g. ``DEVSERVERS_BACKEND_URL``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from devservers.components import naming
+from devservers.components.durations import parse_duration
+from devservers.stacks.errors import SpecError
+
+DEFAULT_IMAGE = "lscr.io/linuxserver/openssh-server:latest"
+"""Default DevServer image; any image with a shell and ``/usr/sbin/sshd`` works."""
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
+class Settings(BaseModel):
+    """What devctl needs to reach the cluster and the state backend.
+
+    Attributes:
+        user: The DevServer owner (RFC 1035 label); defaults to the login name.
+        backend_url: Pulumi state backend (``file://…``, ``postgres://…``,
+            ``s3://…``); defaults to a file backend under the XDG data dir.
+        kubeconfig: Path of the kubeconfig; ``None`` uses ``$KUBECONFIG`` or
+            ``~/.kube/config``.
+        context: kubeconfig context; ``None`` uses the current context.
+        namespace: Namespace of the user's DevServers; defaults to ``dev-<user>``.
+        image: Container image of new DevServers.
+        default_ttl / max_ttl: Lifetime of new servers, and the cap on it.
+        operation_timeout_seconds: Bound on one engine operation's waits.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str = Field(default_factory=lambda: _login_name())
+    backend_url: str | None = None
+    kubeconfig: Path | None = None
+    context: str | None = None
+    namespace: str | None = None
+    image: str = DEFAULT_IMAGE
+    default_ttl: Duration = "8h"
+    max_ttl: Duration = "7d"
+    operation_timeout_seconds: int = Field(default=600, ge=10, le=86400)
+    state_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))
+    config_dir: Path = Field(default_factory=lambda: _xdg("XDG_CONFIG_HOME", ".config"))
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        return naming.check_label(value, "user", naming.MAX_USER_NAME)
+
+    @field_validator("backend_url")
+    @classmethod
+    def _backend(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(
+            r"^(file|postgres|postgresql|s3|gs|azblob)://", value
+        ):
+            raise ValueError(
+                f"backend_url {value!r} must start with file://, postgres://, s3://, gs:// or azblob://"
+            )
+        return value
+
+    @property
+    def server_namespace(self) -> str:
+        """The namespace new DevServers go to."""
+        return self.namespace or naming.user_namespace(self.user)
+
+    @property
+    def backend(self) -> str:
+        """The effective Pulumi backend URL."""
+        return self.backend_url or f"file://{self.state_dir / 'state'}"
+
+    @property
+    def max_ttl_delta(self) -> timedelta:
+        return parse_duration(self.max_ttl)
+
+    @property
+    def default_ttl_delta(self) -> timedelta:
+        return parse_duration(self.default_ttl)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Reads the config file, applies ``DEVSERVERS_*`` env vars, then ``overrides``.
+
+    Args:
+        path: Config file; defaults to ``$DEVSERVERS_CONFIG`` or the XDG path.
+        overrides: Values given on the command line; ``None`` values are ignored.
+
+    Returns:
+        Validated settings.
+
+    Raises:
+        SpecError: If the file is unreadable, not a mapping, or has a bad or
+            unknown key; the message names the key.
+    """
+    path = path or Path(
+        os.environ.get("DEVSERVERS_CONFIG") or _xdg("XDG_CONFIG_HOME", ".config") / "config.yaml"
+    )
+    values: dict[str, Any] = _read_file(path)
+    for key in Settings.model_fields:
+        env = os.environ.get(f"DEVSERVERS_{key.upper()}")
+        if env:
+            values[key] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SpecError(f"config: {describe_validation_error(exc)}", hint=f"check {path}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming the first bad field of a pydantic error and why."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{where}: {msg}" if where else msg
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"config file {path} is not readable YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"config file {path} must be a mapping of key: value")
+    return data
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    base = os.environ.get(var) or str(Path.home() / fallback)
+    return Path(base) / "devservers"
+
+
+def _login_name() -> str:
+    name = os.environ.get("DEVSERVERS_USER") or getpass.getuser()
+    return re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-") or "dev"

@@ -1,0 +1,85 @@
+"""Workspace set-up in one place: backend, passphrase, engine environment.
+
+Every DevServer is a stack of the ``devservers`` project. Stacks are driven
+through the Automation API with inline programs, each in its own temporary
+workspace directory, so concurrent operations never share a workspace file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from pulumi import automation as auto
+
+from devservers.stacks.settings import Settings
+
+PROJECT = "devservers"
+"""Pulumi project of every DevServer stack."""
+
+ENGINE_ENV = {
+    "PULUMI_SKIP_UPDATE_CHECK": "true",
+    "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+}
+"""The engine never downloads anything at run time: a missing plugin fails fast."""
+
+
+def passphrase_env(settings: Settings) -> dict[str, str]:
+    """Secrets-provider environment for the passphrase provider.
+
+    ``PULUMI_CONFIG_PASSPHRASE`` or ``PULUMI_CONFIG_PASSPHRASE_FILE`` from the
+    environment win; otherwise a random passphrase is created once at
+    ``<config_dir>/passphrase`` with mode 0600 and reused.
+    """
+    for var in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
+        if os.environ.get(var) is not None:
+            return {var: os.environ[var]}
+    path = settings.config_dir / "passphrase"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path)}
+
+
+def _backend_dir(settings: Settings) -> None:
+    if settings.backend.startswith("file://"):
+        Path(settings.backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
+    """Options shared by every stack operation: project, backend and environment."""
+    _backend_dir(settings)
+    return auto.LocalWorkspaceOptions(
+        project_settings=auto.ProjectSettings(
+            name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=settings.backend)
+        ),
+        env_vars={**ENGINE_ENV, **passphrase_env(settings)},
+        secrets_provider="passphrase",
+    )
+
+
+def create_stack(settings: Settings, stack: str, program: Callable[[], None]) -> auto.Stack:
+    """Creates a new stack; raises Pulumi's ``StackAlreadyExistsError`` if it exists."""
+    return auto.create_stack(
+        stack, project_name=PROJECT, program=program, opts=workspace_options(settings)
+    )
+
+
+def select_stack(
+    settings: Settings, stack: str, program: Callable[[], None] | None = None
+) -> auto.Stack:
+    """Opens an existing stack; raises Pulumi's ``StackNotFoundError`` if absent."""
+    return auto.select_stack(
+        stack,
+        project_name=PROJECT,
+        program=program or _no_program,
+        opts=workspace_options(settings),
+    )
+
+
+def _no_program() -> None:
+    raise RuntimeError("this stack operation needs no program")

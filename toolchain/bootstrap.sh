@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Builds the pinned engines (Pulumi CLI, Kubernetes provider plugin, Kubernetes
+# control plane, etcd, kwok) from the Go module proxy into a cache directory
+# keyed by the pins. Idempotent: a finished binary is never rebuilt, and each
+# binary is built in a temporary directory and moved into place only on success.
+#
+# Usage: toolchain/bootstrap.sh            build what is missing
+#        toolchain/bootstrap.sh --prefix   print the toolchain directory
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=toolchain/pins.env
+source "$here/pins.env"
+prefix="$("$here/prefix.sh")"
+if [[ "${1:-}" == "--prefix" ]]; then echo "$prefix"; exit 0; fi
+
+bin="$prefix/bin"
+work="$prefix/.work"
+mkdir -p "$bin" "$work"
+export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local
+export GONOSUMDB="" GOWORK=off
+export PULUMI_HOME="$prefix/pulumi-home"
+export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+
+log() { printf '[bootstrap %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+fail() { log "FAILED: $*"; exit 1; }
+
+# module_dir MODULE@VERSION -> prints the extracted module directory.
+module_dir() {
+  local json
+  json="$(go mod download -json "$1" 2>&1)" || fail "go mod download $1: $json"
+  sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p' <<<"$json"
+}
+
+# fresh_dir NAME -> an empty, writable build directory.
+fresh_dir() {
+  local d="$work/$1"
+  [[ -d "$d" ]] && chmod -R u+w "$d" && rm -rf "$d"
+  mkdir -p "$d"; echo "$d"
+}
+
+# copy_module MODULE@VERSION DEST -> writable copy of the module's files.
+copy_module() {
+  local src; src="$(module_dir "$1")"
+  [[ -n "$src" ]] || fail "module $1 has no directory"
+  cp -r "$src" "$2"; chmod -R u+w "$2"
+}
+
+# step NAME BINARY... FUNCTION -> runs FUNCTION unless every BINARY exists.
+step() {
+  local name="$1" fn="${!#}" missing=0 start
+  for b in "${@:2:$#-2}"; do [[ -x "$bin/$b" ]] || missing=1; done
+  if (( missing == 0 )); then log "$name: cached"; return; fi
+  start=$SECONDS
+  log "$name: building"
+  ( "$fn" ) || fail "$name"
+  log "$name: done in $((SECONDS - start))s"
+}
+
+# install_bins DIR -> moves built binaries into the toolchain atomically.
+install_bins() {
+  local f
+  for f in "$1"/*; do mv -f "$f" "$bin/$(basename "$f")"; done
+}
+
+build_pulumi() {
+  local d out; d="$(fresh_dir pulumi)"; out="$d/out"; mkdir -p "$out"
+  copy_module "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" "$d/pkg"
+  copy_module "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" "$d/sdk"
+  (cd "$d/pkg" && go build -trimpath -o "$out/pulumi" \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+    ./cmd/pulumi) || fail "go build pulumi v$PULUMI_VERSION"
+  cp "$d/sdk/python/cmd/pulumi-language-python-exec" "$out/"
+  chmod +x "$out/pulumi-language-python-exec"
+  install_bins "$out"
+}
+
+build_provider() {
+  local d out ver="$PULUMI_KUBERNETES_VERSION"
+  d="$(fresh_dir provider)"; out="$d/out"; mkdir -p "$out"
+  copy_module "github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_MODULE_VERSION" "$d/provider"
+  # go.mod replaces the SDK with ../sdk: lay the released SDK beside it.
+  copy_module "github.com/pulumi/pulumi-kubernetes/sdk/v4@v$ver" "$d/sdk"
+  (cd "$d/provider/cmd/pulumi-resource-kubernetes" && VERSION="$ver" go run generate.go) \
+    || fail "generate provider schema v$ver"
+  (cd "$d/provider" && go build -trimpath -o "$out/pulumi-resource-kubernetes" \
+    -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$ver" \
+    ./cmd/pulumi-resource-kubernetes) || fail "go build pulumi-resource-kubernetes v$ver"
+  install_bins "$out"
+}
+
+install_provider_plugin() {
+  "$bin/pulumi" plugin install resource kubernetes "v$PULUMI_KUBERNETES_VERSION" \
+    --file "$bin/pulumi-resource-kubernetes" >&2 \
+    || fail "pulumi plugin install kubernetes v$PULUMI_KUBERNETES_VERSION"
+}
+
+build_kubernetes() {
+  local d out kdir v="v$KUBERNETES_VERSION" staged="v0.${KUBERNETES_VERSION#1.}"
+  d="$(fresh_dir kubernetes)"; out="$d/out"; mkdir -p "$out"
+  kdir="$(module_dir "k8s.io/kubernetes@$v")"
+  cd "$d"
+  go mod init devservers.invalid/kubernetes >/dev/null 2>&1
+  go mod edit -require="k8s.io/kubernetes@$v"
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 through ./staging
+  # replaces; point each at its published release instead.
+  local m
+  for m in $(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$kdir/go.mod"); do
+    go mod edit -replace="$m=$m@$staged"
+  done
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    mkdir -p "cmd/$c"; cp "$kdir/cmd/$c"/*.go "cmd/$c/"; chmod u+w "cmd/$c"/*.go
+  done
+  local major="${KUBERNETES_VERSION%%.*}" minor; minor="$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
+  local ld="-s -w" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  go build -trimpath -ldflags "$ld" -o "$out/" ./cmd/... || fail "go build k8s.io/kubernetes $v"
+  install_bins "$out"
+}
+
+build_etcd() {
+  local d out; d="$(fresh_dir etcd)"; out="$d/out"; mkdir -p "$out"
+  cd "$d"
+  go mod init devservers.invalid/etcd >/dev/null 2>&1
+  go mod edit -require="go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
+  cat > main.go <<'GO'
+// Command etcd runs the etcd server of the pinned go.etcd.io/etcd/server/v3.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  go build -trimpath -ldflags "-s -w" -o "$out/etcd" . || fail "go build etcd v$ETCD_VERSION"
+  install_bins "$out"
+}
+
+build_kwok() {
+  local d out; d="$(fresh_dir kwok)"; out="$d/out"; mkdir -p "$out"
+  GOBIN="$out" go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@v$KWOK_VERSION" \
+    || fail "go install kwok v$KWOK_VERSION"
+  install_bins "$out"
+}
+
+total=$SECONDS
+step "pulumi v$PULUMI_VERSION" pulumi pulumi-language-python-exec build_pulumi
+step "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_VERSION" pulumi-resource-kubernetes build_provider
+if ! "$bin/pulumi" plugin ls 2>/dev/null | grep -q "kubernetes *resource *$PULUMI_KUBERNETES_VERSION"; then
+  install_provider_plugin
+fi
+step "etcd v$ETCD_VERSION" etcd build_etcd
+step "kwok v$KWOK_VERSION" kwok kwokctl build_kwok
+step "kubernetes v$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl build_kubernetes
+rm -rf "$work"
+log "toolchain ready in $prefix ($((SECONDS - total))s)"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Prints shell exports that put the pinned toolchain and the project's virtual
+# environment on PATH and point Pulumi and kubectl at the local cluster.
+# Usage: eval "$(toolchain/env.sh)"   (or: eval "$(make -s env)")
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+prefix="$("$here/prefix.sh")"
+cat <<ENV
+export DEVSERVERS_TOOLCHAIN="$prefix"
+export PATH="$prefix/bin:$repo/.venv/bin:\$PATH"
+export PULUMI_HOME="$prefix/pulumi-home"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export KWOK_WORKDIR="$repo/.cluster/kwok"
+export KUBECONFIG="$repo/.cluster/kubeconfig"
+ENV
