@@ -89,6 +89,23 @@ build_provider() {
   install_bins "$out"
 }
 
+build_language_python() {
+  # Published only as pseudo-versions, and not in the checksum database:
+  # GONOSUMDB covers exactly this module. go.mod replaces ../../../../pkg and
+  # ../../.. (the sdk), so the SDK tree hosts it beside pkg.
+  local d out m="github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3"
+  d="$(fresh_dir language-python)"; out="$d/out"; mkdir -p "$out"
+  copy_module "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" "$d/pkg"
+  copy_module "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" "$d/sdk"
+  mkdir -p "$d/sdk/python/cmd"
+  GONOSUMDB="$m" copy_module "$m@$PULUMI_LANGUAGE_PYTHON_MODULE_VERSION" "$d/sdk/python/cmd/pulumi-language-python"
+  (cd "$d/sdk/python/cmd/pulumi-language-python" && GONOSUMDB="$m" go build -trimpath \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+    -o "$out/pulumi-language-python" .) \
+    || fail "go build pulumi-language-python $PULUMI_LANGUAGE_PYTHON_MODULE_VERSION"
+  install_bins "$out"
+}
+
 install_provider_plugin() {
   "$bin/pulumi" plugin install resource kubernetes "v$PULUMI_KUBERNETES_VERSION" \
     --file "$bin/pulumi-resource-kubernetes" >&2 \
@@ -152,6 +169,7 @@ build_kwok() {
 
 total=$SECONDS
 step "pulumi v$PULUMI_VERSION" pulumi pulumi-language-python-exec build_pulumi
+step "pulumi-language-python $PULUMI_LANGUAGE_PYTHON_MODULE_VERSION" pulumi-language-python build_language_python
 step "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_VERSION" pulumi-resource-kubernetes build_provider
 if ! "$bin/pulumi" plugin ls 2>/dev/null | grep -q "kubernetes *resource *$PULUMI_KUBERNETES_VERSION"; then
   install_provider_plugin

@@ -65,3 +65,62 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture
+def devctl_env(tmp_path: Path, backend: str, namespace: str) -> dict[str, str]:
+    """Environment of a devctl process: its own home, state, key and namespace."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = ed25519.Ed25519PrivateKey.generate()
+    (home / ".ssh" / "id_ed25519.pub").write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        + b" alice@laptop\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVSERVERS_")}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        DEVSERVERS_USER="alice",
+        DEVSERVERS_NAMESPACE=namespace,
+        DEVSERVERS_BACKEND_URL=backend,
+        DEVSERVERS_OPERATION_TIMEOUT_SECONDS="120",
+    )
+    return env
+
+
+@pytest.fixture
+def claim(core: client.CoreV1Api, namespace: str) -> Iterator[str]:
+    """A bound PersistentVolumeClaim (with its own pre-bound PV) in the test namespace."""
+    name = "datasets"
+    pv = f"{namespace}-{name}"
+    core.create_persistent_volume(
+        client.V1PersistentVolume(
+            metadata=client.V1ObjectMeta(name=pv),
+            spec=client.V1PersistentVolumeSpec(
+                capacity={"storage": "1Gi"},
+                access_modes=["ReadWriteOnce"],
+                storage_class_name="",
+                host_path=client.V1HostPathVolumeSource(path=f"/tmp/{pv}"),
+                claim_ref=client.V1ObjectReference(namespace=namespace, name=name),
+            ),
+        )
+    )
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        client.V1PersistentVolumeClaim(
+            metadata=client.V1ObjectMeta(name=name),
+            spec=client.V1PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteOnce"],
+                storage_class_name="",
+                volume_name=pv,
+                resources=client.V1VolumeResourceRequirements(requests={"storage": "1Gi"}),
+            ),
+        ),
+    )
+    yield name
+    core.delete_persistent_volume(pv)

@@ -1,0 +1,77 @@
+"""devctl create / list / describe / delete on the real engine and cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from kubernetes import client
+
+
+def devctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["devctl", *args], env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def stacks_in(backend: str) -> list[Path]:
+    root = Path(backend.removeprefix("file://")) / ".pulumi" / "stacks"
+    return sorted(root.rglob("*.json")) if root.exists() else []
+
+
+def test_create_list_describe_delete(
+    devctl_env: dict[str, str], namespace: str, claim: str, apps: client.AppsV1Api, core: client.CoreV1Api
+) -> None:
+    created = devctl(devctl_env, "create", "box", "-v", f"{claim}:/data:ro", "--ttl", "2h", "-o", "json")
+    assert created.returncode == 0, created.stderr
+    details = json.loads(created.stdout)
+    assert details["server"]["status"] == "Running"
+    assert details["server"]["stack"] == "alice.box"
+    assert details["volumes"] == [f"{claim}:/data:ro"]
+    assert set(details["host_public_keys"]) == {"ed25519", "ecdsa"}
+
+    deployment = apps.read_namespaced_deployment("box", namespace)
+    assert deployment.metadata.labels["app.kubernetes.io/managed-by"] == "devservers"
+    assert deployment.metadata.labels["devservers.dev/owner"] == "alice"
+    assert deployment.metadata.annotations["devservers.dev/expiry"] == details["server"]["expiry"]
+    assert deployment.spec.strategy.type == "Recreate"
+    pod_spec = deployment.spec.template.spec
+    mounts = {m.mount_path: m for m in pod_spec.containers[0].volume_mounts}
+    assert mounts["/data"].read_only is True
+    assert "/home/dev" in mounts
+    assert pod_spec.security_context.run_as_non_root is True
+    assert core.read_namespaced_service("box-ssh", namespace).spec.type == "ClusterIP"
+    assert core.read_namespaced_secret("box-authorized-keys", namespace).data["authorized_keys"]
+
+    listed = devctl(devctl_env, "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(s["name"], s["status"]) for s in json.loads(listed.stdout)] == [("box", "Running")]
+
+    again = devctl(devctl_env, "create", "box")
+    assert again.returncode == 4
+    assert "already exists" in again.stderr
+
+    deleted = devctl(devctl_env, "delete", "box", "--yes", "-o", "json")
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout)["claims_kept"] == [claim]
+    assert apps.list_namespaced_deployment(namespace).items == []
+    assert core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound"
+    assert stacks_in(devctl_env["DEVSERVERS_BACKEND_URL"]) == []
+    assert json.loads(devctl(devctl_env, "list", "-o", "json").stdout) == []
+
+    gone = devctl(devctl_env, "delete", "box", "--yes")
+    assert gone.returncode == 3
+
+
+def test_missing_claim_is_refused_before_any_stack(devctl_env: dict[str, str]) -> None:
+    result = devctl(devctl_env, "create", "box", "-v", "nope:/data")
+    assert result.returncode == 3
+    assert "nope" in result.stderr
+    assert stacks_in(devctl_env["DEVSERVERS_BACKEND_URL"]) == []
+
+
+def test_missing_namespace_is_refused_before_any_stack(devctl_env: dict[str, str]) -> None:
+    env = {**devctl_env, "DEVSERVERS_NAMESPACE": "dev-nobody-here"}
+    result = devctl(env, "create", "box")
+    assert result.returncode == 3
+    assert "dev-nobody-here" in result.stderr
+    assert stacks_in(env["DEVSERVERS_BACKEND_URL"]) == []

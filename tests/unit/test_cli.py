@@ -1,0 +1,139 @@
+"""devctl through Typer's CliRunner: exit codes, messages, and nothing touched on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from typer.testing import CliRunner
+
+from devservers.cli.main import app
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A hermetic home: XDG dirs, one SSH key, a kubeconfig pointing nowhere."""
+    for var, sub in (("HOME", "home"), ("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data")):
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("DEVSERVERS_USER", "alice")
+    for var in ("DEVSERVERS_CONFIG", "DEVSERVERS_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):
+        monkeypatch.delenv(var, raising=False)
+    ssh = tmp_path / "home" / ".ssh"
+    ssh.mkdir()
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    (ssh / "id_ed25519.pub").write_text(
+        key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " a@b\n"
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: nowhere\n"
+        "clusters: [{name: nowhere, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: nowhere, context: {cluster: nowhere, user: u}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def state_files(home: Path) -> list[Path]:
+    return [p for p in (home / "data").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["create", "Box"], "Box"),
+        (["create", "9box"], "9box"),
+        (["create", "box-"], "box-"),
+        (["create", "a" * 31], "a" * 31),
+        (["create", "box", "-v", "data"], "data"),
+        (["create", "box", "-v", "data:relative"], "relative"),
+        (["create", "box", "-v", "data:/x:rx"], "data:/x:rx"),
+        (["create", "box", "-v", "Data:/x"], "Data"),
+        (["create", "box", "-v", "a:/data", "-v", "b:/data"], "/data"),
+        (["create", "box", "--ttl", "forever"], "forever"),
+        (["create", "box", "--ttl", "0m"], "0m"),
+        (["create", "box", "--ttl", "30d"], "30d"),
+        (["create", "box", "--flavor", "huge"], "huge"),
+        (["--user", "Alice", "create", "box"], "Alice"),
+    ],
+)
+def test_bad_create_input_exits_2_names_the_value_and_touches_nothing(
+    home: Path, args: list[str], named: str
+) -> None:
+    code, out, err = run(*args)
+    assert code == 2, err
+    assert named in err
+    assert out == ""
+    assert state_files(home) == []
+
+
+def test_private_key_file_is_refused(home: Path) -> None:
+    private = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    path = home / "id_ed25519"
+    path.write_bytes(private)
+    code, _, err = run("create", "box", "--ssh-key", str(path))
+    assert code == 2
+    assert "PRIVATE" in err
+    assert private.decode().splitlines()[1] not in err
+
+
+def test_missing_key_file_is_refused(home: Path) -> None:
+    code, _, err = run("create", "box", "--ssh-key", str(home / "nope.pub"))
+    assert code == 2
+    assert "nope.pub" in err
+
+
+def test_unknown_config_key_is_named(home: Path) -> None:
+    config = home / "config" / "devservers"
+    config.mkdir()
+    (config / "config.yaml").write_text("backend_url: file:///tmp/x\nflavour: cpu-small\n")
+    code, _, err = run("list")
+    assert code == 2
+    assert "flavour" in err
+
+
+def test_bad_backend_url_is_named(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEVSERVERS_BACKEND_URL", "ftp://somewhere")
+    code, _, err = run("list")
+    assert code == 2
+    assert "ftp://somewhere" in err
+
+
+def test_unreachable_cluster_exits_5(home: Path) -> None:
+    code, out, err = run("list", "-o", "json")
+    assert code == 5
+    assert out == ""
+    assert "API server" in err
+
+
+def test_unknown_context_exits_5_and_names_it(home: Path) -> None:
+    code, _, err = run("--context", "elsewhere", "list")
+    assert code == 5
+    assert "elsewhere" in err
+
+
+def test_help_teaches_volume_syntax() -> None:
+    code, out, _ = run("create", "--help")
+    assert code == 0
+    assert "CLAIM:/PATH[:ro]" in out
+
+
+def test_json_output_of_an_empty_list_is_an_empty_array(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    import devservers.stacks as stacks
+
+    monkeypatch.setattr(stacks, "list_servers", lambda settings, all_users=False: [])
+    code, out, _ = run("list", "-o", "json")
+    assert code == 0
+    assert json.loads(out) == []
