@@ -26,7 +26,7 @@ cluster-down:
 	cluster/down.sh
 
 ## test: unit and integration tests (starts the local cluster if needed)
-test: cluster-up
+test: lint cluster-up
 	$(ENV) && uv run --frozen pytest
 
 ## test-unit: the quick loop, no engine, no cluster

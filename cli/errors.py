@@ -23,9 +23,9 @@ class DevctlGroup(typer.core.TyperGroup):
     """Runs a command and reports devservers and validation errors on stderr."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from pydantic import ValidationError
-
+        """Invokes the command; maps known errors to their exit codes."""
         from devservers.stacks import DevserversError, describe_validation_error
+        from pydantic import ValidationError
 
         try:
             return super().invoke(ctx)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-
 from devservers.cli import servers
 from devservers.cli.errors import DevctlGroup
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-
 from devservers.cli import render
 from devservers.cli.render import Format, OutputOption
 

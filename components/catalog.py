@@ -16,22 +16,45 @@ _GPU_SCHEDULING = {
 
 BUILTIN_FLAVORS: tuple[FlavorSpec, ...] = (
     FlavorSpec(
-        name="cpu-small", description="2 CPU, 8 GiB", default=True,
-        cpu_request="1", cpu_limit="2", memory_request="4Gi", memory_limit="8Gi", shm_size="1Gi",
+        name="cpu-small",
+        description="2 CPU, 8 GiB",
+        default=True,
+        cpu_request="1",
+        cpu_limit="2",
+        memory_request="4Gi",
+        memory_limit="8Gi",
+        shm_size="1Gi",
     ),
     FlavorSpec(
-        name="cpu-large", description="16 CPU, 64 GiB",
-        cpu_request="8", cpu_limit="16", memory_request="32Gi", memory_limit="64Gi", shm_size="8Gi",
+        name="cpu-large",
+        description="16 CPU, 64 GiB",
+        cpu_request="8",
+        cpu_limit="16",
+        memory_request="32Gi",
+        memory_limit="64Gi",
+        shm_size="8Gi",
     ),
     FlavorSpec(
-        name="gpu-small", description="1 GPU, 8 CPU, 64 GiB", gpus=1,
-        cpu_request="4", cpu_limit="8", memory_request="32Gi", memory_limit="64Gi", shm_size="16Gi",
+        name="gpu-small",
+        description="1 GPU, 8 CPU, 64 GiB",
+        gpus=1,
+        cpu_request="4",
+        cpu_limit="8",
+        memory_request="32Gi",
+        memory_limit="64Gi",
+        shm_size="16Gi",
         **_GPU_SCHEDULING,
     ),
     FlavorSpec(
-        name="gpu-large", description="8 GPU, 48 CPU, 400 GiB", gpus=8,
-        cpu_request="32", cpu_limit="48", memory_request="256Gi", memory_limit="400Gi",
-        shm_size="64Gi", **_GPU_SCHEDULING,
+        name="gpu-large",
+        description="8 GPU, 48 CPU, 400 GiB",
+        gpus=8,
+        cpu_request="32",
+        cpu_limit="48",
+        memory_request="256Gi",
+        memory_limit="400Gi",
+        shm_size="64Gi",
+        **_GPU_SCHEDULING,
     ),
 )
 
@@ -46,4 +69,6 @@ def find_flavor(flavors: tuple[FlavorSpec, ...], name: str | None) -> FlavorSpec
         if (name is None and flavor.default) or flavor.name == name:
             return flavor
     known = ", ".join(f.name for f in flavors)
-    raise LookupError(f"unknown flavor {name!r}; known flavors: {known}" if name else "no default flavor")
+    raise LookupError(
+        f"unknown flavor {name!r}; known flavors: {known}" if name else "no default flavor"
+    )

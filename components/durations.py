@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+MAX_SECONDS = 100 * 365 * 86400
+"""Longest duration parsed (100 years), far below ``timedelta``'s range."""
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^(\d+[smhdw])+$")
 _PART = re.compile(r"(\d+)([smhdw])")
@@ -30,6 +33,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned))
     if seconds <= 0:
         raise ValueError(f"duration {text!r} must be longer than zero")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"duration {text!r} is longer than 100 years")
     return timedelta(seconds=seconds)
 
 

@@ -88,9 +88,9 @@ def check_label_key(key: str) -> str:
     Raises:
         ValueError: If the key breaks the rule; the message names it.
     """
-    prefix, _, name = key.rpartition("/")
-    if prefix:
-        check_subdomain(prefix, "label key prefix")
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        check_subdomain(prefix, f"label key {key!r} prefix")
     if not name or len(name) > 63 or not _LABEL_VALUE.match(name):
         raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
     return key

@@ -8,6 +8,7 @@ cluster object is touched.
 from __future__ import annotations
 
 import posixpath
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -30,14 +31,13 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+_QUANTITY = re.compile(r"^\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
+"""Non-negative ``resource.Quantity`` grammar (k8s.io/apimachinery/pkg/api/resource)."""
+
+
 def _quantity(value: str) -> str:
-    try:
-        if parse_quantity(value) < 0:
-            raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"{value!r} is not a Kubernetes resource quantity (e.g. 500m, 4, 16Gi)"
-        ) from None
+    if not _QUANTITY.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Kubernetes resource quantity (e.g. 500m, 4, 16Gi)")
     return value
 
 
@@ -57,7 +57,7 @@ def _mount_path(path: str) -> str:
     if not path.startswith("/"):
         raise ValueError(f"mount path {path!r} must be absolute")
     normalised = posixpath.normpath(path)
-    if normalised != path.rstrip("/") or "/../" in f"{path}/" or normalised == "/":
+    if normalised != path.rstrip("/") or normalised.startswith("//") or normalised == "/":
         raise ValueError(f"mount path {path!r} must be a normalised absolute path other than /")
     for reserved in RESERVED_PATHS:
         if normalised == reserved or normalised.startswith(reserved + "/"):

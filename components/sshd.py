@@ -75,5 +75,15 @@ for t in {" ".join(HOST_KEY_TYPES)}; do
     chmod 600 "{paths.run_dir}/ssh_host_${{t}}_key"
   fi
 done
-exec "${{SSHD:-/usr/sbin/sshd}}" -D -e -f "{paths.config_dir}/sshd_config"
+# StrictModes refuses a group/world-writable home. An emptyDir home is created
+# root-owned and mode 0777 by the kubelet, which this unprivileged user cannot
+# change; the pod has one user only, so relax the check for that case alone.
+chmod go-w "$HOME" 2>/dev/null || true
+strict=yes
+case "$(ls -ld "$HOME")" in
+  ?????w*|????????w*)
+    strict=no
+    echo "devserver: $HOME is writable by others; StrictModes off" >&2 ;;
+esac
+exec "${{SSHD:-/usr/sbin/sshd}}" -D -e -f "{paths.config_dir}/sshd_config" -o "StrictModes=$strict"
 """

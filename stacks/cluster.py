@@ -98,15 +98,12 @@ def connect(settings: Settings) -> Cluster:
 
     try:
         api = config.new_client_from_config(
-            config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
-            context=settings.context,
+            config_file=settings.kubeconfig_files, context=settings.context
         )
-        _, active = config.list_kube_config_contexts(
-            config_file=str(settings.kubeconfig) if settings.kubeconfig else None
-        )
+        _, active = config.list_kube_config_contexts(config_file=settings.kubeconfig_files)
     except (config.ConfigException, OSError, TypeError) as exc:
         raise ClusterUnavailable(
-            f"cannot load kubeconfig {settings.kubeconfig or '$KUBECONFIG/~/.kube/config'}"
+            f"cannot load kubeconfig {settings.kubeconfig_files}"
             f"{f' context {settings.context!r}' if settings.context else ''}: {exc}",
             hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
         ) from None

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pulumi import automation as auto
-
 from devservers.stacks.errors import Conflict, NotFound, ProvisionError
+from pulumi import automation as auto
 
 _TAIL_LINES = 12
 
@@ -30,7 +29,7 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
     except auto.ConcurrentUpdateError:
         raise Conflict(
             f"stack {stack!r} is locked by another operation",
-            hint="wait for it to finish; a lock left by a killed process is cleared by 'devctl repair'",
+            hint="wait for it to finish, then try again",
         ) from None
     except auto.CommandError as exc:
         raise ProvisionError(f"{action} of stack {stack!r} failed:\n{_tail(exc)}") from exc

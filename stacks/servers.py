@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
-from pulumi import automation as auto
-
 from devservers.components import DevServer, DevServerSpec, VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant, parse_instant
@@ -20,6 +18,7 @@ from devservers.stacks.errors import Conflict, NotFound
 from devservers.stacks.hostkeys import generate_host_keys, public_host_keys
 from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails
 from devservers.stacks.settings import Settings
+from pulumi import automation as auto
 
 Progress = Callable[[str], Any]
 
@@ -139,7 +138,7 @@ def _program(
 
         provider = k8s.Provider(
             "cluster",
-            kubeconfig=str(settings.kubeconfig) if settings.kubeconfig else None,
+            kubeconfig=settings.kubeconfig_files,
             context=settings.context,
         )
         DevServer(

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from devservers.components import naming
 from devservers.components.durations import parse_duration
 from devservers.stacks.errors import SpecError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_IMAGE = "lscr.io/linuxserver/openssh-server:latest"
 """Default DevServer image; any image with a shell and ``/usr/sbin/sshd`` works."""
@@ -85,16 +84,30 @@ class Settings(BaseModel):
         return self.namespace or naming.user_namespace(self.user)
 
     @property
+    def kubeconfig_files(self) -> str:
+        """The kubeconfig path(s) in effect.
+
+        The setting, else ``$KUBECONFIG``, else ``~/.kube/config``.
+
+        Several paths are joined with ``:`` as in ``$KUBECONFIG``.
+        """
+        if self.kubeconfig:
+            return str(self.kubeconfig)
+        return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+    @property
     def backend(self) -> str:
         """The effective Pulumi backend URL."""
         return self.backend_url or f"file://{self.state_dir / 'state'}"
 
     @property
     def max_ttl_delta(self) -> timedelta:
+        """``max_ttl`` as a duration."""
         return parse_duration(self.max_ttl)
 
     @property
     def default_ttl_delta(self) -> timedelta:
+        """``default_ttl`` as a duration."""
         return parse_duration(self.default_ttl)
 
 

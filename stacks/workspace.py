@@ -12,9 +12,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from pulumi import automation as auto
-
 from devservers.stacks.settings import Settings
+from pulumi import automation as auto
 
 PROJECT = "devservers"
 """Pulumi project of every DevServer stack."""

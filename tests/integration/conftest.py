@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
@@ -25,7 +26,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def kubeconfig() -> Path:
     path = os.environ.get("KUBECONFIG")
-    missing = [b for b in ("pulumi", "kubectl", "pulumi-resource-kubernetes") if not shutil.which(b)]
+    missing = [
+        b for b in ("pulumi", "kubectl", "pulumi-resource-kubernetes") if not shutil.which(b)
+    ]
     if missing or not path or not Path(path).exists():
         pytest.fail(
             f"toolchain or cluster missing (binaries {missing}, KUBECONFIG={path!r}): "
@@ -77,7 +80,9 @@ def devctl_env(tmp_path: Path, backend: str, namespace: str) -> dict[str, str]:
     (home / ".ssh").mkdir(parents=True)
     key = ed25519.Ed25519PrivateKey.generate()
     (home / ".ssh" / "id_ed25519.pub").write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
         + b" alice@laptop\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVSERVERS_")}

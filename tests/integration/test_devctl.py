@@ -10,7 +10,9 @@ from kubernetes import client
 
 
 def devctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["devctl", *args], env=env, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        ["devctl", *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def stacks_in(backend: str) -> list[Path]:
@@ -19,9 +21,15 @@ def stacks_in(backend: str) -> list[Path]:
 
 
 def test_create_list_describe_delete(
-    devctl_env: dict[str, str], namespace: str, claim: str, apps: client.AppsV1Api, core: client.CoreV1Api
+    devctl_env: dict[str, str],
+    namespace: str,
+    claim: str,
+    apps: client.AppsV1Api,
+    core: client.CoreV1Api,
 ) -> None:
-    created = devctl(devctl_env, "create", "box", "-v", f"{claim}:/data:ro", "--ttl", "2h", "-o", "json")
+    created = devctl(
+        devctl_env, "create", "box", "-v", f"{claim}:/data:ro", "--ttl", "2h", "-o", "json"
+    )
     assert created.returncode == 0, created.stderr
     details = json.loads(created.stdout)
     assert details["server"]["status"] == "Running"

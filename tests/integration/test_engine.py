@@ -61,7 +61,10 @@ def test_engine_creates_updates_and_destroys_on_the_cluster(
         secrets_provider="passphrase",
     )
     stack = auto.create_stack(
-        "proof", project_name="engine-proof", program=_program(namespace, kubeconfig, "busybox:1"), opts=opts
+        "proof",
+        project_name="engine-proof",
+        program=_program(namespace, kubeconfig, "busybox:1"),
+        opts=opts,
     )
     try:
         up = stack.up(color="never")

@@ -103,9 +103,7 @@ def make_private_key() -> Callable[..., str]:
         }
         return (
             _private_key("ed25519")
-            .private_bytes(
-                serialization.Encoding.PEM, formats[fmt], serialization.NoEncryption()
-            )
+            .private_bytes(serialization.Encoding.PEM, formats[fmt], serialization.NoEncryption())
             .decode()
         )
 

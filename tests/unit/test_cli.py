@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from typer.testing import CliRunner
-
 from devservers.cli.main import app
+from typer.testing import CliRunner
 
 
 @pytest.fixture
@@ -26,7 +25,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ssh.mkdir()
     key = ed25519.Ed25519PrivateKey.generate().public_key()
     (ssh / "id_ed25519.pub").write_text(
-        key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " a@b\n"
+        key.public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        ).decode()
+        + " a@b\n"
     )
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
@@ -79,7 +81,9 @@ def test_bad_create_input_exits_2_names_the_value_and_touches_nothing(
 
 def test_private_key_file_is_refused(home: Path) -> None:
     private = ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
     )
     path = home / "id_ed25519"
     path.write_bytes(private)
@@ -130,7 +134,9 @@ def test_help_teaches_volume_syntax() -> None:
     assert "CLAIM:/PATH[:ro]" in out
 
 
-def test_json_output_of_an_empty_list_is_an_empty_array(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+def test_json_output_of_an_empty_list_is_an_empty_array(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
     import devservers.stacks as stacks
 
     monkeypatch.setattr(stacks, "list_servers", lambda settings, all_users=False: [])

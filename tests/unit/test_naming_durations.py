@@ -91,11 +91,6 @@ def test_parse_duration_refuses(text: str) -> None:
     assert repr(text) in str(exc.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="bug: an absurdly long duration escapes as OverflowError instead of ValueError",
-)
 def test_parse_duration_refuses_overflowing_duration_with_value_error() -> None:
     with pytest.raises(ValueError):
         durations.parse_duration("99999999999999w")
@@ -187,9 +182,7 @@ def test_format_instant_converts_offsets_to_utc() -> None:
 
 
 def test_parse_instant_accepts_explicit_offsets() -> None:
-    assert durations.parse_instant("2026-01-01T02:00:00+02:00") == datetime(
-        2026, 1, 1, tzinfo=UTC
-    )
+    assert durations.parse_instant("2026-01-01T02:00:00+02:00") == datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text", ["2026-11-29T12:00:00", "2026-11-29"])
