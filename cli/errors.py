@@ -24,8 +24,9 @@ class DevctlGroup(typer.core.TyperGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Invokes the command; maps known errors to their exit codes."""
-        from devservers.stacks import DevserversError, describe_validation_error
         from pydantic import ValidationError
+
+        from devservers.stacks import DevserversError, describe_validation_error
 
         try:
             return super().invoke(ctx)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
 from devservers.cli import servers
 from devservers.cli.errors import DevctlGroup
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devservers.components.catalog import BUILTIN_FLAVORS, find_flavor
+from devservers.components.catalog import find_flavor
 from devservers.components.durations import expiry_after, parse_duration
 from devservers.components.specs import DevServerSpec, VolumeSpec
 from devservers.components.sshkeys import parse_public_keys
 from devservers.stacks import Settings, SpecError
+from devservers.stacks.catalog import load_catalog
 
 DEFAULT_KEY_GLOB = "id_*.pub"
-"""Public keys picked up from ``~/.ssh`` when ``--ssh-key`` is not given."""
+"""Public keys picked up from ``~/.ssh`` when neither the flag nor the config names any."""
 
 
 def build_spec(
@@ -31,7 +32,7 @@ def build_spec(
         pydantic.ValidationError: On a bad name or an inconsistent combination.
     """
     try:
-        chosen = find_flavor(BUILTIN_FLAVORS, flavor)
+        chosen = find_flavor(load_catalog(settings).flavors, flavor or settings.default_flavor)
         mounts = tuple(VolumeSpec.parse(v) for v in volumes)
         lifetime = parse_duration(ttl or settings.default_ttl)
         expiry = expiry_after(lifetime, datetime.now(UTC), settings.max_ttl_delta)
@@ -43,7 +44,7 @@ def build_spec(
         namespace=settings.server_namespace,
         flavor=chosen,
         volumes=mounts,
-        ssh_public_keys=tuple(read_public_keys(key_files)),
+        ssh_public_keys=tuple(read_public_keys(key_files or list(settings.ssh_public_key_files))),
         image=image or settings.image,
         expiry=expiry,
     )
@@ -60,7 +61,7 @@ def read_public_keys(files: list[Path]) -> list[str]:
     if not files:
         raise SpecError(
             "no SSH public key found in ~/.ssh",
-            hint="pass --ssh-key FILE.pub or run ssh-keygen -t ed25519",
+            hint="pass --ssh-public-key-file FILE.pub or run ssh-keygen -t ed25519",
         )
     keys: list[str] = []
     for path in files:

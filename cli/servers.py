@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
 from devservers.cli import render
 from devservers.cli.render import Format, OutputOption
 
@@ -41,10 +42,11 @@ def create(
     ttl: Annotated[
         str | None, typer.Option(help="Lifetime, e.g. 30m, 4h, 2d.", show_default="8h")
     ] = None,
-    ssh_key: Annotated[
+    ssh_public_key_file: Annotated[
         list[Path] | None,
         typer.Option(help="Public key file. Repeatable.", show_default="~/.ssh/id_*.pub"),
     ] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until the pod is Ready.")] = True,
     image: Annotated[
         str | None, typer.Option(help="Container image with sshd and a shell.")
     ] = None,
@@ -58,8 +60,8 @@ def create(
     from devservers.stacks import create_server
 
     settings = ctx.obj.settings
-    spec = build_spec(settings, name, flavor, volume or [], ttl, ssh_key or [], image)
-    details = create_server(settings, spec, progress=_progress(ctx))
+    spec = build_spec(settings, name, flavor, volume or [], ttl, ssh_public_key_file or [], image)
+    details = create_server(settings, spec, wait=wait, progress=_progress(ctx))
     render.emit(details, output, _details_view)
 
 

@@ -59,6 +59,24 @@ BUILTIN_FLAVORS: tuple[FlavorSpec, ...] = (
 )
 
 
+def check_catalog(flavors: tuple[FlavorSpec, ...]) -> tuple[FlavorSpec, ...]:
+    """Checks a catalog: at least one flavor, unique names, exactly one ``default: true``.
+
+    Raises:
+        ValueError: Naming the duplicate flavor or the defaults found.
+    """
+    names = [f.name for f in flavors]
+    if not names:
+        raise ValueError("the flavor catalog is empty")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"flavor {duplicates[0]!r} is defined more than once")
+    defaults = [f.name for f in flavors if f.default]
+    if len(defaults) != 1:
+        raise ValueError(f"exactly one flavor must have default: true (found {defaults or 'none'})")
+    return flavors
+
+
 def find_flavor(flavors: tuple[FlavorSpec, ...], name: str | None) -> FlavorSpec:
     """The flavor called ``name``, or the default one when ``name`` is ``None``.
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from devservers.components import labels as lbl
 from devservers.components.access import DevServerUser
 from devservers.components.flavor import DevServerFlavor
@@ -32,6 +33,7 @@ class DevServer(pulumi.ComponentResource):
             generated once and passed on every update so the keys stay stable.
         replicas: 1 for a running server, 0 for a stopped one.
         timeout_seconds: Bound on waiting for the Deployment and Service to be ready.
+        wait: Whether the engine waits for readiness (``pulumi.com/skipAwait``).
         opts: Resource options; pass the explicit Kubernetes provider here.
 
     Attributes:
@@ -53,6 +55,7 @@ class DevServer(pulumi.ComponentResource):
         host_private_keys: Mapping[str, str],
         replicas: int = 1,
         timeout_seconds: int = 600,
+        wait: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("devservers:index:DevServer", spec.name, None, opts)
@@ -61,6 +64,7 @@ class DevServer(pulumi.ComponentResource):
         timeouts = pulumi.CustomTimeouts(create=f"{timeout_seconds}s", update=f"{timeout_seconds}s")
         labels = lbl.server_labels(spec.user, name, spec.stack, spec.flavor.name)
         notes = lbl.server_annotations(spec.expiry)
+        awaited = notes if wait else {**notes, "pulumi.com/skipAwait": "true"}
         meta = {"namespace": ns, "labels": labels, "annotations": notes}
 
         user = DevServerUser(
@@ -84,7 +88,7 @@ class DevServer(pulumi.ComponentResource):
         pod_labels = {**labels, **lbl.selector_labels(spec.user, name)}
         deployment = k8s.apps.v1.Deployment(
             name,
-            metadata={"name": name, **meta},
+            metadata={"name": name, **meta, "annotations": awaited},
             spec={
                 "replicas": replicas,
                 "strategy": {"type": "Recreate"},
@@ -98,7 +102,7 @@ class DevServer(pulumi.ComponentResource):
         )
         service = k8s.core.v1.Service(
             f"{name}-ssh",
-            metadata={"name": f"{name}-ssh", **meta},
+            metadata={"name": f"{name}-ssh", **meta, "annotations": awaited},
             spec={
                 "type": "ClusterIP",
                 "selector": lbl.selector_labels(spec.user, name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+
 from devservers.components.specs import GPU_RESOURCE, FlavorSpec
 
 

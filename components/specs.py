@@ -12,10 +12,11 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from devservers.components import naming
-from devservers.components.sshkeys import parse_public_keys
 from kubernetes.utils.quantity import parse_quantity
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from devservers.components import naming
+from devservers.components.sshkeys import parse_public_keys
 
 HOME_PATH = "/home/dev"
 """Home directory of the DevServer user; an emptyDir unless a volume mounts it."""

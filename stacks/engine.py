@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from devservers.stacks.errors import Conflict, NotFound, ProvisionError
 from pulumi import automation as auto
+
+from devservers.stacks.errors import Conflict, NotFound, ProvisionError
 
 _TAIL_LINES = 12
 

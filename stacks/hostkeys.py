@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
 from devservers.components.sshd import HOST_KEY_TYPES
 
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
+from pulumi import automation as auto
+
 from devservers.components import DevServer, DevServerSpec, VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant, parse_instant
@@ -18,19 +20,19 @@ from devservers.stacks.errors import Conflict, NotFound
 from devservers.stacks.hostkeys import generate_host_keys, public_host_keys
 from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails
 from devservers.stacks.settings import Settings
-from pulumi import automation as auto
 
 Progress = Callable[[str], Any]
 
 
 def create_server(
-    settings: Settings, spec: DevServerSpec, progress: Progress | None = None
+    settings: Settings, spec: DevServerSpec, wait: bool = True, progress: Progress | None = None
 ) -> ServerDetails:
     """Creates the DevServer's stack and brings it up until its pod is Ready.
 
     Everything is checked before the stack is touched: the cluster answers,
     the namespace and every claim exist. A stack left by an interrupted
-    create (no successful update yet) is resumed.
+    create (no successful update yet) is resumed. With ``wait=False`` the
+    engine does not wait for readiness (status may still be ``Pending``).
 
     Raises:
         NotFound: The namespace or a claim is missing.
@@ -49,7 +51,7 @@ def create_server(
             hint="create the PersistentVolumeClaim first; devservers never creates claims",
         )
     keys = generate_host_keys()
-    program = _program(settings, spec, keys, cluster_id)
+    program = _program(settings, spec, keys, cluster_id, wait)
     with engine_errors(spec.stack, "create"):
         try:
             stack = workspace.create_stack(settings, spec.stack, program)
@@ -131,7 +133,7 @@ def describe_server(
 
 
 def _program(
-    settings: Settings, spec: DevServerSpec, keys: dict[str, str], cluster_id: str
+    settings: Settings, spec: DevServerSpec, keys: dict[str, str], cluster_id: str, wait: bool
 ) -> Callable[[], None]:
     def program() -> None:
         import pulumi_kubernetes as k8s
@@ -145,6 +147,7 @@ def _program(
             spec,
             host_private_keys=keys,
             timeout_seconds=settings.operation_timeout_seconds,
+            wait=wait,
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
         pulumi.export("expiry", format_instant(spec.expiry))

@@ -1,6 +1,6 @@
 """devctl settings: a YAML file plus environment overrides, validated once.
 
-File: ``$DEVSERVERS_CONFIG`` or ``${XDG_CONFIG_HOME:-~/.config}/devservers/config.yaml``
+File: ``$DEVSERVERS_CONFIG`` or ``${XDG_CONFIG_HOME:-~/.config}/devctl/config.yaml``
 (optional). Every key may be overridden by ``DEVSERVERS_<KEY>`` in the
 environment (upper case), e.g. ``DEVSERVERS_BACKEND_URL``.
 """
@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from devservers.components import naming
 from devservers.components.durations import parse_duration
 from devservers.stacks.errors import SpecError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_IMAGE = "lscr.io/linuxserver/openssh-server:latest"
 """Default DevServer image; any image with a shell and ``/usr/sbin/sshd`` works."""
@@ -43,6 +44,11 @@ class Settings(BaseModel):
             ``~/.kube/config``.
         context: kubeconfig context; ``None`` uses the current context.
         namespace: Namespace of the user's DevServers; defaults to ``dev-<user>``.
+        default_flavor: Flavor of ``create`` without ``--flavor``; defaults to
+            the catalog's default.
+        flavors_file: YAML list of flavors replacing the built-in catalog.
+        ssh_public_key_files: Public keys put on new servers; defaults to
+            ``~/.ssh/id_*.pub``.
         image: Container image of new DevServers.
         default_ttl / max_ttl: Lifetime of new servers, and the cap on it.
         operation_timeout_seconds: Bound on one engine operation's waits.
@@ -59,8 +65,13 @@ class Settings(BaseModel):
     default_ttl: Duration = "8h"
     max_ttl: Duration = "7d"
     operation_timeout_seconds: int = Field(default=600, ge=10, le=86400)
-    state_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))
-    config_dir: Path = Field(default_factory=lambda: _xdg("XDG_CONFIG_HOME", ".config"))
+    default_flavor: str | None = None
+    flavors_file: Path | None = None
+    ssh_public_key_files: tuple[Path, ...] = ()
+    state_dir: Path = Field(
+        default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share", "devservers")
+    )
+    config_dir: Path = Field(default_factory=lambda: _xdg("XDG_CONFIG_HOME", ".config", "devctl"))
 
     @field_validator("user")
     @classmethod
@@ -126,13 +137,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             unknown key; the message names the key.
     """
     path = path or Path(
-        os.environ.get("DEVSERVERS_CONFIG") or _xdg("XDG_CONFIG_HOME", ".config") / "config.yaml"
+        os.environ.get("DEVSERVERS_CONFIG")
+        or _xdg("XDG_CONFIG_HOME", ".config", "devctl") / "config.yaml"
     )
     values: dict[str, Any] = _read_file(path)
     for key in Settings.model_fields:
         env = os.environ.get(f"DEVSERVERS_{key.upper()}")
         if env:
-            values[key] = env
+            is_list = isinstance(Settings.model_fields[key].default, tuple)
+            values[key] = env.split(os.pathsep) if is_list else env
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings(**values)
@@ -162,9 +175,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _xdg(var: str, fallback: str) -> Path:
+def _xdg(var: str, fallback: str, app: str) -> Path:
     base = os.environ.get(var) or str(Path.home() / fallback)
-    return Path(base) / "devservers"
+    return Path(base) / app
 
 
 def _login_name() -> str:

@@ -12,8 +12,9 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from devservers.stacks.settings import Settings
 from pulumi import automation as auto
+
+from devservers.stacks.settings import Settings
 
 PROJECT = "devservers"
 """Pulumi project of every DevServer stack."""

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from devservers.cli.main import app
 from typer.testing import CliRunner
+
+from devservers.cli.main import app
 
 
 @pytest.fixture
@@ -87,20 +88,20 @@ def test_private_key_file_is_refused(home: Path) -> None:
     )
     path = home / "id_ed25519"
     path.write_bytes(private)
-    code, _, err = run("create", "box", "--ssh-key", str(path))
+    code, _, err = run("create", "box", "--ssh-public-key-file", str(path))
     assert code == 2
     assert "PRIVATE" in err
     assert private.decode().splitlines()[1] not in err
 
 
 def test_missing_key_file_is_refused(home: Path) -> None:
-    code, _, err = run("create", "box", "--ssh-key", str(home / "nope.pub"))
+    code, _, err = run("create", "box", "--ssh-public-key-file", str(home / "nope.pub"))
     assert code == 2
     assert "nope.pub" in err
 
 
 def test_unknown_config_key_is_named(home: Path) -> None:
-    config = home / "config" / "devservers"
+    config = home / "config" / "devctl"
     config.mkdir()
     (config / "config.yaml").write_text("backend_url: file:///tmp/x\nflavour: cpu-small\n")
     code, _, err = run("list")

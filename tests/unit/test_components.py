@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 import pytest
+
 from devservers.components import DevServer, DevServerSpec, FlavorSpec, Toleration, VolumeSpec
 from devservers.components.durations import parse_instant
 from devservers.components.sshd import SshdPaths, render_sshd_config, render_start_script

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from devservers.components import naming
 from devservers.components.specs import (
     HOME_PATH,
@@ -16,7 +18,6 @@ from devservers.components.specs import (
     VolumeSpec,
 )
 from devservers.components.sshkeys import parse_public_keys
-from pydantic import ValidationError
 
 # --- VolumeSpec -------------------------------------------------------------
 

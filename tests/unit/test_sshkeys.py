@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from devservers.components.sshkeys import parse_public_keys
 
 
