@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 ENV := eval "$$(toolchain/env.sh)"
 
-.PHONY: bootstrap python toolchain env cluster-up cluster-down test test-unit lint
+.PHONY: bootstrap python toolchain env cluster-up cluster-down demo test test-unit lint
 
 ## bootstrap: Python environment + pinned engines (idempotent; cached by pins)
 bootstrap: python toolchain
@@ -24,6 +24,10 @@ cluster-up:
 
 cluster-down:
 	cluster/down.sh
+
+## demo: bootstrap, local cluster, a DevServer with a volume, listed
+demo: bootstrap cluster-up
+	cluster/demo.sh
 
 ## test: unit and integration tests (starts the local cluster if needed)
 test: lint cluster-up

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devservers.cli import servers
+from devservers.cli import flavors, servers
 from devservers.cli.errors import DevctlGroup
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 servers.register(app)
+flavors.register(app)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 from kubernetes import client
@@ -34,7 +35,7 @@ def test_create_list_describe_delete(
     details = json.loads(created.stdout)
     assert details["server"]["status"] == "Running"
     assert details["server"]["stack"] == "alice.box"
-    assert details["volumes"] == [f"{claim}:/data:ro"]
+    assert details["volumes"] == [f"{claim}:/data:ro", f"{claim}:/scratch"]
     assert set(details["host_public_keys"]) == {"ed25519", "ecdsa"}
 
     deployment = apps.read_namespaced_deployment("box", namespace)
@@ -45,6 +46,7 @@ def test_create_list_describe_delete(
     pod_spec = deployment.spec.template.spec
     mounts = {m.mount_path: m for m in pod_spec.containers[0].volume_mounts}
     assert mounts["/data"].read_only is True
+    assert not mounts["/scratch"].read_only
     assert "/home/dev" in mounts
     assert pod_spec.security_context.run_as_non_root is True
     assert core.read_namespaced_service("box-ssh", namespace).spec.type == "ClusterIP"
@@ -83,3 +85,50 @@ def test_missing_namespace_is_refused_before_any_stack(devctl_env: dict[str, str
     assert result.returncode == 3
     assert "dev-nobody-here" in result.stderr
     assert stacks_in(env["DEVSERVERS_BACKEND_URL"]) == []
+
+
+def test_gpu_flavor_lands_on_the_gpu_node(
+    devctl_env: dict[str, str], namespace: str, core: client.CoreV1Api
+) -> None:
+    created = devctl(
+        devctl_env, "create", "trainer", "--flavor", "gpu-small", "--no-wait", "-o", "json"
+    )
+    assert created.returncode == 0, created.stderr
+    try:
+        pods = _wait_for_pods(core, namespace, "devservers.dev/server=trainer")
+        pod = pods[0]
+        assert pod.spec.node_name == "kwok-gpu-0"
+        limits = pod.spec.containers[0].resources.limits
+        assert limits["nvidia.com/gpu"] == "1"
+        assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
+    finally:
+        assert devctl(devctl_env, "delete", "trainer", "--yes").returncode == 0
+
+
+def test_second_create_of_a_name_leaves_the_first_untouched(
+    devctl_env: dict[str, str], namespace: str, apps: client.AppsV1Api
+) -> None:
+    assert devctl(devctl_env, "create", "solo", "--no-wait").returncode == 0
+    before = apps.read_namespaced_deployment("solo", namespace).metadata.resource_version
+    again = devctl(devctl_env, "create", "solo", "--flavor", "cpu-large")
+    assert again.returncode == 4
+    after = apps.read_namespaced_deployment("solo", namespace)
+    assert after.metadata.resource_version == before
+    assert after.metadata.labels["devservers.dev/flavor"] == "cpu-small"
+    assert devctl(devctl_env, "delete", "solo", "--yes").returncode == 0
+
+
+def _wait_for_pods(
+    core: client.CoreV1Api, namespace: str, selector: str, timeout: float = 60
+) -> list:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = [
+            p
+            for p in core.list_namespaced_pod(namespace, label_selector=selector).items
+            if p.spec.node_name
+        ]
+        if pods:
+            return pods
+        time.sleep(0.5)
+    raise AssertionError(f"no scheduled pod for {selector} in {namespace}")
