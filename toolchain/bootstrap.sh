@@ -92,15 +92,15 @@ build_provider() {
 build_language_python() {
   # Published only as pseudo-versions, and not in the checksum database:
   # GONOSUMDB covers exactly this module. go.mod replaces ../../../../pkg and
-  # ../../.. (the sdk), so the SDK tree hosts it beside pkg.
+  # ../../.. (the sdk), so the SDK tree of the same release hosts it beside pkg.
   local d out m="github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3"
   d="$(fresh_dir language-python)"; out="$d/out"; mkdir -p "$out"
-  copy_module "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" "$d/pkg"
-  copy_module "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" "$d/sdk"
+  copy_module "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_LANGUAGE_PYTHON_VERSION" "$d/pkg"
+  copy_module "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_LANGUAGE_PYTHON_VERSION" "$d/sdk"
   mkdir -p "$d/sdk/python/cmd"
   GONOSUMDB="$m" copy_module "$m@$PULUMI_LANGUAGE_PYTHON_MODULE_VERSION" "$d/sdk/python/cmd/pulumi-language-python"
   (cd "$d/sdk/python/cmd/pulumi-language-python" && GONOSUMDB="$m" go build -trimpath \
-    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_LANGUAGE_PYTHON_VERSION" \
     -o "$out/pulumi-language-python" .) \
     || fail "go build pulumi-language-python $PULUMI_LANGUAGE_PYTHON_MODULE_VERSION"
   install_bins "$out"

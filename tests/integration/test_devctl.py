@@ -29,7 +29,17 @@ def test_create_list_describe_delete(
     core: client.CoreV1Api,
 ) -> None:
     created = devctl(
-        devctl_env, "create", "box", "-v", f"{claim}:/data:ro", "--ttl", "2h", "-o", "json"
+        devctl_env,
+        "create",
+        "box",
+        "-v",
+        f"{claim}:/data:ro",
+        "-v",
+        f"{claim}:/scratch",
+        "--ttl",
+        "2h",
+        "-o",
+        "json",
     )
     assert created.returncode == 0, created.stderr
     details = json.loads(created.stdout)
