@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 ENV := eval "$$(toolchain/env.sh)"
+# uv from PATH, else the one `make python` installs with pip.
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .PHONY: bootstrap python toolchain env cluster-up cluster-down demo test test-unit lint
 
@@ -9,8 +11,8 @@ ENV := eval "$$(toolchain/env.sh)"
 bootstrap: python toolchain
 
 python:
-	@command -v uv >/dev/null || python3 -m pip install --quiet uv
-	uv sync --frozen
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
 
 toolchain:
 	toolchain/bootstrap.sh
@@ -29,14 +31,14 @@ cluster-down:
 demo: bootstrap cluster-up
 	cluster/demo.sh
 
-## test: unit and integration tests (starts the local cluster if needed)
+## test: lint, then unit and integration tests (starts the local cluster if needed)
 test: lint cluster-up
-	$(ENV) && uv run --frozen pytest
+	$(ENV) && python -m pytest
 
 ## test-unit: the quick loop, no engine, no cluster
 test-unit:
-	uv run --frozen pytest -m "not integration"
+	.venv/bin/python -m pytest -m "not integration"
 
 lint:
-	uv run --frozen ruff check .
-	uv run --frozen lint-imports
+	.venv/bin/ruff check .
+	.venv/bin/lint-imports

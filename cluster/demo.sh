@@ -4,7 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 eval "$("$here/../toolchain/env.sh")"
-ns="$(uv run --frozen python -c 'from devservers.stacks import load_settings; print(load_settings().server_namespace)')"
+ns="$(python -c 'from devservers.stacks import load_settings; print(load_settings().server_namespace)')"
 key="$here/../.cluster/demo_ed25519"
 
 kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/dev/null
@@ -17,8 +17,8 @@ spec:
   resources: {requests: {storage: 10Gi}}
 YAML
 [[ -f "$key.pub" ]] || ssh-keygen -q -t ed25519 -N "" -C "devservers-demo" -f "$key"
-if ! uv run --frozen devctl -q describe demo >/dev/null 2>&1; then
-  uv run --frozen devctl create demo --flavor cpu-small -v demo-data:/data --ttl 4h \
+if ! devctl -q describe demo >/dev/null 2>&1; then
+  devctl create demo --flavor cpu-small -v demo-data:/data --ttl 4h \
     --ssh-public-key-file "$key.pub"
 fi
-uv run --frozen devctl list
+devctl list

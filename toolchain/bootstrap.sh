@@ -75,6 +75,17 @@ build_pulumi() {
   install_bins "$out"
 }
 
+# A real user's machine may already have the Pulumi CLI: link it instead.
+use_system_pulumi() {
+  local found dir b
+  found="$(PATH="${PATH//$bin:/}" command -v pulumi)" || fail "DEVSERVERS_SYSTEM_PULUMI=1 but no pulumi on PATH"
+  dir="$(dirname "$(readlink -f "$found")")"
+  for b in pulumi pulumi-language-python pulumi-language-python-exec; do
+    if [[ -x "$dir/$b" ]]; then ln -sf "$dir/$b" "$bin/$b"; fi
+  done
+  log "using $("$bin/pulumi" version) from $dir"
+}
+
 build_provider() {
   local d out ver="$PULUMI_KUBERNETES_VERSION"
   d="$(fresh_dir provider)"; out="$d/out"; mkdir -p "$out"
@@ -168,8 +179,12 @@ build_kwok() {
 }
 
 total=$SECONDS
-step "pulumi v$PULUMI_VERSION" pulumi pulumi-language-python-exec build_pulumi
-step "pulumi-language-python $PULUMI_LANGUAGE_PYTHON_MODULE_VERSION" pulumi-language-python build_language_python
+if [[ "${DEVSERVERS_SYSTEM_PULUMI:-}" == 1 ]]; then
+  use_system_pulumi
+else
+  step "pulumi v$PULUMI_VERSION" pulumi pulumi-language-python-exec build_pulumi
+  step "pulumi-language-python $PULUMI_LANGUAGE_PYTHON_MODULE_VERSION" pulumi-language-python build_language_python
+fi
 step "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_VERSION" pulumi-resource-kubernetes build_provider
 if ! "$bin/pulumi" plugin ls 2>/dev/null | grep -q "kubernetes *resource *$PULUMI_KUBERNETES_VERSION"; then
   install_provider_plugin
