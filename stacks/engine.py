@@ -10,6 +10,7 @@ from pulumi import automation as auto
 from devservers.stacks.errors import Conflict, NotFound, ProvisionError
 
 _TAIL_LINES = 12
+TOOLCHAIN_HINT = "run 'make bootstrap' in the devservers checkout, then eval \"$(make -s env)\""
 
 
 @contextmanager
@@ -33,7 +34,12 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
             hint="wait for it to finish, then try again",
         ) from None
     except auto.CommandError as exc:
-        raise ProvisionError(f"{action} of stack {stack!r} failed:\n{_tail(exc)}") from exc
+        hint = TOOLCHAIN_HINT if "plugin" in str(exc) and "kubernetes" in str(exc) else None
+        raise ProvisionError(f"{action} of stack {stack!r} failed:\n{_tail(exc)}", hint) from exc
+    except FileNotFoundError as exc:
+        raise ProvisionError(
+            f"the Pulumi CLI is not installed ({exc.filename!r} not found on PATH)", TOOLCHAIN_HINT
+        ) from None
 
 
 def _tail(exc: auto.CommandError) -> str:

@@ -142,3 +142,11 @@ def _wait_for_pods(
             return pods
         time.sleep(0.5)
     raise AssertionError(f"no scheduled pod for {selector} in {namespace}")
+
+
+def test_missing_pulumi_cli_says_what_to_run(devctl_env: dict[str, str]) -> None:
+    path = ":".join(p for p in devctl_env["PATH"].split(":") if "toolchain" not in p)
+    result = devctl({**devctl_env, "PATH": path}, "create", "box")
+    assert result.returncode == 5
+    assert "make bootstrap" in result.stderr
+    assert "Traceback" not in result.stderr
