@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devservers.cli import flavors, servers
+from devservers.cli import flavors, servers, ssh
 from devservers.cli.errors import DevctlGroup
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 servers.register(app)
 flavors.register(app)
+ssh.register(app)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +51,11 @@ def build_spec(
     )
 
 
+def default_key_files(files: Sequence[Path]) -> list[Path]:
+    """``files``, or ``~/.ssh/id_*.pub`` (sorted) when it is empty."""
+    return list(files) or sorted((Path.home() / ".ssh").glob(DEFAULT_KEY_GLOB))
+
+
 def read_public_keys(files: list[Path]) -> list[str]:
     """Keys from ``files``, or from ``~/.ssh/id_*.pub`` when none are given.
 
@@ -57,7 +63,7 @@ def read_public_keys(files: list[Path]) -> list[str]:
         SpecError: If a file is unreadable or holds no valid public key, or no
             key is found at all.
     """
-    files = files or sorted((Path.home() / ".ssh").glob(DEFAULT_KEY_GLOB))
+    files = default_key_files(files)
     if not files:
         raise SpecError(
             "no SSH public key found in ~/.ssh",

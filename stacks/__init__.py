@@ -10,12 +10,14 @@ from devservers.stacks.errors import (
     Conflict,
     DevserversError,
     NotFound,
+    NotReady,
     ProvisionError,
     SpecError,
 )
-from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails
+from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails, SshSetup
 from devservers.stacks.servers import create_server, delete_server, describe_server, list_servers
 from devservers.stacks.settings import Settings, describe_validation_error, load_settings
+from devservers.stacks.ssh import configure_ssh, include_ssh_config, proxy_ssh, run_ssh
 
 __all__ = [
     "ClusterUnavailable",
@@ -23,16 +25,22 @@ __all__ = [
     "Deleted",
     "DevserversError",
     "NotFound",
+    "NotReady",
     "PodInfo",
     "ProvisionError",
     "Server",
     "ServerDetails",
     "Settings",
     "SpecError",
+    "SshSetup",
+    "configure_ssh",
     "create_server",
     "delete_server",
     "describe_server",
     "describe_validation_error",
+    "include_ssh_config",
     "list_servers",
     "load_settings",
+    "proxy_ssh",
+    "run_ssh",
 ]

@@ -77,6 +77,15 @@ class Cluster:
                 ).items
             )
 
+    def replica_sets(self, namespace: str, selector: str) -> list[Any]:
+        """ReplicaSets matching a label selector in one namespace."""
+        with _api(f"list replica sets in {namespace}"):
+            return list(
+                self.apps.list_namespaced_replica_set(
+                    namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                ).items
+            )
+
     def events(self, namespace: str, name: str) -> list[Any]:
         """Events about the object called ``name`` in ``namespace``, oldest first."""
         with _api(f"list events in {namespace}"):

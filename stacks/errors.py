@@ -42,6 +42,10 @@ class Conflict(DevserversError):
     exit_code = 4
 
 
+class NotReady(Conflict):
+    """The DevServer exists but cannot be entered now: stopped, or no Ready pod."""
+
+
 class ProvisionError(DevserversError):
     """The engine failed to create, update or destroy a stack."""
 

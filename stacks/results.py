@@ -54,3 +54,21 @@ class Deleted:
     name: str
     stack: str
     claims_kept: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SshSetup:
+    """Result of ``ssh-config``: devctl's SSH files and the ``Host`` entries written.
+
+    Attributes:
+        hosts: ``Host`` names written, e.g. ``devserver-box``.
+        entries: The text of those ``Host`` blocks (``ssh_config(5)``).
+        included: Whether ``user_config`` includes ``config_file``.
+    """
+
+    config_file: str
+    known_hosts_file: str
+    user_config: str
+    hosts: tuple[str, ...]
+    entries: str
+    included: bool

@@ -13,7 +13,7 @@ from devservers.components import DevServer, DevServerSpec, VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant, parse_instant
 from devservers.components.naming import stack_name
-from devservers.stacks import workspace
+from devservers.stacks import sshconfig, workspace
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, NotFound
@@ -72,6 +72,8 @@ def delete_server(
 ) -> Deleted:
     """Destroys the DevServer's objects and removes its stack. Claims are never touched.
 
+    Its ``Host`` entry and pinned host keys in devctl's SSH files go too.
+
     Raises:
         NotFound: No such DevServer stack.
         Conflict: The stack is locked, or it was created on another cluster.
@@ -83,6 +85,7 @@ def delete_server(
         outputs = _plain(stack.outputs())
         _check_cluster(connect(settings), outputs, stack_id)
         stack.destroy(on_output=progress, color="never", refresh=True, remove=True)
+    sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name)
     claims = tuple(sorted({v["claim"] for v in outputs.get("spec", {}).get("volumes", [])}))
     return Deleted(name=name, stack=stack_id, claims_kept=claims)
 

@@ -52,6 +52,10 @@ class Settings(BaseModel):
         image: Container image of new DevServers.
         default_ttl / max_ttl: Lifetime of new servers, and the cap on it.
         operation_timeout_seconds: Bound on one engine operation's waits.
+        ssh_forward_agent: Default of ``devctl ssh -A`` and of ``ForwardAgent``
+            in the entries ``devctl ssh-config`` writes.
+        ssh_connect_timeout_seconds: Bound on opening the port-forward and on
+            waiting for sshd's first byte.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -65,6 +69,8 @@ class Settings(BaseModel):
     default_ttl: Duration = "8h"
     max_ttl: Duration = "7d"
     operation_timeout_seconds: int = Field(default=600, ge=10, le=86400)
+    ssh_forward_agent: bool = False
+    ssh_connect_timeout_seconds: int = Field(default=15, ge=1, le=300)
     default_flavor: str | None = None
     flavors_file: Path | None = None
     ssh_public_key_files: tuple[Path, ...] = ()

@@ -1,0 +1,162 @@
+"""devctl ssh / ssh-config, and the hidden ssh-proxy that ssh runs as its ProxyCommand."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from devservers.cli import render
+from devservers.cli.errors import stderr
+from devservers.cli.render import Format, OutputOption
+from devservers.cli.servers import NameArg
+
+if TYPE_CHECKING:
+    from devservers.stacks import Settings, SshSetup
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the SSH commands to ``app``."""
+    app.command()(ssh)
+    app.command("ssh-config")(ssh_config)
+    app.command("ssh-proxy", hidden=True)(ssh_proxy)
+
+
+def ssh(
+    ctx: typer.Context,
+    name: NameArg,
+    command: Annotated[
+        list[str] | None, typer.Argument(help="Remote command; put it after '--'.")
+    ] = None,
+    forward_agent: Annotated[
+        bool | None,
+        typer.Option(
+            "--forward-agent/--no-forward-agent",
+            "-A/-a",
+            help="Forward your SSH agent.",
+            show_default="ssh_forward_agent in the config",
+        ),
+    ] = None,
+) -> None:
+    """Open a shell (or run a command) in a DevServer; exits with the command's status.
+
+    Example: devctl ssh box -A -- git -C /data/repo pull
+    """
+    from devservers.stacks import run_ssh
+
+    settings = ctx.obj.settings
+    code = run_ssh(
+        settings,
+        name,
+        command or [],
+        forward_agent=settings.ssh_forward_agent if forward_agent is None else forward_agent,
+        proxy_command=_proxy_command(ctx),
+        identity_files=_identity_files(settings),
+        user_config=_user_config(),
+    )
+    raise typer.Exit(code)
+
+
+def ssh_config(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(help="Server name.", show_default="all your servers")
+    ] = None,
+    install: Annotated[
+        bool | None,
+        typer.Option(
+            "--install/--no-install",
+            help="Add an Include line to ~/.ssh/config.",
+            show_default="ask when interactive",
+        ),
+    ] = None,
+    output: Format = OutputOption,
+) -> None:
+    """Write 'Host devserver-NAME' entries with pinned host keys for ssh and IDEs.
+
+    The entries go to devctl's own file; ~/.ssh/config includes it only if
+    you agree (--install, or yes at the prompt). Then: ssh devserver-NAME.
+    """
+    from devservers.stacks import configure_ssh, include_ssh_config
+
+    settings = ctx.obj.settings
+    setup = configure_ssh(
+        settings,
+        [name] if name else [],
+        proxy_command=_proxy_command(ctx),
+        identity_files=_identity_files(settings),
+        user_config=_user_config(),
+    )
+    if not setup.included and _consents(install, setup):
+        include_ssh_config(settings, _user_config())
+        setup = dataclasses.replace(setup, included=True)
+    _tell(setup)
+    render.emit(setup, output, lambda s: s.entries.rstrip("\n") or "# no DevServers")
+
+
+def ssh_proxy(ctx: typer.Context, name: NameArg) -> None:
+    """Pipe stdin/stdout to a DevServer's sshd over a port-forward (ssh ProxyCommand)."""
+    from devservers.stacks import proxy_ssh
+
+    settings = ctx.obj.settings
+    proxy_ssh(settings, settings.user, name, sys.stdin.fileno(), sys.stdout.fileno())
+
+
+def _proxy_command(ctx: typer.Context) -> Callable[[str], list[str]]:
+    """``devctl [global options] ssh-proxy NAME``, pinned to this user and cluster."""
+    settings: Settings = ctx.obj.settings
+    options = ["--user", settings.user, "--kubeconfig", settings.kubeconfig_files]
+    if settings.context:
+        options += ["--context", settings.context]
+    if ctx.obj.config:
+        options += ["--config", str(Path(ctx.obj.config).absolute())]
+    program = _devctl()
+    return lambda name: [*program, *options, "ssh-proxy", name]
+
+
+def _devctl() -> list[str]:
+    """How to run this devctl from ssh, whose PATH may not have it (IDEs)."""
+    script = Path(sys.executable).parent / "devctl"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "devservers.cli"]
+
+
+def _identity_files(settings: Settings) -> list[Path]:
+    """Private keys next to the public keys put on new servers (``x.pub`` → ``x``)."""
+    from devservers.cli.requests import default_key_files
+
+    pubs = [p.expanduser().absolute() for p in default_key_files(settings.ssh_public_key_files)]
+    return [p.with_suffix("") for p in pubs if p.suffix == ".pub" and p.with_suffix("").is_file()]
+
+
+def _user_config() -> Path:
+    return Path.home() / ".ssh" / "config"
+
+
+def _consents(install: bool | None, setup: SshSetup) -> bool:
+    if install is None and sys.stdin.isatty():
+        return typer.confirm(
+            f"Add 'Include {setup.config_file}' at the top of {setup.user_config}?",
+            default=False,
+            err=True,
+        )
+    return bool(install)
+
+
+def _tell(setup: SshSetup) -> None:
+    stderr.print(
+        f"wrote {len(setup.hosts)} entr{'y' if len(setup.hosts) == 1 else 'ies'} "
+        f"to {setup.config_file}"
+    )
+    if setup.included:
+        hosts = ", ".join(f"ssh {h}" for h in setup.hosts[:3])
+        if hosts:
+            stderr.print(f"connect with: {hosts}")
+    else:
+        stderr.print(
+            f"[dim]hint: for plain 'ssh devserver-NAME' (and IDEs), {setup.user_config} must "
+            f"include it: run 'devctl ssh-config --install'[/dim]"
+        )

@@ -1,0 +1,168 @@
+"""The way into a DevServer: its current Ready pod, reached by a Kubernetes API port-forward.
+
+No NodePort, no LoadBalancer: bytes travel over the API server's
+``pods/portforward`` subresource (the ``kubernetes`` client's
+:func:`kubernetes.stream.portforward`), so the user needs only RBAC on their
+namespace.
+
+Test seam: when ``$DEVSERVERS_SSH_TARGET`` is ``HOST:PORT``, :func:`open_tunnel`
+connects there over TCP instead (the tests' local sshd; KWOK pods run no
+process). Everything else, the relay included, is the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from devservers.components import labels as lbl
+from devservers.components.sshd import SSH_PORT
+from devservers.stacks.cluster import Cluster, connect
+from devservers.stacks.errors import ClusterUnavailable, NotFound, NotReady
+from devservers.stacks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TARGET_ENV = "DEVSERVERS_SSH_TARGET"
+"""Environment variable of the test seam: ``HOST:PORT`` replaces the port-forward."""
+
+_REVISION = "deployment.kubernetes.io/revision"
+_TEMPLATE_HASH = "pod-template-hash"
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """An open byte stream to sshd.
+
+    Attributes:
+        socket: The local end; bytes written reach sshd, sshd's bytes arrive here.
+        describe: What the tunnel leads to, for messages (``pod ns/name``).
+        error: Returns what the far end reported on failure (port-forward
+            error channel), or ``None``.
+        close: Releases the tunnel.
+    """
+
+    socket: Any
+    describe: str
+    error: Callable[[], str | None]
+    close: Callable[[], None]
+
+
+def find_pod(cluster: Cluster, user: str, name: str) -> tuple[str, str]:
+    """The pod to connect to: Running, Ready, not terminating, of the current revision.
+
+    The current revision is the ReplicaSet whose
+    ``deployment.kubernetes.io/revision`` equals the Deployment's; pods of
+    older ReplicaSets (a rollout in progress) are never chosen. Of several
+    candidates the newest wins.
+
+    Returns:
+        ``(namespace, pod name)``.
+
+    Raises:
+        NotFound: The user has no DevServer of that name.
+        NotReady: It is stopped (0 replicas), being updated, or has no Ready pod.
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
+    found = cluster.deployments(selector, None)
+    if not found:
+        raise NotFound(
+            f"DevServer {name!r} of user {user!r} does not exist", hint="'devctl list' shows yours"
+        )
+    deployment = found[0]
+    namespace = deployment.metadata.namespace
+    if not deployment.spec.replicas:
+        raise NotReady(
+            f"DevServer {name!r} is stopped (0 replicas)", hint="start it again, then connect"
+        )
+    revision = (deployment.metadata.annotations or {}).get(_REVISION)
+    status = deployment.status
+    hashes = {
+        (rs.metadata.labels or {}).get(_TEMPLATE_HASH)
+        for rs in cluster.replica_sets(namespace, selector)
+        if revision and (rs.metadata.annotations or {}).get(_REVISION) == revision
+    }
+    observed = (status.observed_generation or 0) >= (deployment.metadata.generation or 0)
+    pods = [
+        p
+        for p in cluster.pods(namespace, selector)
+        if observed and (p.metadata.labels or {}).get(_TEMPLATE_HASH) in hashes and _serving(p)
+    ]
+    if not pods:
+        raise NotReady(
+            f"DevServer {name!r} has no Ready pod of its current revision yet",
+            hint=f"'devctl describe {name}' shows its pods and events",
+        )
+    newest = max(pods, key=lambda p: str(p.metadata.creation_timestamp or ""))
+    return namespace, newest.metadata.name
+
+
+def open_tunnel(settings: Settings, user: str, name: str) -> Tunnel:
+    """Opens a byte stream to the sshd of a DevServer (or to ``$DEVSERVERS_SSH_TARGET``).
+
+    Bounded by ``settings.ssh_connect_timeout_seconds``.
+
+    Raises:
+        NotFound, NotReady: See :func:`find_pod`.
+        ClusterUnavailable: The port-forward (or the test target) cannot be opened.
+    """
+    timeout = settings.ssh_connect_timeout_seconds
+    target = os.environ.get(TARGET_ENV)
+    if target:
+        return _direct(target, timeout)
+    cluster = connect(settings)
+    namespace, pod = find_pod(cluster, user, name)
+    return _port_forward(cluster, namespace, pod, timeout)
+
+
+def _serving(pod: Any) -> bool:
+    conditions = pod.status.conditions or []
+    return (
+        pod.metadata.deletion_timestamp is None
+        and pod.status.phase == "Running"
+        and any(c.type == "Ready" and c.status == "True" for c in conditions)
+    )
+
+
+def _port_forward(cluster: Cluster, namespace: str, pod: str, timeout: int) -> Tunnel:
+    import websocket
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.stream import portforward
+
+    where = f"pod {namespace}/{pod} port {SSH_PORT}"
+    previous = websocket.getdefaulttimeout()
+    websocket.setdefaulttimeout(timeout)  # bounds the websocket connect and handshake
+    try:
+        forward = portforward(
+            cluster.core.connect_get_namespaced_pod_portforward,
+            pod,
+            namespace,
+            ports=str(SSH_PORT),
+        )
+    except ApiException as exc:
+        raise ClusterUnavailable(f"port-forward to {where} failed: {exc.reason}") from None
+    finally:
+        websocket.setdefaulttimeout(previous)
+    forward.websocket.sock.settimeout(None)  # idle sessions are fine once connected
+    log.debug("port-forward to %s open", where)
+    return Tunnel(
+        socket=forward.socket(SSH_PORT),
+        describe=where,
+        error=lambda: forward.error(SSH_PORT),
+        close=forward.close,
+    )
+
+
+def _direct(target: str, timeout: int) -> Tunnel:
+    host, _, port = target.rpartition(":")
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except (OSError, ValueError) as exc:
+        raise ClusterUnavailable(f"{TARGET_ENV}={target}: cannot connect ({exc})") from None
+    sock.settimeout(None)
+    return Tunnel(socket=sock, describe=target, error=lambda: None, close=sock.close)

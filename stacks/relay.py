@@ -1,0 +1,91 @@
+"""Copies bytes between a pair of file descriptors and a tunnel socket (ssh's ProxyCommand).
+
+sshd speaks first (its ``SSH-2.0-…`` banner), so a tunnel that yields no
+byte within the timeout leads nowhere: the relay stops with a clear error
+instead of leaving ssh hanging.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from collections.abc import Callable
+from typing import Any
+
+from devservers.stacks.errors import ClusterUnavailable
+
+CHUNK_BYTES = 65536
+"""Largest read from either side, in bytes."""
+
+
+def relay(
+    sock: Any,
+    stdin_fd: int,
+    stdout_fd: int,
+    *,
+    first_byte_seconds: float,
+    describe: str,
+    error: Callable[[], str | None] = lambda: None,
+) -> None:
+    """Pipes ``stdin_fd`` → ``sock`` and ``sock`` → ``stdout_fd`` until either side closes.
+
+    Args:
+        sock: A connected socket (or socket-like object with ``recv``/``sendall``).
+        stdin_fd: Read end of the local side (ssh writes here).
+        stdout_fd: Write end of the local side (ssh reads here).
+        first_byte_seconds: How long to wait for the first byte from ``sock``.
+        describe: What ``sock`` leads to, for messages.
+        error: What the far end reported, if anything (port-forward error channel).
+
+    Raises:
+        ClusterUnavailable: No byte arrived in time, or the tunnel closed
+            before the first byte; the message names ``describe`` and the
+            far end's error.
+    """
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    selector.register(stdin_fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + first_byte_seconds
+    answered = False
+    try:
+        while True:
+            wait = None if answered else max(0.0, deadline - time.monotonic())
+            events = selector.select(wait)
+            if not events and not answered:
+                raise ClusterUnavailable(
+                    f"no answer from sshd at {describe} within {first_byte_seconds:g} s",
+                    hint="is sshd running in the DevServer? 'devctl describe' shows its pod",
+                )
+            for key, _ in events:
+                if key.fileobj is sock:
+                    data = _recv(sock)
+                    if not data:
+                        if not answered:
+                            reason = error() or "connection closed before sshd answered"
+                            raise ClusterUnavailable(f"cannot reach sshd at {describe}: {reason}")
+                        return
+                    answered = True
+                    _write_all(stdout_fd, data)
+                else:
+                    data = os.read(stdin_fd, CHUNK_BYTES)
+                    if not data:
+                        return
+                    sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # ssh or the tunnel went away: nothing left to carry
+    finally:
+        selector.close()
+
+
+def _recv(sock: Any) -> bytes:
+    try:
+        return bytes(sock.recv(CHUNK_BYTES))
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

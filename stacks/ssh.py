@@ -1,0 +1,165 @@
+"""SSH into DevServers: pinned host keys, ``Host`` entries, ``ssh`` and its ProxyCommand.
+
+The host keys come from the stack outputs (devctl generated them), never
+from the network. ``devctl ssh`` runs the real OpenSSH client with
+devctl's own config file (``ssh -F``), so a ``Host *`` line in the user's
+``~/.ssh/config`` cannot weaken host-key checking.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from devservers.stacks import sshconfig
+from devservers.stacks.cluster import Cluster, connect
+from devservers.stacks.errors import NotFound
+from devservers.stacks.portforward import find_pod, open_tunnel
+from devservers.stacks.relay import relay
+from devservers.stacks.results import SshSetup
+from devservers.stacks.servers import describe_server, list_servers
+from devservers.stacks.settings import Settings
+from devservers.stacks.sshconfig import HostEntry, SshFiles
+
+ProxyCommand = Callable[[str], Sequence[str]]
+"""Server name → argv of the ProxyCommand (``devctl … ssh-proxy NAME``)."""
+
+
+def ssh_files(settings: Settings) -> SshFiles:
+    """The SSH client files of devctl, under ``<state_dir>/ssh``."""
+    return SshFiles.under(settings.state_dir)
+
+
+def configure_ssh(
+    settings: Settings,
+    names: Sequence[str],
+    *,
+    proxy_command: ProxyCommand,
+    identity_files: Sequence[Path],
+    user_config: Path,
+    cluster: Cluster | None = None,
+) -> SshSetup:
+    """Pins the host keys of servers and writes their ``Host devserver-NAME`` entries.
+
+    Args:
+        settings: devctl settings (user, cluster, ``ssh_forward_agent``).
+        names: Servers to configure; empty means all of the user's, and then
+            entries of the user's servers that no longer exist are dropped.
+        proxy_command: Builds the ProxyCommand argv of a server.
+        identity_files: Private keys the entries offer.
+        user_config: ``~/.ssh/config``, only read to report whether it includes ours.
+        cluster: An open connection to reuse.
+
+    Raises:
+        NotFound: A named server does not exist.
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    cluster = cluster or connect(settings)
+    files = ssh_files(settings)
+    wanted = list(names) or [s.name for s in list_servers(settings)]
+    entries = []
+    for name in wanted:
+        details = describe_server(settings, settings.user, name, cluster)
+        sshconfig.pin_host_keys(files, settings.user, name, details.host_public_keys)
+        entries.append(
+            HostEntry(
+                user=settings.user,
+                name=name,
+                proxy_command=tuple(proxy_command(name)),
+                identity_files=tuple(identity_files),
+                forward_agent=settings.ssh_forward_agent,
+            )
+        )
+    text = sshconfig.write_entries(files, entries, prune_user=None if names else settings.user)
+    return SshSetup(
+        config_file=str(files.config),
+        known_hosts_file=str(files.known_hosts),
+        user_config=str(user_config),
+        hosts=tuple(e.host for e in entries),
+        entries=text,
+        included=sshconfig.is_included(files, user_config),
+    )
+
+
+def include_ssh_config(settings: Settings, user_config: Path) -> bool:
+    """Adds ``Include <devctl's config>`` at the top of ``user_config``; ``True`` if changed."""
+    return sshconfig.install_include(ssh_files(settings), user_config)
+
+
+def forget_ssh(settings: Settings, user: str, name: str) -> None:
+    """Drops the ``Host`` entry and pinned keys of a deleted server."""
+    sshconfig.forget(ssh_files(settings), user, name)
+
+
+def run_ssh(
+    settings: Settings,
+    name: str,
+    command: Sequence[str],
+    *,
+    forward_agent: bool,
+    proxy_command: ProxyCommand,
+    identity_files: Sequence[Path],
+    user_config: Path,
+) -> int:
+    """Runs OpenSSH ``ssh`` into a Ready DevServer; returns ssh's exit status.
+
+    The server is checked first (exists, running, Ready pod of the current
+    revision), its keys pinned and its entry written, then ``ssh -F
+    <devctl's config> devserver-NAME [-- COMMAND…]`` runs in the foreground.
+    ssh exits with the remote command's status, or 255 on a connection error.
+
+    Raises:
+        NotFound: No such server, or no ``ssh`` on ``PATH``.
+        NotReady: Stopped, or no Ready pod.
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    client = shutil.which("ssh")
+    if client is None:
+        raise NotFound("the OpenSSH client 'ssh' is not on PATH", hint="install openssh-client")
+    cluster = connect(settings)
+    find_pod(cluster, settings.user, name)
+    configure_ssh(
+        settings,
+        [name],
+        proxy_command=proxy_command,
+        identity_files=identity_files,
+        user_config=user_config,
+        cluster=cluster,
+    )
+    argv = [
+        client,
+        "-F",
+        str(ssh_files(settings).config),
+        "-o",
+        f"ForwardAgent={'yes' if forward_agent else 'no'}",
+        sshconfig.host_alias(name),
+    ]
+    if command:
+        argv += ["--", *command]
+    return subprocess.call(argv)
+
+
+def proxy_ssh(
+    settings: Settings, user: str, name: str, stdin_fd: int = 0, stdout_fd: int = 1
+) -> None:
+    """Carries ssh's bytes between ``stdin_fd``/``stdout_fd`` and the server's sshd.
+
+    Raises:
+        NotFound, NotReady: See :func:`~devservers.stacks.portforward.find_pod`.
+        ClusterUnavailable: The tunnel cannot be opened, or sshd does not
+            answer within ``settings.ssh_connect_timeout_seconds``.
+    """
+    tunnel = open_tunnel(settings, user, name)
+    try:
+        relay(
+            tunnel.socket,
+            stdin_fd,
+            stdout_fd,
+            first_byte_seconds=settings.ssh_connect_timeout_seconds,
+            describe=tunnel.describe,
+            error=tunnel.error,
+        )
+    finally:
+        tunnel.close()
