@@ -52,8 +52,11 @@ class Tunnel:
     close: Callable[[], None]
 
 
-def find_pod(cluster: Cluster, user: str, name: str) -> tuple[str, str]:
+def find_pod(cluster: Cluster, user: str, name: str, namespace: str) -> str:
     """The pod to connect to: Running, Ready, not terminating, of the current revision.
+
+    Only ``namespace`` (the user's) is searched: another namespace may hold
+    a same-named server of the same owner label, and it is not this one.
 
     The current revision is the ReplicaSet whose
     ``deployment.kubernetes.io/revision`` equals the Deployment's; pods of
@@ -61,7 +64,7 @@ def find_pod(cluster: Cluster, user: str, name: str) -> tuple[str, str]:
     candidates the newest wins.
 
     Returns:
-        ``(namespace, pod name)``.
+        The pod name.
 
     Raises:
         NotFound: The user has no DevServer of that name.
@@ -69,13 +72,13 @@ def find_pod(cluster: Cluster, user: str, name: str) -> tuple[str, str]:
         ClusterUnavailable: The API server cannot be reached.
     """
     selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
-    found = cluster.deployments(selector, None)
+    found = cluster.deployments(selector, namespace)
     if not found:
         raise NotFound(
-            f"DevServer {name!r} of user {user!r} does not exist", hint="'devctl list' shows yours"
+            f"DevServer {name!r} of user {user!r} does not exist in namespace {namespace}",
+            hint="'devctl list' shows yours",
         )
     deployment = found[0]
-    namespace = deployment.metadata.namespace
     if not deployment.spec.replicas:
         raise NotReady(
             f"DevServer {name!r} is stopped (0 replicas)", hint="start it again, then connect"
@@ -99,7 +102,7 @@ def find_pod(cluster: Cluster, user: str, name: str) -> tuple[str, str]:
             hint=f"'devctl describe {name}' shows its pods and events",
         )
     newest = max(pods, key=lambda p: str(p.metadata.creation_timestamp or ""))
-    return namespace, newest.metadata.name
+    return str(newest.metadata.name)
 
 
 def open_tunnel(settings: Settings, user: str, name: str) -> Tunnel:
@@ -116,7 +119,8 @@ def open_tunnel(settings: Settings, user: str, name: str) -> Tunnel:
     if target:
         return _direct(target, timeout)
     cluster = connect(settings)
-    namespace, pod = find_pod(cluster, user, name)
+    namespace = settings.server_namespace
+    pod = find_pod(cluster, user, name, namespace)
     return _port_forward(cluster, namespace, pod, timeout)
 
 

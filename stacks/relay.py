@@ -43,7 +43,7 @@ def relay(
             before the first byte; the message names ``describe`` and the
             far end's error.
     """
-    selector = selectors.DefaultSelector()
+    selector = selectors.PollSelector()  # epoll refuses files such as /dev/null
     selector.register(sock, selectors.EVENT_READ)
     selector.register(stdin_fd, selectors.EVENT_READ)
     deadline = time.monotonic() + first_byte_seconds

@@ -119,7 +119,7 @@ def run_ssh(
     if client is None:
         raise NotFound("the OpenSSH client 'ssh' is not on PATH", hint="install openssh-client")
     cluster = connect(settings)
-    find_pod(cluster, settings.user, name)
+    find_pod(cluster, settings.user, name, settings.server_namespace)
     configure_ssh(
         settings,
         [name],
