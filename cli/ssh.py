@@ -103,7 +103,7 @@ def ssh_proxy(ctx: typer.Context, name: NameArg) -> None:
     from devservers.stacks import proxy_ssh
 
     settings = ctx.obj.settings
-    proxy_ssh(settings, settings.user, name, sys.stdin.fileno(), sys.stdout.fileno())
+    proxy_ssh(settings, settings.user, name)  # file descriptors 0 and 1, as ssh set them up
 
 
 def _proxy_command(ctx: typer.Context) -> Callable[[str], list[str]]:

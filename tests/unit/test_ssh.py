@@ -1,0 +1,350 @@
+"""SSH client side without a cluster: entries, pinned keys, Include consent, relay, pod choice."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from typer.testing import CliRunner
+
+from devservers.cli.main import app
+from devservers.components.sshd import SshdPaths, render_start_script
+from devservers.stacks import ClusterUnavailable, NotFound, NotReady, SshSetup
+from devservers.stacks.portforward import find_pod
+from devservers.stacks.relay import relay
+from devservers.stacks.sshconfig import (
+    HostEntry,
+    SshFiles,
+    forget,
+    include_line,
+    install_include,
+    pin_host_keys,
+    render_entry,
+    write_entries,
+)
+
+KEYS = {"ed25519": "ssh-ed25519 AAAAC3Nza1", "ecdsa": "ecdsa-sha2-nistp256 AAAAE2Vj"}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> SshFiles:
+    return SshFiles.under(tmp_path / "state dir")
+
+
+def entry(name: str = "box", user: str = "alice", **kw: object) -> HostEntry:
+    return HostEntry(user=user, name=name, proxy_command=("/bin/devctl", "ssh-proxy", name), **kw)
+
+
+# --- Host entries ------------------------------------------------------------
+
+
+def test_entry_pins_the_host_key_and_never_disables_checking(files: SshFiles) -> None:
+    text = render_entry(entry(identity_files=(Path("/k/id_ed25519"),), forward_agent=True), files)
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines[0] == "Host devserver-box"
+    assert "User dev" in lines
+    assert "ProxyCommand /bin/devctl ssh-proxy box" in lines
+    assert "HostKeyAlias devserver-alice.box" in lines
+    assert f'UserKnownHostsFile "{files.known_hosts}"' in lines  # quoted: the path has a space
+    assert "StrictHostKeyChecking yes" in lines
+    assert "IdentityFile /k/id_ed25519" in lines
+    assert "ForwardAgent yes" in lines
+    assert "StrictHostKeyChecking no" not in text
+    assert "ForwardAgent no" in render_entry(entry(), files)
+
+
+def test_proxy_command_is_shell_quoted_and_percent_escaped(files: SshFiles) -> None:
+    weird = HostEntry(
+        user="a", name="b", proxy_command=("/opt/my tools/devctl", "--config", "/c/50%")
+    )
+    line = next(x for x in render_entry(weird, files).splitlines() if "ProxyCommand" in x)
+    assert line.strip() == "ProxyCommand '/opt/my tools/devctl' --config /c/50%%"
+
+
+def test_entries_are_replaced_pruned_and_forgotten(files: SshFiles) -> None:
+    write_entries(files, [entry("box"), entry("gpu")])
+    write_entries(files, [entry("other", user="bob")])
+    write_entries(files, [entry("box", forward_agent=True)])
+    text = files.config.read_text()
+    assert text.count("Host devserver-box") == 1
+    assert "ForwardAgent yes" in text
+    assert {"Host devserver-gpu", "Host devserver-other"} <= set(text.splitlines())
+
+    write_entries(files, [entry("box")], prune_user="alice")  # a full refresh of alice's
+    hosts = [x for x in files.config.read_text().splitlines() if x.startswith("Host ")]
+    assert sorted(hosts) == ["Host devserver-box", "Host devserver-other"]
+
+    forget(files, "alice", "box")
+    hosts = [x for x in files.config.read_text().splitlines() if x.startswith("Host ")]
+    assert hosts == ["Host devserver-other"]
+    assert stat.S_IMODE(files.config.stat().st_mode) == 0o600
+
+
+def test_host_keys_are_pinned_per_server_and_forgotten(files: SshFiles) -> None:
+    pin_host_keys(files, "alice", "box", KEYS)
+    pin_host_keys(files, "alice", "gpu", {"ed25519": "ssh-ed25519 BBBB comment"})
+    pin_host_keys(files, "alice", "box", {"ed25519": "ssh-ed25519 CCCC"})
+    assert files.known_hosts.read_text().splitlines() == [
+        "devserver-alice.gpu ssh-ed25519 BBBB",
+        "devserver-alice.box ssh-ed25519 CCCC",
+    ]
+    forget(files, "alice", "gpu")
+    assert files.known_hosts.read_text().splitlines() == ["devserver-alice.box ssh-ed25519 CCCC"]
+    with pytest.raises(ValueError, match="no host keys"):
+        pin_host_keys(files, "alice", "box", {})
+
+
+def test_include_goes_on_top_once_and_keeps_the_users_lines(
+    files: SshFiles, tmp_path: Path
+) -> None:
+    user_config = tmp_path / "home" / ".ssh" / "config"
+    user_config.parent.mkdir(parents=True)
+    user_config.write_text("Host *\n  StrictHostKeyChecking no\n")
+    assert install_include(files, user_config) is True
+    assert install_include(files, user_config) is False
+    lines = user_config.read_text().splitlines()
+    first_host = lines.index("Host *")
+    assert lines.index(include_line(files)) < first_host
+    assert lines.count(include_line(files)) == 1
+    assert lines[first_host:] == ["Host *", "  StrictHostKeyChecking no"]
+
+
+# --- ssh-config consent -----------------------------------------------------
+
+
+@pytest.fixture
+def fake_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Hermetic home; configure_ssh replaced so no cluster is needed."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("DEVSERVERS_USER", "alice")
+    import devservers.stacks as stacks
+
+    def configure(settings, names, *, proxy_command, identity_files, user_config, cluster=None):
+        files = SshFiles.under(settings.state_dir)
+        text = write_entries(files, [HostEntry("alice", "box", tuple(proxy_command("box")))])
+        return SshSetup(
+            str(files.config), str(files.known_hosts), str(user_config), ("devserver-box",), text,
+            included=False,
+        )  # fmt: skip
+
+    monkeypatch.setattr(stacks, "configure_ssh", configure)
+    return home / ".ssh" / "config"
+
+
+def test_ssh_config_adds_no_include_without_consent(fake_setup: Path) -> None:
+    result = CliRunner().invoke(app, ["ssh-config", "box"])  # stdin is not a TTY
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Host devserver-box")
+    assert "ssh-proxy box" in result.stdout
+    assert "--install" in result.stderr
+    assert not fake_setup.exists()
+
+
+def test_ssh_config_install_adds_the_include(fake_setup: Path) -> None:
+    result = CliRunner().invoke(app, ["ssh-config", "box", "--install", "-o", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert '"included": true' in result.stdout
+    assert fake_setup.read_text().splitlines()[1].startswith("Include ")
+
+
+def test_proxy_command_pins_user_and_kubeconfig(fake_setup: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["--user", "alice", "--kubeconfig", "/k/config", "--context", "prod", "ssh-config"]
+    )
+    proxy = next(x for x in result.stdout.splitlines() if "ProxyCommand" in x)
+    assert proxy.endswith("--user alice --kubeconfig /k/config --context prod ssh-proxy box"), proxy
+
+
+def test_ssh_proxy_is_hidden_and_ssh_has_agent_forwarding() -> None:
+    assert "ssh-proxy" not in CliRunner().invoke(app, ["--help"]).stdout
+    assert "--forward-agent" in CliRunner().invoke(app, ["ssh", "--help"]).stdout
+
+
+def test_ssh_proxy_to_a_closed_port_fails_with_exit_5(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("DEVSERVERS_SSH_TARGET", f"127.0.0.1:{port}")
+    monkeypatch.setenv("DEVSERVERS_USER", "alice")
+    result = CliRunner().invoke(app, ["ssh-proxy", "box"])
+    assert result.exit_code == 5
+    assert f"127.0.0.1:{port}" in result.stderr
+
+
+# --- relay --------------------------------------------------------------------
+
+
+def test_relay_carries_bytes_both_ways_until_the_server_closes() -> None:
+    near, far = socket.socketpair()
+    in_read, in_write = os.pipe()
+    out_read, out_write = os.pipe()
+
+    def server() -> None:
+        far.sendall(b"SSH-2.0-test\r\n")
+        assert far.recv(100) == b"hello"
+        far.sendall(b"bye")
+        far.close()
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    os.write(in_write, b"hello")
+    relay(near, in_read, out_write, first_byte_seconds=5, describe="test")
+    thread.join()
+    os.close(out_write)
+    with os.fdopen(out_read, "rb") as out:
+        assert out.read() == b"SSH-2.0-test\r\nbye"
+    for fd in (in_read, in_write):
+        os.close(fd)
+    near.close()
+
+
+def test_relay_reports_the_far_ends_error_when_closed_before_answering() -> None:
+    near, far = socket.socketpair()
+    far.close()
+    in_read, in_write = os.pipe()
+    with pytest.raises(ClusterUnavailable, match="pod ns/p: no forward found"):
+        relay(
+            near,
+            in_read,
+            1,
+            first_byte_seconds=5,
+            describe="pod ns/p",
+            error=lambda: "no forward found",
+        )
+    for x in (in_read, in_write):
+        os.close(x)
+    near.close()
+
+
+def test_relay_gives_up_when_nothing_answers() -> None:
+    near, far = socket.socketpair()
+    in_read, in_write = os.pipe()
+    with pytest.raises(ClusterUnavailable, match="no answer from sshd at silent"):
+        relay(near, in_read, 1, first_byte_seconds=0.05, describe="silent")
+    for x in (in_read, in_write):
+        os.close(x)
+    near.close()
+    far.close()
+
+
+# --- pod choice ---------------------------------------------------------------
+
+
+def _obj(**kw: object) -> SimpleNamespace:
+    return SimpleNamespace(**kw)
+
+
+def _pod(name: str, hash_: str, *, ready: bool = True, phase: str = "Running", age: int = 0,
+         deleting: bool = False) -> SimpleNamespace:  # fmt: skip
+    created = datetime(2030, 1, 1, tzinfo=UTC) - timedelta(minutes=age)
+    return _obj(
+        metadata=_obj(
+            name=name,
+            labels={"pod-template-hash": hash_},
+            deletion_timestamp=created if deleting else None,
+            creation_timestamp=created,
+        ),
+        status=_obj(phase=phase, conditions=[_obj(type="Ready", status=str(ready))]),
+    )
+
+
+class FakeCluster:
+    def __init__(self, pods: list, replicas: int = 1, observed: int = 2) -> None:
+        self._pods = pods
+        self._deployment = _obj(
+            metadata=_obj(
+                name="box", generation=2, annotations={"deployment.kubernetes.io/revision": "2"}
+            ),
+            spec=_obj(replicas=replicas),
+            status=_obj(observed_generation=observed),
+        )
+
+    def deployments(self, selector: str, namespace: str | None) -> list:
+        assert namespace == "dev-alice"
+        return [self._deployment] if "server=box" in selector else []
+
+    def replica_sets(self, namespace: str, selector: str) -> list:
+        return [
+            _obj(metadata=_obj(labels={"pod-template-hash": h},
+                               annotations={"deployment.kubernetes.io/revision": r}))
+            for h, r in (("old", "1"), ("new", "2"))
+        ]  # fmt: skip
+
+    def pods(self, namespace: str, selector: str) -> list:
+        return self._pods
+
+
+def test_the_newest_ready_pod_of_the_current_revision_is_chosen() -> None:
+    pods = [
+        _pod("old-ready", "old"),
+        _pod("new-terminating", "new", deleting=True),
+        _pod("new-unready", "new", ready=False),
+        _pod("new-pending", "new", phase="Pending"),
+        _pod("new-older", "new", age=5),
+        _pod("new-newest", "new", age=1),
+    ]
+    assert find_pod(FakeCluster(pods), "alice", "box", "dev-alice") == "new-newest"
+
+
+@pytest.mark.parametrize(
+    ("cluster", "name", "error", "words"),
+    [
+        (FakeCluster([]), "nope", NotFound, "'nope'"),
+        (FakeCluster([_pod("p", "new")], replicas=0), "box", NotReady, "stopped"),
+        (FakeCluster([_pod("p", "old")]), "box", NotReady, "no Ready pod"),
+        (FakeCluster([_pod("p", "new")], observed=1), "box", NotReady, "no Ready pod"),
+    ],
+)
+def test_no_pod_to_enter_is_a_clear_error(cluster, name, error, words) -> None:
+    with pytest.raises(error, match=words):
+        find_pod(cluster, "alice", name, "dev-alice")
+
+
+# --- the start script ------------------------------------------------------------
+
+
+def test_start_script_installs_keys_privately_and_serves_user_dev(tmp_path: Path) -> None:
+    paths = SshdPaths(
+        config_dir=str(tmp_path / "config"),
+        host_keys_dir=str(tmp_path / "host-keys"),
+        authorized_keys_dir=str(tmp_path / "authorized-keys"),
+        run_dir=str(tmp_path / "run"),
+    )
+    for sub in ("config", "host-keys", "authorized-keys", "home"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "host-keys" / "ssh_host_ed25519_key").write_text("KEY")
+    (tmp_path / "authorized-keys" / "authorized_keys").write_text("ssh-ed25519 AAAA me\n")
+    (tmp_path / "config" / "start.sh").write_text(render_start_script(paths))
+    fake_sshd = tmp_path / "sshd"
+    fake_sshd.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake_sshd.chmod(0o755)
+    home = tmp_path / "home"
+    result = subprocess.run(
+        ["/bin/sh", str(tmp_path / "config" / "start.sh")],
+        env={"PATH": os.environ["PATH"], "HOME": str(home), "SSHD": str(fake_sshd)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    args = result.stdout.splitlines()
+    assert args[:4] == ["-D", "-e", "-f", f"{paths.config_dir}/sshd_config"]
+    assert "StrictModes=yes" in args
+    assert stat.S_IMODE((home / ".ssh" / "authorized_keys").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "run" / "ssh_host_ed25519_key").stat().st_mode) == 0o600
+    uid = os.getuid()
+    if f"dev:x:{uid}:" not in Path("/etc/passwd").read_text():
+        passwd = (tmp_path / "run" / "passwd").read_text().splitlines()
+        assert f"dev:x:{uid}:{os.getgid()}:DevServer user:{home}:" in passwd[-1]
+        assert any(a.startswith("SetEnv=LD_PRELOAD=") for a in args)
