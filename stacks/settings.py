@@ -21,8 +21,12 @@ from devservers.components import naming
 from devservers.components.durations import parse_duration
 from devservers.stacks.errors import SpecError
 
-DEFAULT_IMAGE = "lscr.io/linuxserver/openssh-server:latest"
-"""Default DevServer image; any image with a shell and ``/usr/sbin/sshd`` works."""
+DEFAULT_IMAGE = "localhost/devservers/devserver:bookworm"
+"""Default DevServer image: ``images/devserver`` built and pushed under this name.
+
+Set ``image`` to where your registry serves it; README "DevServer images"
+says what any other image needs (``/bin/sh``, ``/usr/sbin/sshd``, user ``dev``).
+"""
 
 
 def _duration(value: str) -> str:
