@@ -51,7 +51,7 @@ def ssh(
     settings = ctx.obj.settings
     code = run_ssh(
         settings,
-        name,
+        _checked(name),
         command or [],
         forward_agent=settings.ssh_forward_agent if forward_agent is None else forward_agent,
         proxy_command=_proxy_command(ctx),
@@ -86,7 +86,7 @@ def ssh_config(
     settings = ctx.obj.settings
     setup = configure_ssh(
         settings,
-        [name] if name else [],
+        [_checked(name)] if name else [],
         proxy_command=_proxy_command(ctx),
         identity_files=_identity_files(settings),
         user_config=_user_config(),
@@ -103,7 +103,20 @@ def ssh_proxy(ctx: typer.Context, name: NameArg) -> None:
     from devservers.stacks import proxy_ssh
 
     settings = ctx.obj.settings
-    proxy_ssh(settings, settings.user, name)  # file descriptors 0 and 1, as ssh set them up
+    proxy_ssh(
+        settings, settings.user, _checked(name)
+    )  # file descriptors 0 and 1, as ssh set them up
+
+
+def _checked(name: str) -> str:
+    """The server name, if it is one (RFC 1035 label); else a SpecError naming it."""
+    from devservers.components.naming import MAX_SERVER_NAME, check_label
+    from devservers.stacks import SpecError
+
+    try:
+        return check_label(name, "server name", MAX_SERVER_NAME)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def _proxy_command(ctx: typer.Context) -> Callable[[str], list[str]]:

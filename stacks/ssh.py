@@ -9,6 +9,7 @@ devctl's own config file (``ssh -F``), so a ``Host *`` line in the user's
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -138,7 +139,20 @@ def run_ssh(
     ]
     if command:
         argv += ["--", *command]
-    return subprocess.call(argv)
+    return _foreground(argv)
+
+
+def _foreground(argv: list[str]) -> int:
+    """Runs ``argv`` and returns its exit status; Ctrl-C is ssh's to handle, not ours.
+
+    A Python handler (not ``SIG_IGN``, which exec would pass on) keeps
+    SIGINT from interrupting devctl while ssh decides what it means.
+    """
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        return subprocess.call(argv)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def proxy_ssh(

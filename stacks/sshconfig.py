@@ -129,19 +129,16 @@ def write_entries(
     Returns:
         The text of the blocks written, in order.
     """
-    text = "".join(render_entry(e, files) for e in entries)
+    rendered = [render_entry(e, files) for e in entries]
     hosts = {e.host for e in entries}
     with _locked(files):
         kept = [
-            (host, stack, block)
+            block
             for host, stack, block in _blocks(_read(files.config))
             if host not in hosts and not (prune_user and stack.startswith(f"{prune_user}."))
         ]
-        body = "".join(f"\n{block}" for _, _, block in kept) + "".join(
-            f"\n{render_entry(e, files)}" for e in entries
-        )
-        _write(files.config, _HEADER + body)
-    return text
+        _write(files.config, _HEADER + "".join(f"\n{block}" for block in kept + rendered))
+    return "".join(rendered)
 
 
 def pin_host_keys(files: SshFiles, user: str, name: str, public_keys: Mapping[str, str]) -> None:
@@ -226,7 +223,8 @@ def _is(line: str, alias: str) -> bool:
 
 
 def _quote(path: Path) -> str:
-    text = str(path)
+    """A path as an ``ssh_config`` value: ``%`` escaped (tokens), quoted if it has spaces."""
+    text = str(path).replace("%", "%%")
     return f'"{text}"' if any(c.isspace() for c in text) else text
 
 

@@ -62,10 +62,14 @@ def test_entry_pins_the_host_key_and_never_disables_checking(files: SshFiles) ->
 
 def test_proxy_command_is_shell_quoted_and_percent_escaped(files: SshFiles) -> None:
     weird = HostEntry(
-        user="a", name="b", proxy_command=("/opt/my tools/devctl", "--config", "/c/50%")
+        user="a",
+        name="b",
+        proxy_command=("/opt/my tools/devctl", "--config", "/c/50%"),
+        identity_files=(Path("/k/100%"),),
     )
     line = next(x for x in render_entry(weird, files).splitlines() if "ProxyCommand" in x)
     assert line.strip() == "ProxyCommand '/opt/my tools/devctl' --config /c/50%%"
+    assert "  IdentityFile /k/100%%" in render_entry(weird, files).splitlines()
 
 
 def test_entries_are_replaced_pruned_and_forgotten(files: SshFiles) -> None:
@@ -164,6 +168,13 @@ def test_proxy_command_pins_user_and_kubeconfig(fake_setup: Path) -> None:
     )
     proxy = next(x for x in result.stdout.splitlines() if "ProxyCommand" in x)
     assert proxy.endswith("--user alice --kubeconfig /k/config --context prod ssh-proxy box"), proxy
+
+
+@pytest.mark.parametrize("command", ["ssh", "ssh-config", "ssh-proxy"])
+def test_a_bad_server_name_exits_2_naming_it(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "Box_1"])
+    assert result.exit_code == 2
+    assert "Box_1" in result.stderr
 
 
 def test_ssh_proxy_is_hidden_and_ssh_has_agent_forwarding() -> None:
