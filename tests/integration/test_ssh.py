@@ -190,6 +190,15 @@ def test_ssh_into_a_devserver_with_pinned_keys_and_agent_forwarding(
         assert ran.returncode == 7, sshd.log.read_text() + ran.stderr
         assert ran.stdout.strip() == "dev"
 
+        # With consent, ~/.ssh/config includes devctl's file: plain "ssh devserver-box".
+        # (ssh reads ~ from the passwd entry, not $HOME, so the file is named with -F.)
+        installed = devctl(env, "ssh-config", "box", "--install")
+        assert installed.returncode == 0, installed.stderr
+        user_config = Path(env["HOME"]) / ".ssh" / "config"
+        assert f"Include {config}" in user_config.read_text().splitlines()
+        ran = run(env, "ssh", "-F", str(user_config), "devserver-box", "--", "exit 5")
+        assert ran.returncode == 5, ran.stderr
+
         # devctl ssh: the same, and the remote status becomes devctl's.
         ran = devctl(env, "ssh", "box", "--", "echo", "hello;", "exit", "3", timeout=60)
         assert (ran.returncode, ran.stdout.strip()) == (3, "hello"), ran.stderr
