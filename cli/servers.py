@@ -96,7 +96,7 @@ def delete(
     from devservers.stacks import delete_server
 
     if not yes and sys.stdin.isatty():
-        typer.confirm(f"Delete DevServer {name!r}? Its claims are kept.", abort=True)
+        typer.confirm(f"Delete DevServer {name!r}? Its claims are kept.", abort=True, err=True)
     settings = ctx.obj.settings
     result = delete_server(settings, settings.user, name, progress=_progress(ctx))
     render.emit(

@@ -114,7 +114,7 @@ def describe_server(
     """
     cluster = cluster or connect(settings)
     selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
-    found = cluster.deployments(selector, None)
+    found = cluster.deployments(selector, settings.server_namespace)
     if not found:
         raise NotFound(
             f"DevServer {name!r} of user {user!r} does not exist", hint="'devctl list' shows yours"
