@@ -7,7 +7,22 @@ resource, ``nvidia.com/gpu`` NoSchedule taint as set by GPU node pools).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
+
+import yaml
+from kubernetes.utils.quantity import parse_quantity
+from pydantic import ValidationError
+
 from devservers.components.specs import FlavorSpec, Toleration
+
+CATALOG_CONFIGMAP = "flavors"
+"""Name of the ConfigMap, in the platform's system namespace, that publishes the catalog.
+
+One data key per flavor (the flavor's name); each value is that flavor's
+``FlavorSpec`` fields as YAML. One key per flavor keeps a change to one
+flavor a change to one key.
+"""
 
 _GPU_SCHEDULING = {
     "node_selector": {"nvidia.com/gpu.present": "true"},
@@ -89,4 +104,40 @@ def find_flavor(flavors: tuple[FlavorSpec, ...], name: str | None) -> FlavorSpec
     known = ", ".join(f.name for f in flavors)
     raise LookupError(
         f"unknown flavor {name!r}; known flavors: {known}" if name else "no default flavor"
+    )
+
+
+def encode_flavor(flavor: FlavorSpec) -> str:
+    """The catalog entry of one flavor: its ``FlavorSpec`` fields as YAML, in field order."""
+    return yaml.safe_dump(flavor.model_dump(mode="json"), sort_keys=False)
+
+
+def decode_catalog(data: Mapping[str, str]) -> tuple[FlavorSpec, ...]:
+    """Reads the catalog ConfigMap's ``data`` back into checked flavors, smallest first.
+
+    Flavors are ordered by GPUs, then CPU and memory requests, then name.
+
+    Raises:
+        ValueError: Naming the entry that is not a valid flavor, or breaking
+            the catalog rules of :func:`check_catalog`.
+    """
+    flavors = []
+    for key in sorted(data):
+        try:
+            fields = yaml.safe_load(data[key])
+            flavor = FlavorSpec(**fields)
+        except (yaml.YAMLError, TypeError, ValidationError) as exc:
+            raise ValueError(f"catalog entry {key!r} is not a valid flavor: {exc}") from None
+        if flavor.name != key:
+            raise ValueError(f"catalog entry {key!r} holds flavor {flavor.name!r}")
+        flavors.append(flavor)
+    return check_catalog(tuple(sorted(flavors, key=_size)))
+
+
+def _size(flavor: FlavorSpec) -> tuple[int, Decimal, Decimal, str]:
+    return (
+        flavor.gpus,
+        parse_quantity(flavor.cpu_request),
+        parse_quantity(flavor.memory_request),
+        flavor.name,
     )

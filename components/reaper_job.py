@@ -1,0 +1,111 @@
+"""The expiry reaper as a Kubernetes CronJob of the platform (optional)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from devservers.components import rbac
+from devservers.components.platform_specs import ReaperSpec
+
+REAPER_NAME = "devservers-reaper"
+"""Name of the reaper's CronJob and ServiceAccount in the system namespace."""
+
+
+class ReaperCronJob(pulumi.ComponentResource):
+    """A CronJob running the reaper once per schedule, never two at a time.
+
+    ``concurrencyPolicy: Forbid`` keeps runs from overlapping; the reaper's
+    own stack locks make a second reaper elsewhere safe too. Its
+    ServiceAccount may list DevServers in every namespace and destroy their
+    objects (a ClusterRole named after the system namespace, so two platforms
+    on one cluster do not share it).
+
+    Args:
+        name: Logical name of the component.
+        spec: Image, schedule, command, args and environment of the job.
+        namespace: The system namespace.
+        labels: Labels of every object (mapping of label key → value).
+        opts: Resource options; pass the explicit Kubernetes provider here.
+
+    Attributes:
+        cronjob: Name of the CronJob.
+    """
+
+    cronjob: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        spec: ReaperSpec,
+        namespace: pulumi.Input[str],
+        labels: Mapping[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("devservers:index:ReaperCronJob", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        meta = {"namespace": namespace, "labels": dict(labels)}
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-account", metadata={"name": REAPER_NAME, **meta}, opts=child
+        )
+        role_name = pulumi.Output.concat(REAPER_NAME, "-", namespace)
+        role = k8s.rbac.v1.ClusterRole(
+            f"{name}-role",
+            metadata={"name": role_name, "labels": dict(labels)},
+            rules=rbac.reaper_rules(),
+            opts=child,
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-role-binding",
+            metadata={"name": role_name, "labels": dict(labels)},
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role.metadata.name,
+            },
+            subjects=[{"kind": "ServiceAccount", "name": REAPER_NAME, "namespace": namespace}],
+            opts=child,
+        )
+        container = {
+            "name": "reaper",
+            "image": spec.image,
+            "command": list(spec.command),
+            "args": list(spec.args),
+            "env": [{"name": k, "value": v} for k, v in sorted(spec.env.items())],
+            "envFrom": [{"secretRef": {"name": spec.env_secret}}] if spec.env_secret else [],
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+        }
+        job = k8s.batch.v1.CronJob(
+            name,
+            metadata={"name": REAPER_NAME, **meta},
+            spec={
+                "schedule": spec.schedule,
+                "timeZone": "Etc/UTC",
+                "concurrencyPolicy": "Forbid",
+                "successfulJobsHistoryLimit": 1,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 0,
+                        "template": {
+                            "metadata": {"labels": dict(labels)},
+                            "spec": {
+                                "serviceAccountName": account.metadata.name,
+                                "restartPolicy": "Never",
+                                "containers": [container],
+                            },
+                        },
+                    }
+                },
+            },
+            opts=child,
+        )
+        self.cronjob = job.metadata.name
+        self.register_outputs({"cronjob": self.cronjob})
