@@ -1,14 +1,18 @@
-"""devctl flavors: the sizes a DevServer can have."""
+"""devctl flavors: the sizes a DevServer can have, and whether each fits somewhere now."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from devservers.cli import render
 from devservers.cli.errors import stderr
 from devservers.cli.render import Format, OutputOption
+
+if TYPE_CHECKING:
+    from devservers.stacks.capacity import FlavorReport
+    from devservers.stacks.catalog import Catalog
 
 
 def register(app: typer.Typer) -> None:
@@ -17,16 +21,30 @@ def register(app: typer.Typer) -> None:
 
 
 def flavors(ctx: typer.Context, output: Format = OutputOption) -> None:
-    """List the flavors: CPU, memory, GPUs and /dev/shm of each; * marks the default."""
-    from devservers.stacks.catalog import load_catalog
+    """List the flavors and whether each can be scheduled now; * marks the default.
 
-    catalog = load_catalog(ctx.obj.settings)
-    if catalog.source == "built-in":
-        stderr.print("[dim]using the built-in flavor catalog[/dim]")
-    render.emit([f.model_dump(mode="json") for f in catalog.flavors], output, _view)
+    The catalog is the platform's (read from the cluster), unless the config
+    names a flavors file; the built-in one only when no platform is deployed.
+    """
+    from devservers.stacks.capacity import report_flavors
+
+    report = report_flavors(ctx.obj.settings)
+    note_source(report)
+    items = [
+        {**a.flavor.model_dump(mode="json"), "schedulable": a.schedulable, "reason": a.reason}
+        for a in report.flavors
+    ]
+    render.emit(items, output, _view)
+
+
+def note_source(catalog: Catalog | FlavorReport) -> None:
+    """Says on stderr when the built-in catalog is in effect, and why."""
+    if catalog.note:
+        stderr.print(f"[dim]using the built-in flavor catalog: {catalog.note}[/dim]")
 
 
 def _view(items: list[dict[str, Any]]) -> Any:
+    answer = {True: "Yes", False: "No", None: "Unknown"}
     rows = [
         (
             f["name"] + (" *" if f["default"] else ""),
@@ -34,8 +52,11 @@ def _view(items: list[dict[str, Any]]) -> Any:
             f"{f['memory_request']}-{f['memory_limit']}",
             str(f["gpus"]),
             f["shm_size"],
-            f["description"],
+            answer[f["schedulable"]],
+            f["reason"],
         )
         for f in items
     ]
-    return render.table(("name", "cpu", "memory", "gpus", "shm", "description"), rows)
+    table = render.table(("name", "cpu", "memory", "gpus", "shm", "schedulable", "reason"), rows)
+    table.columns[-1].no_wrap = False
+    return table

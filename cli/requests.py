@@ -1,4 +1,4 @@
-"""Turns create flags into a validated DevServerSpec (reads key files; no cluster I/O)."""
+"""Turns create flags into a validated DevServerSpec (reads key files and the flavor catalog)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devservers.cli.flavors import note_source
 from devservers.components.catalog import find_flavor
 from devservers.components.durations import expiry_after, parse_duration
 from devservers.components.specs import DevServerSpec, VolumeSpec
@@ -30,10 +31,13 @@ def build_spec(
 
     Raises:
         SpecError: On any bad flag; the message names the value.
+        ClusterUnavailable: The platform's flavor catalog cannot be read.
         pydantic.ValidationError: On a bad name or an inconsistent combination.
     """
+    catalog = load_catalog(settings)
+    note_source(catalog)
     try:
-        chosen = find_flavor(load_catalog(settings).flavors, flavor or settings.default_flavor)
+        chosen = find_flavor(catalog.flavors, flavor or settings.default_flavor)
         mounts = tuple(VolumeSpec.parse(v) for v in volumes)
         lifetime = parse_duration(ttl or settings.default_ttl)
         expiry = expiry_after(lifetime, datetime.now(UTC), settings.max_ttl_delta)

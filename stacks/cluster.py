@@ -96,6 +96,30 @@ class Cluster:
             ).items
         return sorted(items, key=lambda e: str(e.last_timestamp or e.event_time or ""))
 
+    def config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The ``data`` of a ConfigMap, or ``None`` if it (or its namespace) does not exist."""
+        with _api(f"read configmap {namespace}/{name}"), _absent(404):
+            found = self.core.read_namespaced_config_map(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+            return dict(found.data or {})
+        return None
+
+    def nodes_and_pods(self) -> tuple[list[Any], list[Any]] | None:
+        """All nodes and every pod not yet finished (two calls); ``None`` if forbidden.
+
+        Users' credentials may not list nodes or other namespaces' pods; that
+        is not an error here, the caller reports what it cannot know.
+        """
+        active = "status.phase!=Succeeded,status.phase!=Failed"
+        with _api("list nodes and pods"), _absent(403):
+            nodes = self.core.list_node(_request_timeout=REQUEST_TIMEOUT_SECONDS).items
+            pods = self.core.list_pod_for_all_namespaces(
+                field_selector=active, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            ).items
+            return list(nodes), list(pods)
+        return None
+
 
 def connect(settings: Settings) -> Cluster:
     """Loads the kubeconfig and context of ``settings``.
@@ -140,3 +164,15 @@ def _api(action: str, missing: str | None = None) -> Iterator[None]:
         raise ClusterUnavailable(f"{action}: API error {exc.status} {exc.reason}") from None
     except HTTPError as exc:
         raise ClusterUnavailable(f"{action}: cannot reach the API server ({exc})") from None
+
+
+@contextmanager
+def _absent(status: int) -> Iterator[None]:
+    """Swallows an API error of ``status`` so the caller falls through to its default."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status != status:
+            raise

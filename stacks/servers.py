@@ -109,8 +109,11 @@ def describe_server(
 ) -> ServerDetails:
     """One DevServer in full: its objects, pods, recent events and host keys.
 
+    Looks in ``settings.server_namespace`` only, so a user's own (namespaced)
+    credentials suffice.
+
     Raises:
-        NotFound: No Deployment of that server exists on the cluster.
+        NotFound: No Deployment of that server exists in that namespace.
     """
     cluster = cluster or connect(settings)
     selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from devservers.components import naming
 from devservers.components.durations import parse_duration
+from devservers.components.platform_specs import SYSTEM_NAMESPACE, Namespace
 from devservers.stacks.errors import SpecError
 
 DEFAULT_IMAGE = "localhost/devservers/devserver:bookworm"
@@ -50,7 +51,9 @@ class Settings(BaseModel):
         namespace: Namespace of the user's DevServers; defaults to ``dev-<user>``.
         default_flavor: Flavor of ``create`` without ``--flavor``; defaults to
             the catalog's default.
-        flavors_file: YAML list of flavors replacing the built-in catalog.
+        flavors_file: YAML list of flavors; replaces the platform's catalog.
+        platform_namespace: Namespace where the platform stack publishes the
+            flavor catalog (ConfigMap ``flavors``).
         ssh_public_key_files: Public keys put on new servers; defaults to
             ``~/.ssh/id_*.pub``.
         image: Container image of new DevServers.
@@ -77,6 +80,7 @@ class Settings(BaseModel):
     ssh_connect_timeout_seconds: int = Field(default=15, ge=1, le=300)
     default_flavor: str | None = None
     flavors_file: Path | None = None
+    platform_namespace: Namespace = SYSTEM_NAMESPACE
     ssh_public_key_files: tuple[Path, ...] = ()
     state_dir: Path = Field(
         default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share", "devservers")

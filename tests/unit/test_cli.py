@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from typer.testing import CliRunner
 
 from devservers.cli.main import app
+from devservers.stacks.cluster import Cluster
 
 
 @pytest.fixture
@@ -39,6 +40,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "contexts: [{name: nowhere, context: {cluster: nowhere, user: u}}]\n"
     )
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    # No platform deployed: the catalog read finds no ConfigMap (built-in catalog).
+    monkeypatch.setattr(Cluster, "config_map", lambda self, namespace, name: None)
     return tmp_path
 
 
