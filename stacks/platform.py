@@ -105,8 +105,13 @@ def platform_program() -> None:
         spec = platform_spec(values)
     except SpecError as exc:
         raise pulumi.RunError(exc.message) from None
+    # Mutable ConfigMaps: a flavor change updates the catalog in place; the default
+    # (replace) would delete it first and leave devctl without a catalog meanwhile.
     provider = k8s.Provider(
-        "cluster", kubeconfig=values.get("kubeconfig"), context=values.get("context")
+        "cluster",
+        kubeconfig=values.get("kubeconfig"),
+        context=values.get("context"),
+        enable_config_map_mutable=True,
     )
     platform = Platform("platform", spec=spec, opts=pulumi.ResourceOptions(providers=[provider]))
     pulumi.export("system_namespace", platform.system_namespace)

@@ -92,6 +92,8 @@ def devctl_env(tmp_path: Path, backend: str, namespace: str) -> dict[str, str]:
         XDG_DATA_HOME=str(tmp_path / "data"),
         DEVSERVERS_USER="alice",
         DEVSERVERS_NAMESPACE=namespace,
+        # Hermetic catalog: no platform publishes one here, so the built-in one is used.
+        DEVSERVERS_PLATFORM_NAMESPACE=namespace,
         DEVSERVERS_BACKEND_URL=backend,
         DEVSERVERS_OPERATION_TIMEOUT_SECONDS="120",
     )
