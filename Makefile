@@ -5,7 +5,7 @@ ENV := eval "$$(toolchain/env.sh)"
 # uv from PATH, else the one `make python` installs with pip.
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: bootstrap python toolchain env cluster-up cluster-down demo test test-unit lint
+.PHONY: bootstrap python toolchain env cluster-up cluster-down platform demo test test-unit lint
 
 ## bootstrap: Python environment + pinned engines (idempotent; cached by pins)
 bootstrap: python toolchain
@@ -27,8 +27,19 @@ cluster-up:
 cluster-down:
 	cluster/down.sh
 
-## demo: bootstrap, local cluster, a DevServer with a volume, listed
-demo: bootstrap cluster-up
+## platform: `pulumi up` of the platform stack (default: example, Pulumi.example.yaml)
+PLATFORM_STACK ?= example
+PLATFORM_STATE ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/devservers/platform
+platform:
+	mkdir -p "$(PLATFORM_STATE)"
+	$(ENV) && export PULUMI_BACKEND_URL="$${PULUMI_BACKEND_URL:-file://$(PLATFORM_STATE)}" \
+	  && { [[ -v PULUMI_CONFIG_PASSPHRASE || -v PULUMI_CONFIG_PASSPHRASE_FILE ]] \
+	       || export PULUMI_CONFIG_PASSPHRASE=; } \
+	  && { pulumi stack select $(PLATFORM_STACK) 2>/dev/null || pulumi stack init $(PLATFORM_STACK); } \
+	  && pulumi up --yes --stack $(PLATFORM_STACK)
+
+## demo: bootstrap, local cluster, the example platform, a DevServer with a volume, listed
+demo: bootstrap cluster-up platform
 	cluster/demo.sh
 
 ## test: lint, then unit and integration tests (starts the local cluster if needed)
