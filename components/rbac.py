@@ -24,7 +24,9 @@ SERVER_RULES: tuple[dict[str, Any], ...] = (
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": _READ},
     {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": _READ},
-    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+    # Port-forwarding is authorized as "create" over SPDY (POST) and as "get" over
+    # WebSocket (GET), which devctl ssh uses (kubernetes.stream.portforward).
+    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]},
 )
 """Rules of a user's Role in their own namespace."""
 

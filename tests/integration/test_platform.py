@@ -276,6 +276,9 @@ def test_kubeconfig_is_bound_to_the_users_namespace(
         ("create", "deployments.apps", "alice", True),
         ("delete", "secrets", "alice", True),
         ("create", "pods --subresource=portforward", "alice", True),
+        ("get", "pods --subresource=portforward", "alice", True),
+        ("get", "pods --subresource=portforward", "bob", False),
+        ("get", "pods --subresource=exec", "alice", False),
         ("create", "pods --subresource=exec", "alice", False),
         ("list", "pods", "bob", False),
         ("get", "secrets", "bob", False),
@@ -349,6 +352,7 @@ def test_user_is_forbidden_in_the_other_users_namespace_and_on_the_catalog(
     assert forbidden(
         lambda: alice.connect_post_namespaced_pod_portforward(bob_pod, bob, ports="22")
     )
+    assert forbidden(lambda: alice.connect_get_namespaced_pod_portforward(bob_pod, bob, ports="22"))
     assert forbidden(lambda: alice.delete_namespaced_pod(bob_pod, bob))
     assert forbidden(lambda: alice.delete_namespace(bob))
     assert forbidden(
@@ -382,6 +386,17 @@ def test_user_creates_lists_and_deletes_own_devservers_with_own_credentials(
         flavors = devctl(env, "flavors", "-o", "json")
         assert flavors.returncode == 0, flavors.stderr
         assert {f["schedulable"] for f in json.loads(flavors.stdout)} == {None}
+
+        # Authorized to port-forward to the own pod (the API then wants a protocol upgrade).
+        alice = client.CoreV1Api(config.new_client_from_config(config_file=str(alice_kubeconfig)))
+        pod = alice.list_namespaced_pod(server["namespace"]).items[0].metadata.name
+        for connect in (
+            alice.connect_get_namespaced_pod_portforward,
+            alice.connect_post_namespaced_pod_portforward,
+        ):
+            with pytest.raises(client.ApiException) as refused:
+                connect(pod, server["namespace"], ports="2222")
+            assert refused.value.status != 403
 
         elsewhere = devctl(env, "--user", platform.user("bob"), "list")
         assert elsewhere.returncode == 5

@@ -89,6 +89,7 @@ def test_user_role_manages_devserver_objects_in_own_namespace_only(objects) -> N
         ("deployments", "create"),
         ("secrets", "delete"),
         ("pods/portforward", "create"),
+        ("pods/portforward", "get"),
     } <= verbs
     assert ("pods", "list") in verbs
     assert not {r for r, _ in verbs} & {"pods/exec", "pods/attach", "roles", "rolebindings"}
