@@ -1,4 +1,4 @@
-"""Pulumi ComponentResources of a DevServer and the pydantic specs they take.
+"""Pulumi ComponentResources of a DevServer and of the admin platform, and their pydantic specs.
 
 Contract: purely declarative. Nothing here does I/O or drives the engine
 (``pulumi.automation`` is never imported); specs are validated before a
