@@ -12,6 +12,7 @@ export PATH="$prefix/bin:$repo/.venv/bin:\$PATH"
 export PULUMI_HOME="$prefix/pulumi-home"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 export KWOK_WORKDIR="$repo/.cluster/kwok"
 export KUBECONFIG="$repo/.cluster/kubeconfig"
 ENV
