@@ -63,12 +63,16 @@ class Settings(BaseModel):
             in the entries ``devctl ssh-config`` writes.
         ssh_connect_timeout_seconds: Bound on opening the port-forward and on
             waiting for sshd's first byte.
+        secrets_provider: ``passphrase`` (default) or a key-management URL
+            (``awskms://…``, ``gcpkms://…``, ``azurekeyvault://…``,
+            ``hashivault://…``); see :mod:`.backends`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     user: str = Field(default_factory=lambda: _login_name())
     backend_url: str | None = None
+    secrets_provider: str = "passphrase"
     kubeconfig: Path | None = None
     context: str | None = None
     namespace: str | None = None
@@ -100,6 +104,18 @@ class Settings(BaseModel):
         ):
             raise ValueError(
                 f"backend_url {value!r} must start with file://, postgres://, s3://, gs:// or azblob://"
+            )
+        return value
+
+    @field_validator("secrets_provider")
+    @classmethod
+    def _secrets_provider(cls, value: str) -> str:
+        if value != "passphrase" and not re.match(
+            r"^(awskms|gcpkms|azurekeyvault|hashivault)://.", value
+        ):
+            raise ValueError(
+                f"secrets_provider {value!r} must be 'passphrase' or an awskms://, gcpkms://, "
+                "azurekeyvault:// or hashivault:// URL"
             )
         return value
 

@@ -7,13 +7,11 @@ workspace directory, so concurrent operations never share a workspace file.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable
-from pathlib import Path
 
 from pulumi import automation as auto
 
+from devservers.stacks import backends
 from devservers.stacks.settings import Settings
 
 PROJECT = "devservers"
@@ -27,38 +25,19 @@ ENGINE_ENV = {
 
 
 def passphrase_env(settings: Settings) -> dict[str, str]:
-    """Secrets-provider environment for the passphrase provider.
-
-    ``PULUMI_CONFIG_PASSPHRASE`` or ``PULUMI_CONFIG_PASSPHRASE_FILE`` from the
-    environment win; otherwise a random passphrase is created once at
-    ``<config_dir>/passphrase`` with mode 0600 and reused.
-    """
-    for var in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
-        if os.environ.get(var) is not None:
-            return {var: os.environ[var]}
-    path = settings.config_dir / "passphrase"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path)}
-
-
-def _backend_dir(settings: Settings) -> None:
-    if settings.backend.startswith("file://"):
-        Path(settings.backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    """Secrets-provider environment; see :func:`devservers.stacks.backends.secrets_env`."""
+    return backends.secrets_env(settings)
 
 
 def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
     """Options shared by every stack operation: project, backend and environment."""
-    _backend_dir(settings)
+    backends.prepare(settings)
     return auto.LocalWorkspaceOptions(
         project_settings=auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=settings.backend)
         ),
         env_vars={**ENGINE_ENV, **passphrase_env(settings)},
-        secrets_provider="passphrase",
+        secrets_provider=settings.secrets_provider,
     )
 
 
