@@ -5,6 +5,7 @@ exports; every function returns frozen records from :mod:`.results` (no
 Pulumi types) and raises only the :mod:`.errors` tree.
 """
 
+from devservers.stacks.consistency import Consistency, LabelledObject, sweep_consistency
 from devservers.stacks.errors import (
     ClusterUnavailable,
     Conflict,
@@ -22,8 +23,10 @@ from devservers.stacks.ssh import configure_ssh, include_ssh_config, proxy_ssh, 
 __all__ = [
     "ClusterUnavailable",
     "Conflict",
+    "Consistency",
     "Deleted",
     "DevserversError",
+    "LabelledObject",
     "NotFound",
     "NotReady",
     "PodInfo",
@@ -43,4 +46,5 @@ __all__ = [
     "load_settings",
     "proxy_ssh",
     "run_ssh",
+    "sweep_consistency",
 ]
