@@ -5,7 +5,7 @@ ENV := eval "$$(toolchain/env.sh)"
 # uv from PATH, else the one `make python` installs with pip.
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: bootstrap python toolchain env cluster-up cluster-down platform demo test test-unit lint
+.PHONY: bootstrap python toolchain env cluster-up cluster-down platform demo test test-unit lint bench
 
 ## bootstrap: Python environment + pinned engines (idempotent; cached by pins)
 bootstrap: python toolchain
@@ -53,3 +53,7 @@ test-unit:
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
+
+## bench: timings and memory on the local cluster → bench/results/latest.{json,md} (BENCH_ARGS=--help)
+bench: bootstrap cluster-up
+	$(ENV) && python bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,351 @@
+"""One benchmark run on the local cluster; writes bench/results/latest.{json,md}.
+
+Usage (after ``eval "$(toolchain/env.sh)"``, with devctl on PATH; ``make bench``
+does both): ``python bench/run.py [--servers 10] [--list-sizes 50,200]
+[--workers 1,2,4] [--jobs 4]``.
+
+Everything runs as user ``bench<run>`` in namespace ``bench-<run>`` with a private
+file backend in a temp dir; the namespace is deleted at the end. Each
+devctl measurement stands beside a kubectl measurement of the same thing taken
+in the same run, interleaved, so that the ratio holds on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import report
+from proctree import Peak, run_sampled, sampling
+
+RUN = uuid.uuid4().hex[:6]
+USER, NAMESPACE = f"bench{RUN}", f"bench-{RUN}"
+"""A user and namespace of this run alone: the cluster is shared."""
+SERVER_LABEL = "devservers.dev/server"
+OWNER_SELECTOR = f"app.kubernetes.io/managed-by=devservers,devservers.dev/owner={USER}"
+MIB = 1024 * 1024
+RESULTS = Path(__file__).parent / "results"
+
+
+def sh(*cmd: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    """Runs a command that must succeed; returns stdout."""
+    done = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def timed(*cmd: str, env: dict[str, str] | None = None, stdin: str | None = None) -> float:
+    """Wall seconds of a command that must succeed."""
+    start = time.monotonic()
+    sh(*cmd, env=env, stdin=stdin)
+    return time.monotonic() - start
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    """Median and p95 (nearest rank) of seconds, with the samples."""
+    ordered = sorted(values)
+    p95 = ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values), 3),
+        "p95": round(p95, 3),
+        "samples": [round(v, 3) for v in values],
+    }
+
+
+def ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> float:
+    """Ratio of medians, ours over theirs."""
+    return round(ours["median"] / theirs["median"], 2)
+
+
+def devctl_env(work: Path) -> dict[str, str]:
+    """Environment of the benchmark's devctl: its user, namespace, key and file backend."""
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / "key"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVSERVERS_")}
+    env.update(
+        DEVSERVERS_USER=USER,
+        DEVSERVERS_NAMESPACE=NAMESPACE,
+        DEVSERVERS_BACKEND_URL=f"file://{work / 'state'}",
+        DEVSERVERS_SSH_PUBLIC_KEY_FILES=str(work / "key.pub"),
+        DEVSERVERS_OPERATION_TIMEOUT_SECONDS="300",
+        DEVSERVERS_CONFIG=str(work / "none.yaml"),
+        XDG_CONFIG_HOME=str(work / "config"),
+        PULUMI_CONFIG_PASSPHRASE="bench",
+    )
+    return env
+
+
+def startup(env: dict[str, str], runs: int = 10) -> dict[str, Any]:
+    """``devctl --help`` beside ``python -c pass`` (same interpreter)."""
+    help_ = [timed("devctl", "--help", env=env) for _ in range(runs)]
+    bare = [timed(sys.executable, "-c", "pass", env=env) for _ in range(runs)]
+    return {"devctl_help": summary(help_), "python_pass": summary(bare)}
+
+
+def baseline_manifest(env: dict[str, str], server: str) -> str:
+    """The Kubernetes objects devctl made for ``server``, ready for ``kubectl apply``."""
+    kinds = "deployment,service,secret,configmap"
+    found = json.loads(
+        sh("kubectl", "get", kinds, "-n", NAMESPACE, "-l", f"{SERVER_LABEL}={server}", "-o", "json")
+    )
+    for item in found["items"]:
+        item.pop("status", None)
+        meta = item["metadata"]
+        for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"):
+            meta.pop(key, None)
+        meta.get("annotations", {}).pop("deployment.kubernetes.io/revision", None)
+        for key in ("clusterIP", "clusterIPs"):
+            item.get("spec", {}).pop(key, None)
+    return json.dumps(found)
+
+
+def rename(manifest: str, old: str, new: str) -> str:
+    """The manifest of ``old`` with every name, label and stack of it pointing at ``new``."""
+    for left, right in (('"', '"'), ('"', "-"), (f"{USER}.", '"')):
+        manifest = manifest.replace(f"{left}{old}{right}", f"{left}{new}{right}")
+    return manifest
+
+
+def create_delete(env: dict[str, str], servers: int) -> dict[str, Any]:
+    """Devctl create→Ready and delete, interleaved with kubectl apply/rollout/delete."""
+    created, deleted, kube_up, kube_down, create_rss, delete_rss = [], [], [], [], [], []
+    manifest = ""
+    for i in range(servers):
+        name = f"b{i}"
+        seconds, peak, done = run_sampled(["devctl", "-q", "create", name, "--wait"], env)
+        if done.returncode:
+            raise SystemExit(f"devctl create {name} failed:\n{done.stderr[-2000:]}")
+        created.append(seconds)
+        create_rss.append(peak)
+        manifest = manifest or baseline_manifest(env, name)
+        seconds, peak, done = run_sampled(["devctl", "-q", "delete", name, "--yes"], env)
+        if done.returncode:
+            raise SystemExit(f"devctl delete {name} failed:\n{done.stderr[-2000:]}")
+        deleted.append(seconds)
+        delete_rss.append(peak)
+
+        objects = rename(manifest, "b0", f"k{i}")
+        start = time.monotonic()
+        sh("kubectl", "apply", "-f", "-", stdin=objects)
+        sh("kubectl", "rollout", "status", f"deployment/k{i}", "-n", NAMESPACE, "--timeout=300s")
+        kube_up.append(time.monotonic() - start)
+        kube_down.append(timed("kubectl", "delete", "--wait=true", "-f", "-", stdin=objects))
+        print(f"  {name}: create {created[-1]:.1f}s delete {deleted[-1]:.1f}s; "
+              f"kubectl {kube_up[-1]:.1f}s / {kube_down[-1]:.1f}s", file=sys.stderr)  # fmt: skip
+    out = {
+        "devctl_create": summary(created),
+        "kubectl_apply_rollout": summary(kube_up),
+        "devctl_delete": summary(deleted),
+        "kubectl_delete": summary(kube_down),
+        "peak_rss_mib": {
+            "create": _rss_summary(create_rss),
+            "delete": _rss_summary(delete_rss),
+        },
+    }
+    out["create_ratio"] = ratio(out["devctl_create"], out["kubectl_apply_rollout"])
+    out["delete_ratio"] = ratio(out["devctl_delete"], out["kubectl_delete"])
+    return out
+
+
+def _rss_summary(peaks: list[Peak]) -> dict[str, Any]:
+    totals = [p.total / MIB for p in peaks]
+    worst = max(peaks, key=lambda p: p.total)
+    return {
+        "median": round(statistics.median(totals), 1),
+        "max": round(max(totals), 1),
+        "by_command_at_max": {k: round(v / MIB, 1) for k, v in sorted(worst.by_command.items())},
+    }
+
+
+def where_create_time_goes(env: dict[str, str]) -> list[dict[str, Any]]:
+    """One create with engine progress on, each progress line stamped with its second."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        ["devctl", "create", "profiled", "--wait"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.strip():
+            lines.append({"t": round(time.monotonic() - start, 2), "line": line.rstrip()[:160]})
+    proc.wait()
+    lines.append({"t": round(time.monotonic() - start, 2), "line": f"exit {proc.returncode}"})
+    sh("devctl", "-q", "delete", "profiled", "--yes", env=env)
+    return lines
+
+
+def labelled_deployments(count: int, offset: int) -> str:
+    """``count`` Deployments with DevServer labels and 0 replicas (listing reads labels only)."""
+    items = []
+    for i in range(offset, offset + count):
+        name = f"l{i}"
+        selector = {"app.kubernetes.io/name": "devserver", "devservers.dev/owner": USER,
+                    SERVER_LABEL: name}  # fmt: skip
+        labels = {**selector, "app.kubernetes.io/managed-by": "devservers",
+                  "devservers.dev/stack": f"{USER}.{name}",
+                  "devservers.dev/flavor": "cpu-small"}  # fmt: skip
+        items.append({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels,
+                         "annotations": {"devservers.dev/expiry": "2099-01-01T00:00:00Z"}},
+            "spec": {"replicas": 0, "selector": {"matchLabels": selector},
+                     "template": {"metadata": {"labels": selector},
+                                  "spec": {"containers": [{"name": "s", "image": "none"}]}}},
+        })  # fmt: skip
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+
+
+def listing(env: dict[str, str], sizes: list[int], runs: int = 7) -> dict[str, Any]:
+    """Devctl list -o json beside kubectl get deployments -A -l … at each size."""
+    out: dict[str, Any] = {}
+    have = 0
+    for size in sizes:
+        if size > have:
+            sh("kubectl", "apply", "--server-side", "-f", "-",
+               stdin=labelled_deployments(size - have, have))  # fmt: skip
+            have = size
+        ours, theirs, ours_all = [], [], []
+        for _ in range(runs):  # interleaved: both see the same load
+            ours.append(timed("devctl", "list", "-o", "json", env=env))
+            theirs.append(
+                timed("kubectl", "get", "deployments", "-A", "-l", OWNER_SELECTOR, "-o", "json")
+            )
+            ours_all.append(timed("devctl", "list", "-A", "-o", "json", env=env))
+        listed = json.loads(sh("devctl", "list", "-o", "json", env=env))
+        if len(listed) != size:
+            raise SystemExit(f"devctl list saw {len(listed)} servers, expected {size}")
+        row = {
+            "devctl_list": summary(ours),
+            "devctl_list_all_users": summary(ours_all),
+            "kubectl_get": summary(theirs),
+        }
+        row["ratio"] = ratio(row["devctl_list"], row["kubectl_get"])
+        out[str(size)] = row
+    sh("kubectl", "delete", "deployments", "-n", NAMESPACE, "-l", OWNER_SELECTOR, "--wait=true")
+    return out
+
+
+def list_in_process(env: dict[str, str], runs: int = 7) -> dict[str, Any]:
+    """Where devctl list's time goes: interpreter + imports vs the call itself."""
+    code = (
+        "import time; t0=time.perf_counter()\n"
+        "from devservers.stacks import list_servers, load_settings\n"
+        "t1=time.perf_counter(); s=load_settings(); list_servers(s); t2=time.perf_counter()\n"
+        "print(t1-t0, t2-t1)"
+    )
+    imports, calls = [], []
+    for _ in range(runs):
+        a, b = sh(sys.executable, "-c", code, env=env).split()
+        imports.append(float(a))
+        calls.append(float(b))
+    return {"import_devservers_stacks": summary(imports), "list_call": summary(calls)}
+
+
+def parallel(env: dict[str, str], workers: list[int], jobs: int) -> dict[str, Any]:
+    """Creates ``jobs`` servers with each worker count; servers per minute and peak RSS."""
+    out: dict[str, Any] = {}
+    for count in workers:
+        names = [f"p{count}x{i}" for i in range(jobs)]
+        start = time.monotonic()
+        with (
+            sampling(os.getpid(), interval=0.2) as peak,
+            concurrent.futures.ThreadPoolExecutor(count) as pool,
+        ):
+            list(pool.map(lambda n: sh("devctl", "-q", "create", n, env=env), names))
+        elapsed = time.monotonic() - start
+        with concurrent.futures.ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda n: sh("devctl", "-q", "delete", n, "--yes", env=env), names))
+        out[str(count)] = {
+            "jobs": jobs,
+            "seconds": round(elapsed, 1),
+            "servers_per_minute": round(60 * jobs / elapsed, 2),
+            "peak_rss_mib_all_workers": round(peak.total / MIB, 1),
+        }
+        print(f"  {count} workers: {out[str(count)]}", file=sys.stderr)
+    return out
+
+
+def reaper_pass() -> dict[str, Any]:
+    """The reaper's dry-run and 10 % passes, once a reaper exists in this checkout."""
+    reaper = Path(__file__).parent.parent / "reaper"
+    if not any(p.name != "__init__.py" for p in reaper.glob("*.py")):
+        return {"available": False, "note": "not available: no reaper in this checkout yet"}
+    return {"available": False, "note": "not measured: the reaper's entry point is not wired in"}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were taken on."""
+    load = os.getloadavg()
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_1_5_15": [round(x, 2) for x in load],
+        "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1),
+        "python": platform.python_version(),
+        "pulumi": sh("pulumi", "version").strip(),
+        "kubectl": json.loads(sh("kubectl", "version", "--client", "-o", "json"))["clientVersion"][
+            "gitVersion"
+        ],
+        "note": "shared machine: other sessions run tests and builds on the same 2 cores",
+    }
+
+
+def main() -> None:
+    """Runs every step, cleans up, writes the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, default=10)
+    parser.add_argument("--list-sizes", default="50,200")
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--jobs", type=int, default=4, help="creates per worker count")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="devservers-bench-"))
+    env = devctl_env(work)
+    sh("kubectl", "create", "namespace", NAMESPACE)
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": "make bench  # python bench/run.py " + " ".join(sys.argv[1:]),
+        "machine": machine(),
+    }
+    try:
+        steps = [
+            ("startup", lambda: startup(env)),
+            ("create_delete", lambda: create_delete(env, args.servers)),
+            ("create_timeline", lambda: where_create_time_goes(env)),
+            ("listing", lambda: listing(env, [int(n) for n in args.list_sizes.split(",")])),
+            ("listing_breakdown", lambda: list_in_process(env)),
+            ("reaper", reaper_pass),
+            ("parallel_create", lambda: parallel(
+                env, [int(n) for n in args.workers.split(",")], args.jobs)),
+        ]  # fmt: skip
+        for key, step in steps:
+            print(f"{key}…", file=sys.stderr)
+            results[key] = step()
+    finally:
+        sh("kubectl", "delete", "namespace", NAMESPACE, "--wait=false")
+        shutil.rmtree(work, ignore_errors=True)
+    results["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "latest.md").write_text(report.markdown(results))
+    print(report.markdown(results))
+
+
+if __name__ == "__main__":
+    main()
