@@ -192,6 +192,20 @@ def where_create_time_goes(env: dict[str, str]) -> list[dict[str, Any]]:
     return lines
 
 
+def phases(timeline: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds from devctl's start to the milestones of one create's engine output."""
+    marks = {
+        "engine_update_started": lambda line: line.startswith("Updating ("),
+        "deployment_created": lambda line: "apps/v1:Deployment" in line and " created (" in line,
+        "service_created": lambda line: "core/v1:Service" in line and " created (" in line,
+        "devctl_exit": lambda line: line.startswith("exit "),
+    }
+    return {
+        name: next((x["t"] for x in timeline if test(x["line"].strip())), -1.0)
+        for name, test in marks.items()
+    }
+
+
 def labelled_deployments(count: int, offset: int) -> str:
     """``count`` Deployments with DevServer labels and 0 replicas (listing reads labels only)."""
     items = []
@@ -213,7 +227,7 @@ def labelled_deployments(count: int, offset: int) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
 
-def listing(env: dict[str, str], sizes: list[int], runs: int = 7) -> dict[str, Any]:
+def listing(env: dict[str, str], sizes: list[int], runs: int = 5) -> dict[str, Any]:
     """Devctl list -o json beside kubectl get deployments -A -l … at each size."""
     out: dict[str, Any] = {}
     have = 0
@@ -239,24 +253,38 @@ def listing(env: dict[str, str], sizes: list[int], runs: int = 7) -> dict[str, A
         }
         row["ratio"] = ratio(row["devctl_list"], row["kubectl_get"])
         out[str(size)] = row
+    out["breakdown"] = list_in_process(env)  # at the largest size
     sh("kubectl", "delete", "deployments", "-n", NAMESPACE, "-l", OWNER_SELECTOR, "--wait=true")
     return out
 
 
-def list_in_process(env: dict[str, str], runs: int = 7) -> dict[str, Any]:
-    """Where devctl list's time goes: interpreter + imports vs the call itself."""
-    code = (
-        "import time; t0=time.perf_counter()\n"
-        "from devservers.stacks import list_servers, load_settings\n"
-        "t1=time.perf_counter(); s=load_settings(); list_servers(s); t2=time.perf_counter()\n"
-        "print(t1-t0, t2-t1)"
-    )
-    imports, calls = [], []
+LIST_STEPS = ("typer", "kubernetes", "pulumi.automation", "devservers.stacks", "list_call")
+_LIST_PROFILE = """
+import time
+t = [time.perf_counter()]
+import typer
+t.append(time.perf_counter())
+import kubernetes.client
+t.append(time.perf_counter())
+import pulumi.automation
+t.append(time.perf_counter())
+from devservers.stacks import list_servers, load_settings
+t.append(time.perf_counter())
+list_servers(load_settings())
+t.append(time.perf_counter())
+print(*(b - a for a, b in zip(t, t[1:])))
+"""
+
+
+def list_in_process(env: dict[str, str], runs: int = 5) -> dict[str, Any]:
+    """Where devctl list's time goes: each import in turn, then the API call itself."""
+    samples: list[list[float]] = [[] for _ in LIST_STEPS]
     for _ in range(runs):
-        a, b = sh(sys.executable, "-c", code, env=env).split()
-        imports.append(float(a))
-        calls.append(float(b))
-    return {"import_devservers_stacks": summary(imports), "list_call": summary(calls)}
+        for column, value in zip(
+            samples, sh(sys.executable, "-c", _LIST_PROFILE, env=env).split(), strict=True
+        ):
+            column.append(float(value))
+    return {step: summary(column) for step, column in zip(LIST_STEPS, samples, strict=True)}
 
 
 def parallel(env: dict[str, str], workers: list[int], jobs: int) -> dict[str, Any]:
@@ -291,6 +319,18 @@ def reaper_pass() -> dict[str, Any]:
     return {"available": False, "note": "not measured: the reaper's entry point is not wired in"}
 
 
+def compile_bytecode() -> None:
+    """Byte-compiles the environment and the sources, as an installed package is.
+
+    Without it, a machine with ``PYTHONDONTWRITEBYTECODE`` set recompiles every
+    module on every devctl start (seconds), and the figures would measure that.
+    """
+    repo = Path(__file__).resolve().parent.parent
+    site = next(Path(sys.prefix).glob("lib/python*/site-packages"))
+    dirs = [str(site)] + [str(repo / d) for d in ("components", "stacks", "cli", "reaper")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *dirs], check=False)
+
+
 def machine() -> dict[str, Any]:
     """What the figures were taken on."""
     load = os.getloadavg()
@@ -315,6 +355,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--jobs", type=int, default=4, help="creates per worker count")
     args = parser.parse_args()
+    compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="devservers-bench-"))
     env = devctl_env(work)
     sh("kubectl", "create", "namespace", NAMESPACE)
@@ -329,7 +370,6 @@ def main() -> None:
             ("create_delete", lambda: create_delete(env, args.servers)),
             ("create_timeline", lambda: where_create_time_goes(env)),
             ("listing", lambda: listing(env, [int(n) for n in args.list_sizes.split(",")])),
-            ("listing_breakdown", lambda: list_in_process(env)),
             ("reaper", reaper_pass),
             ("parallel_create", lambda: parallel(
                 env, [int(n) for n in args.workers.split(",")], args.jobs)),
@@ -337,6 +377,8 @@ def main() -> None:
         for key, step in steps:
             print(f"{key}…", file=sys.stderr)
             results[key] = step()
+        results["listing_breakdown"] = results["listing"].pop("breakdown")
+        results["create_phases"] = phases(results["create_timeline"])
     finally:
         sh("kubectl", "delete", "namespace", NAMESPACE, "--wait=false")
         shutil.rmtree(work, ignore_errors=True)

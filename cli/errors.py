@@ -8,15 +8,18 @@ Exit codes: 0 success, 1 unexpected error, 2 bad input, 3 not found,
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 import typer.core
-from rich.console import Console
+
+from devservers.cli.consoles import LazyConsole
+
+if TYPE_CHECKING:
+    import click
 
 log = logging.getLogger(__name__)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stderr = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 class DevctlGroup(typer.core.TyperGroup):

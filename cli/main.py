@@ -25,6 +25,7 @@ app = typer.Typer(
     help="Development servers on Kubernetes, one Pulumi stack each.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich doubles start-up time
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 servers.register(app)

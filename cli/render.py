@@ -11,14 +11,16 @@ import enum
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.table import Table
 
-stdout = Console(highlight=False, soft_wrap=True)
+from devservers.cli.consoles import LazyConsole
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+stdout = LazyConsole(highlight=False, soft_wrap=True)
 
 
 class Format(enum.StrEnum):
@@ -50,6 +52,8 @@ def emit(result: Any, fmt: Format, table: Callable[[Any], Table | str]) -> None:
     if fmt is Format.json:
         print(json.dumps(plain(result), indent=2))
     elif fmt is Format.yaml:
+        import yaml
+
         print(yaml.safe_dump(plain(result), sort_keys=False), end="")
     else:
         stdout.print(table(result))
@@ -57,6 +61,8 @@ def emit(result: Any, fmt: Format, table: Callable[[Any], Table | str]) -> None:
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
     """A borderless table in the style of ``kubectl get``."""
+    from rich.table import Table
+
     out = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column in columns:
         out.add_column(column.upper(), no_wrap=True)

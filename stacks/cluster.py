@@ -127,7 +127,7 @@ def connect(settings: Settings) -> Cluster:
     Raises:
         ClusterUnavailable: If the kubeconfig or context cannot be loaded.
     """
-    from kubernetes import client, config
+    from kubernetes import config
 
     try:
         api = config.new_client_from_config(
@@ -141,10 +141,29 @@ def connect(settings: Settings) -> Cluster:
             hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
         ) from None
     return Cluster(
-        core=client.CoreV1Api(api),
-        apps=client.AppsV1Api(api),
+        core=_LazyApi(api, "CoreV1Api"),
+        apps=_LazyApi(api, "AppsV1Api"),
         context=settings.context or active["name"],
     )
+
+
+class _LazyApi:
+    """A ``kubernetes.client`` API group built on first use.
+
+    Each group imports (and validates) hundreds of model classes; listing
+    needs only ``AppsV1Api``, so the others must not slow it down.
+    """
+
+    def __init__(self, api: Any, group: str) -> None:
+        self._api, self._group = api, group
+        self._built: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._built is None:
+            from kubernetes import client
+
+            self._built = getattr(client, self._group)(self._api)
+        return getattr(self._built, name)
 
 
 @contextmanager
