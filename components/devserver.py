@@ -102,7 +102,14 @@ class DevServer(pulumi.ComponentResource):
         )
         service = k8s.core.v1.Service(
             f"{name}-ssh",
-            metadata={"name": f"{name}-ssh", **meta, "annotations": awaited},
+            # Never awaited: the Deployment's await already means a Ready pod, and SSH
+            # reaches the pod by port-forward, not through the Service's endpoints.
+            # Awaiting it cost ~10 s per create (the provider's endpoint polling).
+            metadata={
+                "name": f"{name}-ssh",
+                **meta,
+                "annotations": {**notes, "pulumi.com/skipAwait": "true"},
+            },
             spec={
                 "type": "ClusterIP",
                 "selector": lbl.selector_labels(spec.user, name),
