@@ -12,7 +12,7 @@ bootstrap: python toolchain
 
 python:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 toolchain:
 	toolchain/bootstrap.sh
