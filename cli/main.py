@@ -47,8 +47,10 @@ class Context:
     def settings(self) -> Settings:
         """Validated settings (raises ``SpecError`` naming a bad key)."""
         if self._settings is None:
-            from devservers.stacks import load_settings
+            from devservers.stacks import SpecError, load_settings
 
+            if self.config is not None and not self.config.exists():
+                raise SpecError(f"config file {self.config} does not exist")
             self._settings = load_settings(self.config, **self.overrides)
         return self._settings
 
@@ -78,7 +80,10 @@ def main(
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
+        force=True,
     )
+    # Connection retries are reported once, as the command's own error.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
     ctx.obj = Context(
         config=config,
         overrides={"kubeconfig": kubeconfig, "context": context, "user": user},

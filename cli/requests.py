@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from devservers.cli.flavors import note_source
 from devservers.components.catalog import find_flavor
 from devservers.components.durations import expiry_after, parse_duration
+from devservers.components.naming import MAX_SERVER_NAME, check_label
 from devservers.components.specs import DevServerSpec, VolumeSpec
 from devservers.components.sshkeys import parse_public_keys
-from devservers.stacks import Settings, SpecError
+from devservers.stacks import Settings, SpecError, describe_validation_error
 from devservers.stacks.catalog import load_catalog
 
 DEFAULT_KEY_GLOB = "id_*.pub"
@@ -34,13 +37,16 @@ def build_spec(
         ClusterUnavailable: The platform's flavor catalog cannot be read.
         pydantic.ValidationError: On a bad name or an inconsistent combination.
     """
+    check_server_name(name)
     catalog = load_catalog(settings)
     note_source(catalog)
     try:
-        chosen = find_flavor(catalog.flavors, flavor or settings.default_flavor)
+        chosen = find_flavor(catalog.flavors, settings.default_flavor if flavor is None else flavor)
         mounts = tuple(VolumeSpec.parse(v) for v in volumes)
-        lifetime = parse_duration(ttl or settings.default_ttl)
+        lifetime = parse_duration(settings.default_ttl if ttl is None else ttl)
         expiry = expiry_after(lifetime, datetime.now(UTC), settings.max_ttl_delta)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc)) from None
     except (ValueError, LookupError) as exc:
         raise SpecError(str(exc)) from None
     return DevServerSpec(
@@ -58,6 +64,18 @@ def build_spec(
 def default_key_files(files: Sequence[Path]) -> list[Path]:
     """``files``, or ``~/.ssh/id_*.pub`` (sorted) when it is empty."""
     return list(files) or sorted((Path.home() / ".ssh").glob(DEFAULT_KEY_GLOB))
+
+
+def check_server_name(name: str) -> str:
+    """Validates a server name given on the command line (RFC 1035 label, at most 30).
+
+    Raises:
+        SpecError: If the name breaks the rule; the message names it.
+    """
+    try:
+        return check_label(name, "server name", MAX_SERVER_NAME)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def read_public_keys(files: list[Path]) -> list[str]:

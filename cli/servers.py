@@ -80,8 +80,10 @@ def list_(
 
 def describe(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> None:
     """Show a DevServer: status, expiry, volumes, pods, host keys and recent events."""
+    from devservers.cli.requests import check_server_name
     from devservers.stacks import describe_server
 
+    check_server_name(name)
     settings = ctx.obj.settings
     render.emit(describe_server(settings, settings.user, name), output, _details_view)
 
@@ -93,8 +95,10 @@ def delete(
     output: Format = OutputOption,
 ) -> None:
     """Delete a DevServer and its stack. Volumes (claims) are never deleted."""
+    from devservers.cli.requests import check_server_name
     from devservers.stacks import delete_server
 
+    check_server_name(name)
     if not yes and sys.stdin.isatty():
         typer.confirm(f"Delete DevServer {name!r}? Its claims are kept.", abort=True, err=True)
     settings = ctx.obj.settings

@@ -103,7 +103,9 @@ def find_flavor(flavors: tuple[FlavorSpec, ...], name: str | None) -> FlavorSpec
             return flavor
     known = ", ".join(f.name for f in flavors)
     raise LookupError(
-        f"unknown flavor {name!r}; known flavors: {known}" if name else "no default flavor"
+        f"unknown flavor {name!r}; known flavors: {known}"
+        if name is not None
+        else "no default flavor"
     )
 
 

@@ -68,10 +68,21 @@ def redact(url: str) -> str:
 
 
 def prepare(settings: Settings) -> None:
-    """Creates the directory of a file backend; nothing for the other kinds."""
+    """Creates the directory of a file backend; nothing for the other kinds.
+
+    Raises:
+        SpecError: The directory cannot be created (names the URL and why).
+    """
     url = settings.backend
     if backend_kind(url) == "file":
-        Path(url.removeprefix("file://").split("?", 1)[0]).mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("file://").split("?", 1)[0])
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpecError(
+                f"backend_url {url!r}: cannot create {path}: {exc.strerror}",
+                hint="set backend_url to a writable directory",
+            ) from None
 
 
 def secrets_env(settings: Settings) -> dict[str, str]:

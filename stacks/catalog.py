@@ -23,7 +23,7 @@ from devservers.components.catalog import (
 from devservers.components.specs import FlavorSpec
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.errors import SpecError
-from devservers.stacks.settings import Settings, describe_validation_error
+from devservers.stacks.settings import Settings, describe_validation_error, yaml_problem
 
 BUILTIN = "built-in"
 """``Catalog.source`` of the built-in catalog."""
@@ -76,7 +76,7 @@ def _from_file(path: Path) -> Catalog:
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"flavors file {path} is not readable YAML: {exc}") from None
+        raise SpecError(f"flavors file {path} is not readable YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, list):
         raise SpecError(f"flavors file {path} must be a YAML list of flavors")
     flavors = []

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from devservers.stacks.errors import ClusterUnavailable, NotFound
+from devservers.stacks.errors import ClusterUnavailable, NotFound, SpecError
 from devservers.stacks.settings import Settings
 
 REQUEST_TIMEOUT_SECONDS = 15
@@ -125,7 +125,8 @@ def connect(settings: Settings) -> Cluster:
     """Loads the kubeconfig and context of ``settings``.
 
     Raises:
-        ClusterUnavailable: If the kubeconfig or context cannot be loaded.
+        SpecError: If the kubeconfig is missing or invalid, or has no such
+            context (bad input, nothing was contacted).
     """
     from kubernetes import config
 
@@ -135,9 +136,10 @@ def connect(settings: Settings) -> Cluster:
         )
         _, active = config.list_kube_config_contexts(config_file=settings.kubeconfig_files)
     except (config.ConfigException, OSError, TypeError) as exc:
-        raise ClusterUnavailable(
+        raise SpecError(
             f"cannot load kubeconfig {settings.kubeconfig_files}"
-            f"{f' context {settings.context!r}' if settings.context else ''}: {exc}",
+            f"{f' context {settings.context!r}' if settings.context else ''}: "
+            + " ".join(str(exc).split()),
             hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
         ) from None
     return Cluster(

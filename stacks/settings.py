@@ -99,12 +99,8 @@ class Settings(BaseModel):
     @field_validator("backend_url")
     @classmethod
     def _backend(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(
-            r"^(file|postgres|postgresql|s3|gs|azblob)://", value
-        ):
-            raise ValueError(
-                f"backend_url {value!r} must start with file://, postgres://, s3://, gs:// or azblob://"
-            )
+        if value is not None:
+            check_backend_url(value)
         return value
 
     @field_validator("secrets_provider")
@@ -152,6 +148,34 @@ class Settings(BaseModel):
         return parse_duration(self.default_ttl)
 
 
+_BACKEND_URL = re.compile(r"^(?P<scheme>file|postgres|postgresql|s3|gs|azblob)://(?P<rest>.*)$")
+
+
+def check_backend_url(value: str) -> str:
+    """Validates a Pulumi DIY backend URL.
+
+    ``file://`` needs an absolute path (``file:///abs/dir``); ``postgres://``
+    a host; ``s3://``, ``gs://`` and ``azblob://`` a bucket. The Pulumi
+    Cloud service (``https://``) is not a supported backend.
+
+    Raises:
+        ValueError: Naming the URL and what is wrong with it.
+    """
+    match = _BACKEND_URL.match(value)
+    if not match:
+        raise ValueError(
+            f"backend_url {value!r} must start with file://, postgres://, s3://, gs:// or azblob://"
+        )
+    scheme, rest = match["scheme"], match["rest"]
+    if scheme == "file" and not rest.startswith("/"):
+        raise ValueError(
+            f"backend_url {value!r} must name an absolute path, e.g. file:///srv/state"
+        )
+    if scheme != "file" and not rest.split("/")[0].split("@")[-1].split("?")[0]:
+        raise ValueError(f"backend_url {value!r} names no host or bucket")
+    return value
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Reads the config file, applies ``DEVSERVERS_*`` env vars, then ``overrides``.
 
@@ -190,6 +214,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
+    value = err.get("input")
+    if isinstance(value, str | int | float) and str(value) not in msg:
+        msg = f"{msg} (got {value!r})"
     return f"{where}: {msg}" if where else msg
 
 
@@ -199,10 +226,20 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"config file {path} is not readable YAML: {exc}") from None
+        raise SpecError(f"config file {path} is not readable YAML: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise SpecError(f"config file {path} must be a mapping of key: value")
     return data
+
+
+def yaml_problem(exc: OSError | yaml.YAMLError) -> str:
+    """One line saying why a YAML file could not be read (with line and column)."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())
 
 
 def _xdg(var: str, fallback: str, app: str) -> Path:

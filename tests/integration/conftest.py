@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -131,3 +131,39 @@ def claim(core: client.CoreV1Api, namespace: str) -> Iterator[str]:
     )
     yield name
     core.delete_persistent_volume(pv)
+
+
+MANAGED = "app.kubernetes.io/managed-by=devservers"
+
+
+def managed_objects(core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str) -> list[str]:
+    """Every devservers-labelled object left in ``namespace``, as ``kind/name``."""
+    found = [
+        (kind, item.metadata.name)
+        for kind, lister in (
+            ("deployment", apps.list_namespaced_deployment),
+            ("service", core.list_namespaced_service),
+            ("secret", core.list_namespaced_secret),
+            ("configmap", core.list_namespaced_config_map),
+            ("pod", core.list_namespaced_pod),
+        )
+        for item in lister(namespace, label_selector=MANAGED).items
+        if not (kind == "pod" and item.metadata.deletion_timestamp)
+    ]
+    return sorted(f"{kind}/{name}" for kind, name in found)
+
+
+def stack_files(backend: str) -> list[str]:
+    """Names of the stacks recorded in a file backend."""
+    root = Path(backend.removeprefix("file://")) / ".pulumi" / "stacks"
+    return (
+        sorted(p.name.removesuffix(".json") for p in root.rglob("*.json")) if root.exists() else []
+    )
+
+
+@pytest.fixture
+def leftovers(
+    core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str, backend: str
+) -> Callable[[], tuple[list[str], list[str]]]:
+    """The label sweep of a test: (devservers objects left in its namespace, stacks left)."""
+    return lambda: (managed_objects(core, apps, namespace), stack_files(backend))

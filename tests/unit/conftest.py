@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pulumi
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
+
+from devservers.stacks.cluster import Cluster
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -108,3 +111,34 @@ def make_private_key() -> Callable[..., str]:
         )
 
     return make
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A hermetic home: XDG dirs, one SSH key, a kubeconfig pointing nowhere."""
+    for var, sub in (("HOME", "home"), ("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data")):
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("DEVSERVERS_USER", "alice")
+    for var in ("DEVSERVERS_CONFIG", "DEVSERVERS_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"):
+        monkeypatch.delenv(var, raising=False)
+    ssh = tmp_path / "home" / ".ssh"
+    ssh.mkdir()
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    (ssh / "id_ed25519.pub").write_text(
+        key.public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        ).decode()
+        + " a@b\n"
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: nowhere\n"
+        "clusters: [{name: nowhere, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: nowhere, context: {cluster: nowhere, user: u}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    # No platform deployed: the catalog read finds no ConfigMap (built-in catalog).
+    monkeypatch.setattr(Cluster, "config_map", lambda self, namespace, name: None)
+    return tmp_path
