@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devservers.cli import admin, flavors, servers, ssh
+from devservers.cli import admin, flavors, repair, servers, ssh
 from devservers.cli.errors import DevctlGroup
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ servers.register(app)
 flavors.register(app)
 ssh.register(app)
 admin.register(app)
+repair.register(app)
 
 
 @dataclass

@@ -92,6 +92,13 @@ def delete(
     ctx: typer.Context,
     name: NameArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="If the engine cannot destroy, delete the server's objects by label "
+            "and remove the stack once nothing is left."
+        ),
+    ] = False,
     output: Format = OutputOption,
 ) -> None:
     """Delete a DevServer and its stack. Volumes (claims) are never deleted."""
@@ -102,12 +109,13 @@ def delete(
     if not yes and sys.stdin.isatty():
         typer.confirm(f"Delete DevServer {name!r}? Its claims are kept.", abort=True, err=True)
     settings = ctx.obj.settings
-    result = delete_server(settings, settings.user, name, progress=_progress(ctx))
+    result = delete_server(settings, settings.user, name, progress=_progress(ctx), force=force)
     render.emit(
         result,
         output,
         lambda r: (
             f"deleted {r.name} (stack {r.stack}); claims kept: {', '.join(r.claims_kept) or 'none'}"
+            + (f"; swept: {', '.join(r.swept)}" if r.swept else "")
         ),
     )
 
@@ -155,3 +163,7 @@ def _details_view(d: ServerDetails) -> Any:
         *[f"  {e}" for e in d.events],
     ]
     return "\n".join(lines)
+
+
+progress_writer = _progress
+"""Engine progress on stderr, or ``None`` with ``--quiet`` (for other command modules)."""

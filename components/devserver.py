@@ -64,8 +64,9 @@ class DevServer(pulumi.ComponentResource):
         timeouts = pulumi.CustomTimeouts(create=f"{timeout_seconds}s", update=f"{timeout_seconds}s")
         labels = lbl.server_labels(spec.user, name, spec.stack, spec.flavor.name)
         notes = lbl.server_annotations(spec.expiry)
-        awaited = notes if wait else {**notes, "pulumi.com/skipAwait": "true"}
-        meta = {"namespace": ns, "labels": labels, "annotations": notes}
+        owned = {**notes, **lbl.FORCE_APPLY}
+        awaited = owned if wait else {**owned, "pulumi.com/skipAwait": "true"}
+        meta = {"namespace": ns, "labels": labels, "annotations": owned}
 
         user = DevServerUser(
             name,
@@ -73,7 +74,7 @@ class DevServer(pulumi.ComponentResource):
             public_keys=spec.ssh_public_keys,
             host_private_keys=host_private_keys,
             labels=labels,
-            annotations=notes,
+            annotations=owned,
             opts=child,
         )
         flavor = DevServerFlavor(f"{name}-flavor", flavor=spec.flavor, opts=child)

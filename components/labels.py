@@ -23,6 +23,12 @@ FLAVOR = f"{PREFIX}/flavor"
 EXPIRY = f"{PREFIX}/expiry"
 """Annotation: the RFC 3339 UTC expiry instant."""
 
+FORCE_APPLY = {"pulumi.com/patchForce": "true"}
+"""Annotation of every owned object: server-side apply takes over fields another
+manager set, so objects left by an interrupted operation or edited by hand are
+adopted and re-converged instead of failing with a field conflict
+(pulumi-kubernetes ``pulumi.com/patchForce``)."""
+
 SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 """Label selector matching every DevServer object."""
 

@@ -15,7 +15,15 @@ from devservers.stacks.errors import (
     ProvisionError,
     SpecError,
 )
-from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails, SshSetup
+from devservers.stacks.repair import repair_server
+from devservers.stacks.results import (
+    Deleted,
+    PodInfo,
+    Repaired,
+    Server,
+    ServerDetails,
+    SshSetup,
+)
 from devservers.stacks.servers import create_server, delete_server, describe_server, list_servers
 from devservers.stacks.settings import Settings, describe_validation_error, load_settings
 from devservers.stacks.ssh import configure_ssh, include_ssh_config, proxy_ssh, run_ssh
@@ -31,6 +39,7 @@ __all__ = [
     "NotReady",
     "PodInfo",
     "ProvisionError",
+    "Repaired",
     "Server",
     "ServerDetails",
     "Settings",
@@ -43,6 +52,7 @@ __all__ = [
     "describe_validation_error",
     "include_ssh_config",
     "list_servers",
+    "repair_server",
     "load_settings",
     "proxy_ssh",
     "run_ssh",

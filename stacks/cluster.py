@@ -197,3 +197,7 @@ def _absent(status: int) -> Iterator[None]:
     except ApiException as exc:
         if exc.status != status:
             raise
+
+
+api_errors = _api
+"""Public name of the context manager mapping Kubernetes API errors to ours."""

@@ -54,6 +54,8 @@ class Deleted:
     name: str
     stack: str
     claims_kept: tuple[str, ...]
+    swept: tuple[str, ...] = ()
+    """Objects deleted by the label sweep (``Kind/name``), not by the engine."""
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,22 @@ class SshSetup:
     hosts: tuple[str, ...]
     entries: str
     included: bool
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """Result of ``repair``: what was found broken and what the engine changed.
+
+    Attributes:
+        cleared_locks: Stale engine locks removed (``pid … of user@host since …``).
+        dropped_operations: Pending operations of an interrupted command removed.
+        drift: Refresh changes (operation → count): objects edited or deleted by hand.
+        converged: Update changes (operation → count) that restored the server.
+    """
+
+    name: str
+    stack: str
+    cleared_locks: tuple[str, ...]
+    dropped_operations: tuple[str, ...]
+    drift: dict[str, int]
+    converged: dict[str, int]

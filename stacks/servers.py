@@ -18,8 +18,12 @@ from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, NotFound
 from devservers.stacks.hostkeys import generate_host_keys, public_host_keys
+from devservers.stacks.locks import server_lock
+from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails
 from devservers.stacks.settings import Settings
+from devservers.stacks.sweep import sweep_objects
+from devservers.stacks.teardown import destroy_stack
 
 Progress = Callable[[str], Any]
 
@@ -52,7 +56,7 @@ def create_server(
         )
     keys = generate_host_keys()
     program = _program(settings, spec, keys, cluster_id, wait)
-    with engine_errors(spec.stack, "create"):
+    with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
         try:
             stack = workspace.create_stack(settings, spec.stack, program)
         except auto.StackAlreadyExistsError:
@@ -63,31 +67,51 @@ def create_server(
                     f"DevServer {spec.name!r} already exists (stack {spec.stack})",
                     hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
                 ) from None
+            recover_stack(settings, stack)
         stack.up(on_output=progress, color="never", suppress_outputs=True)
     return describe_server(settings, spec.user, spec.name, cluster)
 
 
 def delete_server(
-    settings: Settings, user: str, name: str, progress: Progress | None = None
+    settings: Settings,
+    user: str,
+    name: str,
+    progress: Progress | None = None,
+    force: bool = False,
 ) -> Deleted:
     """Destroys the DevServer's objects and removes its stack. Claims are never touched.
 
     Its ``Host`` entry and pinned host keys in devctl's SSH files go too.
 
+    Stale locks and pending operations of an interrupted command are cleared
+    first; objects the engine does not know are swept by label. With
+    ``force``, a failed destroy (or a missing stack) falls back to the label
+    sweep; the stack is removed only once nothing of it is left.
+
     Raises:
-        NotFound: No such DevServer stack.
+        NotFound: No such DevServer stack (and, with ``force``, no object of it).
         Conflict: The stack is locked, or it was created on another cluster.
-        ProvisionError: The engine failed to destroy.
+        ProvisionError: The engine failed to destroy, or objects survived the sweep.
     """
     stack_id = stack_name(user, name)
-    with engine_errors(stack_id, "delete"):
-        stack = workspace.select_stack(settings, stack_id)
+    with engine_errors(stack_id, "delete"), server_lock(settings, stack_id, "delete"):
+        try:
+            stack = workspace.select_stack(settings, stack_id)
+        except auto.StackNotFoundError:
+            if force and (
+                swept := sweep_objects(connect(settings), settings.server_namespace, stack_id)
+            ):
+                return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
+            raise
         outputs = _plain(stack.outputs())
-        _check_cluster(connect(settings), outputs, stack_id)
-        stack.destroy(on_output=progress, color="never", refresh=True, remove=True)
+        cluster = connect(settings)
+        _check_cluster(cluster, outputs, stack_id)
+        spec = outputs.get("spec", {})
+        namespace = spec.get("namespace") or settings.server_namespace
+        swept = destroy_stack(settings, cluster, stack, namespace, force=force, progress=progress)
     sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name)
-    claims = tuple(sorted({v["claim"] for v in outputs.get("spec", {}).get("volumes", [])}))
-    return Deleted(name=name, stack=stack_id, claims_kept=claims)
+    claims = tuple(sorted({v["claim"] for v in spec.get("volumes", [])}))
+    return Deleted(name=name, stack=stack_id, claims_kept=claims, swept=swept)
 
 
 def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:

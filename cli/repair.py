@@ -1,0 +1,48 @@
+"""devctl repair: recover a DevServer after a crash, an interruption or hand edits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from devservers.cli import render
+from devservers.cli.render import Format, OutputOption
+from devservers.cli.servers import NameArg, progress_writer
+
+if TYPE_CHECKING:
+    from devservers.stacks import Repaired
+
+
+def register(app: typer.Typer) -> None:
+    """Adds ``repair`` to ``app``."""
+    app.command()(repair)
+
+
+def repair(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> None:
+    """Clear stale locks and pending operations, refresh, and re-converge a DevServer.
+
+    Example: devctl repair box
+    """
+    from devservers.cli.requests import check_server_name
+    from devservers.stacks import repair_server
+
+    check_server_name(name)
+    settings = ctx.obj.settings
+    result = repair_server(settings, settings.user, name, progress=progress_writer(ctx))
+    render.emit(result, output, _view)
+
+
+def _view(r: Repaired) -> Any:
+    def counts(changes: dict[str, int]) -> str:
+        return ", ".join(f"{n} {op}" for op, n in changes.items()) or "none"
+
+    return "\n".join(
+        [
+            f"repaired {r.name} (stack {r.stack})",
+            f"stale locks cleared:  {'; '.join(r.cleared_locks) or 'none'}",
+            f"pending ops dropped:  {'; '.join(r.dropped_operations) or 'none'}",
+            f"drift found:          {counts(r.drift)}",
+            f"changes to converge:  {counts(r.converged)}",
+        ]
+    )

@@ -1,0 +1,202 @@
+"""Stack locks: devctl's own per-server lock, and the engine's lock files of a file backend.
+
+Two layers keep concurrent commands apart:
+
+* :func:`server_lock` — an exclusive ``flock`` on
+  ``<state_dir>/locks/<stack>.lock`` held for a whole create/delete/repair, so
+  two commands on the same server on this machine never interleave. The
+  kernel drops it when the process dies, so ``kill -9`` never leaves it behind.
+* The engine's lock of a file (DIY) backend:
+  ``<backend>/.pulumi/locks/<org>/<project>/<stack>/<uuid>.json`` holding
+  ``pid``, ``username``, ``hostname`` and ``timestamp`` (RFC 3339, UTC). A lock
+  whose process is dead on this host is stale (Pulumi's own recovery is to
+  delete that file: https://www.pulumi.com/docs/iac/concepts/state-and-backends/);
+  :func:`clear_stale_engine_locks` removes it and says so. A lock held by a
+  live process or by another host is never broken: it is reported as a
+  :class:`Conflict` naming who holds it and since when.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from devservers.components.durations import format_instant
+from devservers.stacks.errors import Conflict
+from devservers.stacks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ORPHAN_POLL_SECONDS = 0.5
+"""Polling interval while waiting for an orphaned engine process to finish."""
+
+
+@dataclass(frozen=True)
+class EngineLock:
+    """One engine lock file of a file backend.
+
+    Attributes:
+        path: The lock file.
+        pid: Process id of the engine that took it, on ``hostname``.
+        since: When it was taken (UTC).
+    """
+
+    path: Path
+    pid: int
+    username: str
+    hostname: str
+    since: datetime
+
+    def describe(self) -> str:
+        """``pid 123 of root@host since 2026-01-01T00:00:00Z`` (for messages)."""
+        return (
+            f"pid {self.pid} of {self.username}@{self.hostname} since {format_instant(self.since)}"
+        )
+
+
+@contextmanager
+def server_lock(settings: Settings, stack: str, action: str) -> Iterator[None]:
+    """Holds this machine's exclusive lock on one server for the block.
+
+    Raises:
+        Conflict: Another devctl process holds it; the message names its pid,
+            action and start time (UTC).
+    """
+    directory = settings.state_dir / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f"{stack}.lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another devctl process"
+            raise Conflict(
+                f"DevServer stack {stack} is busy: {holder}",
+                hint="wait for that command to finish, then try again",
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{action} by pid {os.getpid()} since {format_instant(_now())}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def engine_locks(settings: Settings, project: str, stack: str) -> list[EngineLock]:
+    """The engine's lock files of ``stack`` (file backends only; other backends: ``[]``)."""
+    if not settings.backend.startswith("file://"):
+        return []
+    root = Path(settings.backend.removeprefix("file://")) / ".pulumi" / "locks"
+    found = []
+    for path in sorted(root.glob(f"**/{project}/{stack}/*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            found.append(
+                EngineLock(
+                    path=path,
+                    pid=int(data["pid"]),
+                    username=str(data.get("username", "?")),
+                    hostname=str(data["hostname"]),
+                    since=datetime.fromisoformat(str(data["timestamp"]).replace("Z", "+00:00")),
+                )
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable lock file %s: %s", path, exc)
+    return found
+
+
+def clear_stale_engine_locks(
+    settings: Settings, project: str, stack: str, wait_seconds: float
+) -> list[str]:
+    """Removes the engine locks of ``stack`` left by dead processes on this host.
+
+    A live engine process whose devctl parent died (an orphan, re-parented to
+    init) is finishing its last operation: it is waited for, at most
+    ``wait_seconds``.
+
+    Returns:
+        One line per lock removed (``pid … of user@host since …``).
+
+    Raises:
+        Conflict: A lock is held by a live process, or by another host.
+    """
+    cleared = []
+    for lock in engine_locks(settings, project, stack):
+        if lock.hostname != socket.gethostname():
+            raise _held(stack, lock, "on another host")
+        if _is_alive_engine(lock.pid, lock.since):
+            if not _is_orphan(lock.pid):
+                raise _held(stack, lock, "by a running operation")
+            log.warning("waiting for the orphaned engine %s to finish", lock.describe())
+            if not _wait_for_exit(lock.pid, wait_seconds):
+                raise _held(stack, lock, "by an engine process still finishing")
+        for stale in (lock.path, lock.path.with_name(lock.path.name + ".attrs")):
+            stale.unlink(missing_ok=True)
+        log.warning("cleared stale lock of stack %s: %s (process is gone)", stack, lock.describe())
+        cleared.append(lock.describe())
+    return cleared
+
+
+def _held(stack: str, lock: EngineLock, how: str) -> Conflict:
+    return Conflict(
+        f"stack {stack} is locked {how}: {lock.describe()}",
+        hint="wait for it to finish; a lock is never broken while its holder may be alive",
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name, or ``None`` if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def _is_alive_engine(pid: int, since: datetime) -> bool:
+    """Whether ``pid`` is a live (not zombie) process that started before ``since`` + slack.
+
+    A process started after the lock was taken reuses the pid of the dead holder.
+    """
+    fields = _proc_stat(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return started <= since.timestamp() + 5
+
+
+def _is_orphan(pid: int) -> bool:
+    fields = _proc_stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X") and fields[1] == "1"
+
+
+def _wait_for_exit(pid: int, wait_seconds: float) -> bool:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        fields = _proc_stat(pid)
+        if fields is None or fields[0] in ("Z", "X"):
+            return True
+        time.sleep(ORPHAN_POLL_SECONDS)
+    return False
+
+
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return 0.0

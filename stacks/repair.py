@@ -1,0 +1,66 @@
+"""``repair``: bring a DevServer's stack and objects back to what was asked for.
+
+Clears stale locks and pending operations (:mod:`.recovery`), refreshes to
+find drift (objects edited or deleted by hand), then runs an update with the
+recorded spec and host keys so that the server re-converges.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devservers.components import DevServerSpec
+from devservers.components.naming import stack_name
+from devservers.stacks import workspace
+from devservers.stacks.cluster import connect
+from devservers.stacks.engine import engine_errors
+from devservers.stacks.errors import ProvisionError
+from devservers.stacks.locks import server_lock
+from devservers.stacks.recovery import recover_stack
+from devservers.stacks.results import Repaired
+from devservers.stacks.servers import Progress, _check_cluster, _plain, _program
+from devservers.stacks.settings import Settings
+
+
+def repair_server(
+    settings: Settings, user: str, name: str, progress: Progress | None = None
+) -> Repaired:
+    """Recovers, refreshes and re-converges one DevServer.
+
+    Raises:
+        NotFound: No such DevServer stack.
+        Conflict: A live process or another host holds the stack's lock, or
+            the stack belongs to another cluster.
+        ProvisionError: The stack never completed a create (no recorded spec),
+            or the engine failed.
+    """
+    stack_id = stack_name(user, name)
+    with engine_errors(stack_id, "repair"), server_lock(settings, stack_id, "repair"):
+        stack = workspace.select_stack(settings, stack_id)
+        outputs = _plain(stack.outputs())
+        cluster = connect(settings)
+        _check_cluster(cluster, outputs, stack_id)
+        recovery = recover_stack(settings, stack, refresh=False)
+        refreshed = stack.refresh(on_output=progress, color="never", suppress_outputs=True)
+        if "spec" not in outputs:
+            raise ProvisionError(
+                f"stack {stack_id} has no recorded spec: its first create never finished",
+                hint=f"run 'devctl create {name}' again to finish it, or 'devctl delete {name}'",
+            )
+        spec = DevServerSpec(**outputs["spec"])
+        keys = dict(outputs["host_private_keys"])
+        program = _program(settings, spec, keys, str(outputs["cluster_id"]), True)
+        stack = workspace.select_stack(settings, stack_id, program)
+        updated = stack.up(on_output=progress, color="never", suppress_outputs=True)
+    return Repaired(
+        name=name,
+        stack=stack_id,
+        cleared_locks=recovery.cleared_locks,
+        dropped_operations=recovery.dropped_operations,
+        drift=_changes(refreshed.summary.resource_changes),
+        converged=_changes(updated.summary.resource_changes),
+    )
+
+
+def _changes(counts: dict[str, Any] | None) -> dict[str, int]:
+    return {op: int(n) for op, n in sorted((counts or {}).items()) if op != "same" and n}

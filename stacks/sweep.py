@@ -1,0 +1,84 @@
+"""The label sweep: finds and deletes a server's objects by ``devservers.dev/stack``.
+
+Used after every destroy (objects whose create was interrupted are not in the
+state, so the engine cannot know them) and by ``delete --force`` when the
+engine cannot destroy. Only the kinds a DevServer owns are touched;
+PersistentVolumeClaims are never listed, let alone deleted. Pods and
+ReplicaSets go with their Deployment (background propagation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from devservers.components import labels as lbl
+from devservers.stacks.cluster import REQUEST_TIMEOUT_SECONDS, Cluster, api_errors
+from devservers.stacks.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+_KINDS = ("Deployment", "Service", "Secret", "ConfigMap")
+"""Kinds of object a DevServer owns, in deletion order."""
+
+
+def stack_selector(stack: str) -> str:
+    """Label selector of every object of one DevServer stack."""
+    return f"{lbl.SELECTOR},{lbl.STACK}={stack}"
+
+
+def find_objects(cluster: Cluster, namespace: str, stack: str) -> list[str]:
+    """The stack's objects in ``namespace`` as ``Kind/name``, not counting ones being deleted.
+
+    Raises:
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    found = []
+    for kind in _KINDS:
+        lister, _ = _calls(cluster, kind)
+        with api_errors(f"list {kind}s in {namespace}"):
+            items = lister(
+                namespace,
+                label_selector=stack_selector(stack),
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ).items
+        found += [f"{kind}/{i.metadata.name}" for i in items if not i.metadata.deletion_timestamp]
+    return found
+
+
+def sweep_objects(cluster: Cluster, namespace: str, stack: str) -> list[str]:
+    """Deletes the stack's objects in ``namespace``; "not found" counts as deleted.
+
+    Returns:
+        The objects deleted, as ``Kind/name``.
+
+    Raises:
+        ClusterUnavailable: The API server cannot be reached or refused.
+    """
+    swept = []
+    for entry in find_objects(cluster, namespace, stack):
+        kind, name = entry.split("/", 1)
+        _, delete = _calls(cluster, kind)
+        try:
+            with api_errors(f"delete {entry} in {namespace}", missing=entry):
+                delete(
+                    name,
+                    namespace,
+                    propagation_policy="Background",
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                )
+        except NotFound:
+            continue
+        log.warning("swept %s/%s of stack %s", namespace, entry, stack)
+        swept.append(entry)
+    return swept
+
+
+def _calls(cluster: Cluster, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    api = cluster.apps if kind == "Deployment" else cluster.core
+    snake = {"ConfigMap": "config_map"}.get(kind, kind.lower())
+    return (
+        getattr(api, f"list_namespaced_{snake}"),
+        getattr(api, f"delete_namespaced_{snake}"),
+    )

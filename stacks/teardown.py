@@ -1,0 +1,70 @@
+"""Tearing a DevServer stack down so that nothing is left: destroy, sweep, prove, remove.
+
+The engine destroys what its state knows (refreshing first, so objects
+deleted by hand count as gone). Objects the state does not know (their
+create was interrupted) are then swept by label, and the stack is removed
+only once a fresh label-selected listing proves no object of it is left.
+PersistentVolumeClaims are never touched (see :mod:`.sweep`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pulumi import automation as auto
+
+from devservers.stacks.cluster import Cluster
+from devservers.stacks.errors import ProvisionError
+from devservers.stacks.recovery import recover_stack
+from devservers.stacks.settings import Settings
+from devservers.stacks.sweep import find_objects, sweep_objects
+
+log = logging.getLogger(__name__)
+
+
+def destroy_stack(
+    settings: Settings,
+    cluster: Cluster,
+    stack: auto.Stack,
+    namespace: str,
+    *,
+    force: bool = False,
+    progress: Callable[[str], Any] | None = None,
+) -> tuple[str, ...]:
+    """Destroys ``stack``, sweeps its leftovers in ``namespace``, then removes the stack.
+
+    Args:
+        settings: devctl settings.
+        cluster: Connection to the stack's cluster.
+        stack: The selected stack.
+        namespace: Where the server's objects live.
+        force: When the engine cannot destroy, rely on the label sweep and
+            remove the stack anyway (still only once nothing is left).
+        progress: Receives engine output lines.
+
+    Returns:
+        Objects deleted by the sweep (``Kind/name``), the engine's own deletions excluded.
+
+    Raises:
+        Conflict: A live process or another host holds the stack's lock.
+        ProvisionError: Objects of the stack are still present after the sweep.
+        auto.CommandError: The engine failed and ``force`` is false.
+    """
+    recover_stack(settings, stack, refresh=False)
+    try:
+        stack.destroy(on_output=progress, color="never", refresh=True)
+    except auto.CommandError:
+        if not force:
+            raise
+        log.warning("stack %s: the engine could not destroy; sweeping by label", stack.name)
+    swept = sweep_objects(cluster, namespace, stack.name)
+    left = find_objects(cluster, namespace, stack.name)
+    if left:
+        raise ProvisionError(
+            f"stack {stack.name} kept: objects still present in {namespace}: {', '.join(left)}",
+            hint="run the same command again once they are gone",
+        )
+    stack.workspace.remove_stack(stack.name, force=force)
+    return tuple(swept)
