@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,7 +19,15 @@ def register(app: typer.Typer) -> None:
     app.command()(repair)
 
 
-def repair(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> None:
+def repair(
+    ctx: typer.Context,
+    name: NameArg,
+    allow_replace: Annotated[
+        bool,
+        typer.Option(help="Allow replacing the Deployment of a server that mounts claims."),
+    ] = False,
+    output: Format = OutputOption,
+) -> None:
     """Clear stale locks and pending operations, refresh, and re-converge a DevServer.
 
     Example: devctl repair box
@@ -29,7 +37,9 @@ def repair(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> 
 
     check_server_name(name)
     settings = ctx.obj.settings
-    result = repair_server(settings, settings.user, name, progress=progress_writer(ctx))
+    result = repair_server(
+        settings, settings.user, name, progress=progress_writer(ctx), allow_replace=allow_replace
+    )
     render.emit(result, output, _view)
 
 

@@ -47,3 +47,8 @@ def _tail(exc: auto.CommandError) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
     return "\n".join((errors or lines)[-_TAIL_LINES:])
+
+
+def failure_lines(exc: auto.CommandError) -> str:
+    """The engine's error lines of a failed command (its last few), for messages."""
+    return _tail(exc)

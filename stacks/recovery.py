@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from pulumi import automation as auto
 
@@ -59,7 +60,7 @@ def recover_stack(settings: Settings, stack: auto.Stack, refresh: bool = True) -
     cleared = clear_stale_engine_locks(
         settings, workspace.PROJECT, stack.name, settings.operation_timeout_seconds
     )
-    dropped = clear_pending_operations(stack)
+    dropped = clear_pending_operations(stack) if _may_have_pending(settings, stack.name) else []
     if dropped and refresh:
         stack.refresh(color="never", suppress_outputs=True)
     return Recovery(tuple(cleared), tuple(dropped), refreshed=bool(dropped and refresh))
@@ -81,6 +82,20 @@ def clear_pending_operations(stack: auto.Stack) -> list[str]:
     for line in dropped:
         log.warning("stack %s: dropped pending operation %s", stack.name, line)
     return dropped
+
+
+def _may_have_pending(settings: Settings, stack: str) -> bool:
+    """Cheap check of a file backend's checkpoint before a full export (other backends: True)."""
+    if not settings.backend.startswith("file://"):
+        return True
+    root = Path(settings.backend.removeprefix("file://")) / ".pulumi" / "stacks"
+    checkpoints = list(root.glob(f"**/{workspace.PROJECT}/{stack}.json"))
+    if len(checkpoints) != 1:
+        return True
+    try:
+        return "pending_operations" in checkpoints[0].read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True
 
 
 def _describe(operation: dict) -> str:

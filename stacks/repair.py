@@ -18,17 +18,27 @@ from devservers.stacks.errors import ProvisionError
 from devservers.stacks.locks import server_lock
 from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import Repaired
+from devservers.stacks.safety import check_update
 from devservers.stacks.servers import Progress, _check_cluster, _plain, _program
 from devservers.stacks.settings import Settings
 
 
 def repair_server(
-    settings: Settings, user: str, name: str, progress: Progress | None = None
+    settings: Settings,
+    user: str,
+    name: str,
+    progress: Progress | None = None,
+    allow_replace: bool = False,
 ) -> Repaired:
     """Recovers, refreshes and re-converges one DevServer.
 
+    The update is previewed first and refused if it would delete or replace
+    a claim, or replace the Deployment of a server mounting one (unless
+    ``allow_replace``); see :mod:`.safety`.
+
     Raises:
         NotFound: No such DevServer stack.
+        UnsafePlan: The update would lose data (exit 4, the plan is shown).
         Conflict: A live process or another host holds the stack's lock, or
             the stack belongs to another cluster.
         ProvisionError: The stack never completed a create (no recorded spec),
@@ -51,6 +61,7 @@ def repair_server(
         keys = dict(outputs["host_private_keys"])
         program = _program(settings, spec, keys, str(outputs["cluster_id"]), True)
         stack = workspace.select_stack(settings, stack_id, program)
+        check_update(stack, mounts_claims=bool(spec.mounts), allow_deployment_replace=allow_replace)
         updated = stack.up(on_output=progress, color="never", suppress_outputs=True)
     return Repaired(
         name=name,

@@ -15,12 +15,14 @@ from devservers.components.durations import format_instant, parse_instant
 from devservers.components.naming import stack_name
 from devservers.stacks import sshconfig, workspace
 from devservers.stacks.cluster import Cluster, connect
+from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, NotFound
 from devservers.stacks.hostkeys import generate_host_keys, public_host_keys
 from devservers.stacks.locks import server_lock
 from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails
+from devservers.stacks.safety import check_update
 from devservers.stacks.settings import Settings
 from devservers.stacks.sweep import sweep_objects
 from devservers.stacks.teardown import destroy_stack
@@ -59,7 +61,8 @@ def create_server(
     with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
         try:
             stack = workspace.create_stack(settings, spec.stack, program)
-        except auto.StackAlreadyExistsError:
+        except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):
+            # Init of an existing stack fails either way (locked: by an interrupted run).
             stack = workspace.select_stack(settings, spec.stack, program)
             outputs = stack.outputs()
             if "expiry" in outputs:
@@ -68,7 +71,17 @@ def create_server(
                     hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
                 ) from None
             recover_stack(settings, stack)
-        stack.up(on_output=progress, color="never", suppress_outputs=True)
+            if spec.mounts:
+                check_update(stack, mounts_claims=True)
+        with explain_failure(
+            cluster,
+            spec.namespace,
+            spec.user,
+            spec.name,
+            spec.stack,
+            settings.operation_timeout_seconds,
+        ):
+            stack.up(on_output=progress, color="never", suppress_outputs=True)
     return describe_server(settings, spec.user, spec.name, cluster)
 
 

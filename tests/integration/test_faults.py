@@ -1,0 +1,248 @@
+"""Fault suite: SIGKILL at engine events, children deleted by hand, concurrent creates.
+
+Every trial ends the same way: the next devctl command succeeds without any
+manual step, and the label sweep of the test namespace finds no orphaned
+object and the backend no orphaned stack.
+
+Kill points are engine events read from devctl's own progress on stderr
+(``Secret box-host-keys creating`` …) plus a few plain delays that land in
+validation and stack set-up. Not covered here: stopping the API server
+mid-create (the cluster is shared with other test runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from kubernetes import client
+
+Leftovers = Callable[[], tuple[list[str], list[str]]]
+
+CREATE_POINTS = [
+    "delay:0.8",
+    "delay:2.5",
+    r"Updating \(",
+    r"pulumi:Stack devservers-\S+ creating",
+    r"providers:kubernetes cluster creating",
+    r"Secret box-host-keys creating",
+    r"Secret box-authorized-keys created",
+    r"ConfigMap box-sshd created",
+    r"Deployment box creating",
+    r"Deployment box created",
+    r"Service box-ssh creating",
+    r"Stack devservers-\S+ created",
+]
+"""Where create is killed: the first stderr line matching each pattern, or after a delay."""
+
+DELETE_POINTS = [
+    "delay:0.8",
+    "delay:2.5",
+    r"Destroying \(",
+    r"refresh",
+    r"Deployment box deleting",
+    r"Deployment box deleted",
+    r"Service box-ssh deleting",
+    r"Secret box-\S+ deleted",
+    r"ConfigMap box-sshd deleted",
+    r"Resources:",
+]
+"""Where delete is killed."""
+
+
+def devctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["devctl", *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def kill_at(env: dict[str, str], args: list[str], point: str) -> bool:
+    """Runs devctl and SIGKILLs it at ``point``; returns whether it was killed before exiting."""
+    with subprocess.Popen(
+        ["devctl", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        killed = False
+        try:
+            if point.startswith("delay:"):
+                time.sleep(float(point.removeprefix("delay:")))
+                killed = proc.poll() is None
+            else:
+                pattern = re.compile(point)
+                assert proc.stderr is not None
+                for line in proc.stderr:
+                    if pattern.search(line):
+                        killed = proc.poll() is None
+                        break
+            if killed:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=300)
+        finally:
+            _reap_group(proc.pid)
+    return killed
+
+
+def _reap_group(pgid: int) -> None:
+    """Ends what the killed devctl left in its own session (engine and plugins), later."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def assert_clean(leftovers: Leftovers) -> None:
+    objects, stacks = leftovers()
+    assert objects == [], f"orphaned objects: {objects}"
+    assert stacks == [], f"orphaned stacks: {stacks}"
+
+
+TRIALS = [(create, DELETE_POINTS[i % len(DELETE_POINTS)]) for i, create in enumerate(CREATE_POINTS)]
+"""One create kill and one delete kill per trial: 12 create points, 10 delete points."""
+
+
+def kill_create_then_delete(env: dict[str, str], create_at: str, delete_at: str) -> None:
+    """One trial: kill create, resume it, kill delete, delete again; each next command succeeds."""
+    wait = "--wait" if "Service" in create_at or "Stack" in create_at else "--no-wait"
+    kill_at(env, ["create", "box", wait], create_at)
+    again = devctl(env, "create", "box", "--no-wait")
+    assert again.returncode == 0 or (again.returncode == 4 and "already exists" in again.stderr), (
+        again.stderr
+    )
+    kill_at(env, ["delete", "box", "--yes"], delete_at)
+    deleted = devctl(env, "delete", "box", "--yes")
+    assert deleted.returncode in (0, 3), deleted.stderr
+    for result in (again, deleted):
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("create_at", "delete_at"), TRIALS)
+def test_killed_create_and_delete_then_next_commands_succeed(
+    devctl_env: dict[str, str], leftovers: Leftovers, create_at: str, delete_at: str
+) -> None:
+    kill_create_then_delete(devctl_env, create_at, delete_at)
+    assert_clean(leftovers)
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("round_", range(int(os.environ.get("DEVSERVERS_SOAK_ROUNDS", "5"))))
+def test_soak_every_kill_point(
+    devctl_env: dict[str, str], leftovers: Leftovers, round_: int
+) -> None:
+    for create_at in CREATE_POINTS:
+        for delete_at in DELETE_POINTS:
+            kill_create_then_delete(devctl_env, create_at, delete_at)
+            assert_clean(leftovers)
+
+
+def test_killed_create_then_repair_reports_and_converges(
+    devctl_env: dict[str, str], leftovers: Leftovers, apps: client.AppsV1Api, namespace: str
+) -> None:
+    assert kill_at(devctl_env, ["create", "box", "--no-wait"], r"Deployment box creating")
+    resumed = devctl(devctl_env, "create", "box", "--no-wait")
+    assert resumed.returncode == 0, resumed.stderr
+    repaired = devctl(devctl_env, "repair", "box")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "repaired box" in repaired.stdout
+    assert apps.read_namespaced_deployment("box", namespace).spec.replicas == 1
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert_clean(leftovers)
+
+
+def test_children_deleted_by_hand_then_delete_succeeds(
+    devctl_env: dict[str, str],
+    leftovers: Leftovers,
+    core: client.CoreV1Api,
+    apps: client.AppsV1Api,
+    namespace: str,
+) -> None:
+    assert devctl(devctl_env, "create", "box", "--no-wait").returncode == 0
+    apps.delete_namespaced_deployment("box", namespace)
+    core.delete_namespaced_service("box-ssh", namespace)
+    core.delete_namespaced_secret("box-host-keys", namespace)
+    deleted = devctl(devctl_env, "delete", "box", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert_clean(leftovers)
+
+
+def test_drift_is_repaired(
+    devctl_env: dict[str, str],
+    leftovers: Leftovers,
+    core: client.CoreV1Api,
+    apps: client.AppsV1Api,
+    namespace: str,
+) -> None:
+    assert devctl(devctl_env, "create", "box", "--no-wait").returncode == 0
+    apps.patch_namespaced_deployment(
+        "box",
+        namespace,
+        {"spec": {"replicas": 0}, "metadata": {"labels": {"devservers.dev/flavor": "x"}}},
+    )
+    core.delete_namespaced_secret("box-authorized-keys", namespace)
+    core.delete_namespaced_service("box-ssh", namespace)
+    repaired = devctl(devctl_env, "repair", "box", "-o", "json")
+    assert repaired.returncode == 0, repaired.stderr
+    deployment = apps.read_namespaced_deployment("box", namespace)
+    assert deployment.spec.replicas == 1
+    assert deployment.metadata.labels["devservers.dev/flavor"] == "cpu-small"
+    assert core.read_namespaced_secret("box-authorized-keys", namespace).data
+    assert core.read_namespaced_service("box-ssh", namespace).spec.type == "ClusterIP"
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert_clean(leftovers)
+
+
+def test_whole_namespace_deleted_then_delete_succeeds(
+    devctl_env: dict[str, str], core: client.CoreV1Api, leftovers: Leftovers
+) -> None:
+    other = f"{devctl_env['DEVSERVERS_NAMESPACE']}-gone"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
+    env = {**devctl_env, "DEVSERVERS_NAMESPACE": other}
+    assert devctl(env, "create", "box", "--no-wait").returncode == 0
+    core.delete_namespace(other)
+    deleted = devctl(env, "delete", "box", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert leftovers()[1] == []
+
+
+def test_same_name_twice_at_once_exactly_one_wins(
+    devctl_env: dict[str, str], leftovers: Leftovers
+) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: devctl(devctl_env, "create", "box", "--no-wait"), [0, 1]))
+    codes = sorted(r.returncode for r in results)
+    assert codes == [0, 4], [r.stderr for r in results]
+    loser = next(r for r in results if r.returncode == 4)
+    assert "Traceback" not in loser.stderr
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert_clean(leftovers)
+
+
+def test_different_names_in_parallel_all_succeed(
+    devctl_env: dict[str, str], leftovers: Leftovers
+) -> None:
+    names = ["one", "two", "three"]
+    with ThreadPoolExecutor(len(names)) as pool:
+        created = list(pool.map(lambda n: devctl(devctl_env, "create", n, "--no-wait"), names))
+    assert [r.returncode for r in created] == [0, 0, 0], [r.stderr for r in created]
+    listed = devctl(devctl_env, "list", "-o", "json")
+    assert sorted(s["name"] for s in json.loads(listed.stdout)) == sorted(names)
+    with ThreadPoolExecutor(len(names)) as pool:
+        deleted = list(pool.map(lambda n: devctl(devctl_env, "delete", n, "--yes"), names))
+    assert [r.returncode for r in deleted] == [0, 0, 0], [r.stderr for r in deleted]
+    assert_clean(leftovers)
