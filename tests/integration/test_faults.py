@@ -33,12 +33,12 @@ CREATE_POINTS = [
     r"Updating \(",
     r"pulumi:Stack devservers-\S+ creating",
     r"providers:kubernetes cluster creating",
-    r"Secret box-host-keys creating",
-    r"Secret box-authorized-keys created",
-    r"ConfigMap box-sshd created",
-    r"Deployment box creating",
-    r"Deployment box created",
-    r"Service box-ssh creating",
+    r"Secret {name}-host-keys creating",
+    r"Secret {name}-authorized-keys created",
+    r"ConfigMap {name}-sshd created",
+    r"Deployment {name} creating",
+    r"Deployment {name} created",
+    r"Service {name}-ssh creating",
     r"Stack devservers-\S+ created",
 ]
 """Where create is killed: the first stderr line matching each pattern, or after a delay."""
@@ -48,11 +48,11 @@ DELETE_POINTS = [
     "delay:2.5",
     r"Destroying \(",
     r"refresh",
-    r"Deployment box deleting",
-    r"Deployment box deleted",
-    r"Service box-ssh deleting",
-    r"Secret box-\S+ deleted",
-    r"ConfigMap box-sshd deleted",
+    r"Deployment {name} deleting",
+    r"Deployment {name} deleted",
+    r"Service {name}-ssh deleting",
+    r"Secret {name}-\S+ deleted",
+    r"ConfigMap {name}-sshd deleted",
     r"Resources:",
 ]
 """Where delete is killed."""
@@ -116,27 +116,42 @@ def assert_clean(leftovers: Leftovers) -> None:
 TRIALS = [(create, DELETE_POINTS[i % len(DELETE_POINTS)]) for i, create in enumerate(CREATE_POINTS)]
 """One create kill and one delete kill per trial: 12 create points, 10 delete points."""
 
+LANES = ("box", "cub")
+"""Server names of trials run side by side (one trial per name at a time)."""
 
-def kill_create_then_delete(env: dict[str, str], create_at: str, delete_at: str) -> None:
-    """One trial: kill create, resume it, kill delete, delete again; each next command succeeds."""
+
+def kill_create_then_delete(env: dict[str, str], name: str, create_at: str, delete_at: str) -> str:
+    """One trial: kill create, resume it, kill delete, delete again; each next command succeeds.
+
+    Returns:
+        What happened, e.g. ``create killed at …; delete killed at …``.
+    """
+    create_at, delete_at = create_at.format(name=name), delete_at.format(name=name)
     wait = "--wait" if "Service" in create_at or "Stack" in create_at else "--no-wait"
-    kill_at(env, ["create", "box", wait], create_at)
-    again = devctl(env, "create", "box", "--no-wait")
+    create_killed = kill_at(env, ["create", name, wait], create_at)
+    again = devctl(env, "create", name, "--no-wait")
     assert again.returncode == 0 or (again.returncode == 4 and "already exists" in again.stderr), (
         again.stderr
     )
-    kill_at(env, ["delete", "box", "--yes"], delete_at)
-    deleted = devctl(env, "delete", "box", "--yes")
+    delete_killed = kill_at(env, ["delete", name, "--yes"], delete_at)
+    deleted = devctl(env, "delete", name, "--yes")
     assert deleted.returncode in (0, 3), deleted.stderr
     for result in (again, deleted):
         assert "Traceback" not in result.stderr
+    return (
+        f"create {'killed' if create_killed else 'finished'} at {create_at!r}; "
+        f"delete {'killed' if delete_killed else 'finished'} at {delete_at!r}"
+    )
 
 
-@pytest.mark.parametrize(("create_at", "delete_at"), TRIALS)
+@pytest.mark.parametrize("first", range(0, len(TRIALS), len(LANES)))
 def test_killed_create_and_delete_then_next_commands_succeed(
-    devctl_env: dict[str, str], leftovers: Leftovers, create_at: str, delete_at: str
+    devctl_env: dict[str, str], leftovers: Leftovers, first: int
 ) -> None:
-    kill_create_then_delete(devctl_env, create_at, delete_at)
+    batch = list(zip(LANES, TRIALS[first : first + len(LANES)], strict=False))
+    with ThreadPoolExecutor(len(batch)) as pool:
+        outcomes = list(pool.map(lambda t: kill_create_then_delete(devctl_env, t[0], *t[1]), batch))
+    print("\n".join(outcomes))
     assert_clean(leftovers)
 
 
@@ -147,7 +162,7 @@ def test_soak_every_kill_point(
 ) -> None:
     for create_at in CREATE_POINTS:
         for delete_at in DELETE_POINTS:
-            kill_create_then_delete(devctl_env, create_at, delete_at)
+            kill_create_then_delete(devctl_env, "box", create_at, delete_at)
             assert_clean(leftovers)
 
 
