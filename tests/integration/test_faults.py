@@ -21,6 +21,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -91,6 +92,7 @@ def kill_at(env: dict[str, str], args: list[str], point: str) -> bool:
             proc.wait(timeout=300)
         finally:
             _reap_group(proc.pid)
+            _reap_orphaned_plugins(env["XDG_DATA_HOME"])
     return killed
 
 
@@ -105,6 +107,24 @@ def _reap_group(pgid: int) -> None:
         time.sleep(0.5)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _reap_orphaned_plugins(data_home: str) -> None:
+    """Ends provider plugins orphaned by this test's killed engines (they never exit alone)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if (
+            parent == "1"
+            and b"pulumi-resource-" in command
+            and f"XDG_DATA_HOME={data_home}".encode() in environ
+        ):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 def assert_clean(leftovers: Leftovers) -> None:
