@@ -281,3 +281,24 @@ def test_different_names_in_parallel_all_succeed(
         deleted = list(pool.map(lambda n: devctl(devctl_env, "delete", n, "--yes"), names))
     assert [r.returncode for r in deleted] == [0, 0, 0], [r.stderr for r in deleted]
     assert_clean(leftovers)
+
+
+def test_force_delete_sweeps_objects_whose_stack_is_gone(
+    devctl_env: dict[str, str],
+    leftovers: Leftovers,
+    claim: str,
+    core: client.CoreV1Api,
+    namespace: str,
+) -> None:
+    assert devctl(devctl_env, "create", "box", "--no-wait", "-v", f"{claim}:/data").returncode == 0
+    for path in Path(devctl_env["DEVSERVERS_BACKEND_URL"].removeprefix("file://")).rglob(
+        "alice.box.json*"
+    ):
+        path.unlink()
+    plain = devctl(devctl_env, "delete", "box", "--yes")
+    assert plain.returncode == 3, plain.stderr
+    forced = devctl(devctl_env, "delete", "box", "--yes", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "swept: Deployment/box" in forced.stdout
+    assert_clean(leftovers)
+    assert core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound"
