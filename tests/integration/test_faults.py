@@ -301,4 +301,5 @@ def test_force_delete_sweeps_objects_whose_stack_is_gone(
     assert forced.returncode == 0, forced.stderr
     assert "swept: Deployment/box" in forced.stdout
     assert_clean(leftovers)
-    assert core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound"
+    kept = core.read_namespaced_persistent_volume_claim(claim, namespace)
+    assert kept.metadata.deletion_timestamp is None
