@@ -152,7 +152,8 @@ def _port_forward(cluster: Cluster, namespace: str, pod: str, timeout: int) -> T
         raise ClusterUnavailable(f"port-forward to {where} failed: {exc.reason}") from None
     finally:
         websocket.setdefaulttimeout(previous)
-    forward.websocket.sock.settimeout(None)  # idle sessions are fine once connected
+    if forward.websocket.sock is not None:  # None: the API server closed it already
+        forward.websocket.sock.settimeout(None)  # idle sessions are fine once connected
     log.debug("port-forward to %s open", where)
     return Tunnel(
         socket=forward.socket(SSH_PORT),

@@ -134,7 +134,7 @@ def test_shared_backend_refuses_a_machine_local_passphrase(pg_env: dict[str, str
 
 
 def test_second_process_on_a_locked_stack_gets_conflict(
-    postgres: Postgres, pg_env: dict[str, str]
+    postgres: Postgres, pg_env: dict[str, str], tmp_path: Path
 ) -> None:
     first = subprocess.Popen(
         ["devctl", "-q", "create", "box", "-o", "json"],
@@ -153,7 +153,9 @@ def test_second_process_on_a_locked_stack_gets_conflict(
         # Hold the first operation still while it owns the lock: no race on who finishes first.
         os.killpg(first.pid, signal.SIGSTOP)
         try:
-            second = devctl(pg_env, "delete", "box", "--yes")
+            # Another machine: its own local state, so only the backend's lock is shared.
+            elsewhere = {**pg_env, "XDG_DATA_HOME": str(tmp_path / "elsewhere")}
+            second = devctl(elsewhere, "delete", "box", "--yes")
         finally:
             os.killpg(first.pid, signal.SIGCONT)
         assert second.returncode == 4, second.stderr
