@@ -109,7 +109,7 @@ class DevServer(pulumi.ComponentResource):
             metadata={
                 "name": f"{name}-ssh",
                 **meta,
-                "annotations": {**notes, "pulumi.com/skipAwait": "true"},
+                "annotations": {**owned, "pulumi.com/skipAwait": "true"},
             },
             spec={
                 "type": "ClusterIP",

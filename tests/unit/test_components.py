@@ -204,6 +204,12 @@ def test_every_object_is_labelled_and_annotated(built) -> None:
         assert parse_instant(annotations["devservers.dev/expiry"]) == spec.expiry
 
 
+def test_every_object_takes_over_fields_left_by_an_interrupted_update(built) -> None:
+    _, objects, _ = built
+    for key, obj in objects.items():
+        assert obj["metadata"]["annotations"].get("pulumi.com/patchForce") == "true", key
+
+
 # --- deployment and service -------------------------------------------------
 
 
