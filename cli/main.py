@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devservers.cli import admin, flavors, repair, servers, ssh
+from devservers.cli import admin, flavors, lifecycle, repair, servers, ssh
 from devservers.cli.errors import DevctlGroup
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 servers.register(app)
+lifecycle.register(app)
 flavors.register(app)
 ssh.register(app)
 admin.register(app)

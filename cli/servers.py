@@ -126,21 +126,22 @@ def _progress(ctx: typer.Context) -> Any:
     return lambda line: sys.stderr.write(line if line.endswith("\n") else line + "\n")
 
 
-def _left(expiry: datetime) -> str:
-    from devservers.components.durations import format_duration
+def _left(server: Server, marker: str = " !") -> str:
+    from devservers.components.expiry import time_left
 
-    left = expiry - datetime.now(UTC)
-    return "expired" if left.total_seconds() <= 0 else format_duration(left)
+    left = time_left(server.expiry, datetime.now(UTC))
+    return left + marker if server.expiring_soon else left
 
 
 def _list_view(servers: list[Server]) -> Any:
     if not servers:
         return "No DevServers. Create one with: devctl create NAME"
-    rows = [
-        (s.name, s.user, s.flavor, s.status, render.plain(s.expiry), _left(s.expiry))
-        for s in servers
-    ]
-    return render.table(("name", "user", "flavor", "status", "expiry", "left"), rows)
+    from rich.console import Group
+
+    rows = [(s.name, s.user, s.flavor, s.status, render.plain(s.expiry), _left(s)) for s in servers]
+    table = render.table(("name", "user", "flavor", "status", "expiry", "left"), rows)
+    notices = [f"! {s.name}: {s.notice}" for s in servers if s.notice]
+    return Group(table, *notices) if notices else table
 
 
 def _details_view(d: ServerDetails) -> Any:
@@ -152,7 +153,8 @@ def _details_view(d: ServerDetails) -> Any:
         f"Stack:      {s.stack}",
         f"Flavor:     {s.flavor}",
         f"Status:     {s.status}",
-        f"Expiry:     {render.plain(s.expiry)} ({_left(s.expiry)} left)",
+        f"Expiry:     {render.plain(s.expiry)} ({_left(s, marker='')} left)",
+        *([f"Notice:     {s.notice}"] if s.notice else []),
         f"Service:    {d.service} (port 22)",
         f"Volumes:    {', '.join(d.volumes) or 'none (ephemeral home)'}",
         "Pods:",
@@ -167,3 +169,6 @@ def _details_view(d: ServerDetails) -> Any:
 
 progress_writer = _progress
 """Engine progress on stderr, or ``None`` with ``--quiet`` (for other command modules)."""
+
+details_view = _details_view
+"""The human view of one DevServer (for other command modules)."""

@@ -25,7 +25,8 @@ class DevServer(pulumi.ComponentResource):
     Composed of :class:`DevServerUser` (keys), :class:`DevServerFlavor`
     (sizing) and :class:`DevServerVolumes` (claims and home). Every object
     carries the labels of :mod:`devservers.components.labels` and the expiry
-    annotation.
+    annotation; the pod template carries only the labels, so that changing the
+    expiry never restarts the pod.
 
     Args:
         spec: The validated DevServer spec.
@@ -95,7 +96,8 @@ class DevServer(pulumi.ComponentResource):
                 "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": lbl.selector_labels(spec.user, name)},
                 "template": {
-                    "metadata": {"labels": pod_labels, "annotations": notes},
+                    # No expiry here: a changed pod template would restart the pod on extend.
+                    "metadata": {"labels": pod_labels},
                     "spec": _pod_spec(spec, paths, user, flavor, volumes, sshd),
                 },
             },

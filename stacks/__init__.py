@@ -15,6 +15,12 @@ from devservers.stacks.errors import (
     ProvisionError,
     SpecError,
 )
+from devservers.stacks.lifecycle import (
+    check_extension,
+    extend_server,
+    start_server,
+    stop_server,
+)
 from devservers.stacks.repair import repair_server
 from devservers.stacks.results import (
     Deleted,
@@ -45,16 +51,20 @@ __all__ = [
     "Settings",
     "SpecError",
     "SshSetup",
+    "check_extension",
     "configure_ssh",
     "create_server",
     "delete_server",
     "describe_server",
     "describe_validation_error",
+    "extend_server",
     "include_ssh_config",
     "list_servers",
     "repair_server",
     "load_settings",
     "proxy_ssh",
     "run_ssh",
+    "start_server",
+    "stop_server",
     "sweep_consistency",
 ]

@@ -16,10 +16,11 @@ from devservers.stacks.cluster import connect
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import ProvisionError
 from devservers.stacks.locks import server_lock
+from devservers.stacks.programs import ServerState, server_program
 from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import Repaired
 from devservers.stacks.safety import check_update
-from devservers.stacks.servers import Progress, _check_cluster, _plain, _program
+from devservers.stacks.servers import Progress, _check_cluster, _plain
 from devservers.stacks.settings import Settings
 
 
@@ -59,7 +60,9 @@ def repair_server(
             )
         spec = DevServerSpec(**outputs["spec"])
         keys = dict(outputs["host_private_keys"])
-        program = _program(settings, spec, keys, str(outputs["cluster_id"]), True)
+        # A stopped server stays stopped: replicas come from the stack too.
+        state = ServerState(spec, int(outputs.get("replicas", 1)), keys, str(outputs["cluster_id"]))
+        program = server_program(settings, state, True)
         stack = workspace.select_stack(settings, stack_id, program)
         check_update(stack, mounts_claims=bool(spec.mounts), allow_deployment_replace=allow_replace)
         updated = stack.up(on_output=progress, color="never", suppress_outputs=True)

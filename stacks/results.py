@@ -12,7 +12,11 @@ class Server:
 
     Attributes:
         status: ``Running`` (a Ready pod), ``Pending``, or ``Stopped`` (0 replicas).
-        expiry: UTC instant after which the reaper destroys it.
+        expiry: UTC instant after which the reaper destroys (or, with the
+            ``stop`` policy, stops) it.
+        expiring_soon: The expiry lies within the warning window.
+        notice: One line about the expiry or the reaper, e.g. a warning, the
+            deletion time of a server stopped at expiry, or ``destroy-failed: …``.
     """
 
     name: str
@@ -23,6 +27,8 @@ class Server:
     status: str
     expiry: datetime
     created: datetime | None = None
+    expiring_soon: bool = False
+    notice: str | None = None
 
 
 @dataclass(frozen=True)

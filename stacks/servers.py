@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pulumi
 from pulumi import automation as auto
 
-from devservers.components import DevServer, DevServerSpec, VolumeSpec
+from devservers.components import DevServerSpec, VolumeSpec
 from devservers.components import labels as lbl
-from devservers.components.durations import format_instant, parse_instant
+from devservers.components.durations import parse_instant
 from devservers.components.naming import stack_name
 from devservers.stacks import sshconfig, workspace
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, NotFound
-from devservers.stacks.hostkeys import generate_host_keys, public_host_keys
+from devservers.stacks.hostkeys import generate_host_keys
 from devservers.stacks.locks import server_lock
+from devservers.stacks.notices import with_notice
+from devservers.stacks.programs import Progress, ServerState, apply_state, server_program
 from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails
 from devservers.stacks.safety import check_update
 from devservers.stacks.settings import Settings
 from devservers.stacks.sweep import sweep_objects
 from devservers.stacks.teardown import destroy_stack
-
-Progress = Callable[[str], Any]
 
 
 def create_server(
@@ -56,8 +54,8 @@ def create_server(
             f"claim(s) {', '.join(missing)} do not exist in namespace {spec.namespace}",
             hint="create the PersistentVolumeClaim first; devservers never creates claims",
         )
-    keys = generate_host_keys()
-    program = _program(settings, spec, keys, cluster_id, wait)
+    state = ServerState(spec, 1, generate_host_keys(), cluster_id)
+    program = server_program(settings, state, wait)
     with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
         try:
             stack = workspace.create_stack(settings, spec.stack, program)
@@ -81,7 +79,7 @@ def create_server(
             spec.stack,
             settings.operation_timeout_seconds,
         ):
-            stack.up(on_output=progress, color="never", suppress_outputs=True)
+            apply_state(settings, stack, state, wait=wait, progress=progress)
     return describe_server(settings, spec.user, spec.name, cluster)
 
 
@@ -138,7 +136,9 @@ def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
         found = cluster.deployments(lbl.SELECTOR, None)
     else:
         found = cluster.deployments(lbl.owner_selector(settings.user), settings.server_namespace)
-    return sorted((_server(d) for d in found), key=lambda s: (s.user, s.name))
+    now = datetime.now(UTC)
+    servers = (with_notice(_server(d), d, settings, now) for d in found)
+    return sorted(servers, key=lambda s: (s.user, s.name))
 
 
 def describe_server(
@@ -160,7 +160,7 @@ def describe_server(
             f"DevServer {name!r} of user {user!r} does not exist", hint="'devctl list' shows yours"
         )
     deployment = found[0]
-    server = _server(deployment)
+    server = with_notice(_server(deployment), deployment, settings, datetime.now(UTC))
     pods = cluster.pods(server.namespace, f"{lbl.OWNER}={user},{lbl.SERVER}={name}")
     events = cluster.events(server.namespace, name)
     with engine_errors(server.stack, "read"):
@@ -173,33 +173,6 @@ def describe_server(
         pods=tuple(_pod(p) for p in pods),
         events=tuple(f"{e.type} {e.reason}: {e.message}" for e in events[-10:]),
     )
-
-
-def _program(
-    settings: Settings, spec: DevServerSpec, keys: dict[str, str], cluster_id: str, wait: bool
-) -> Callable[[], None]:
-    def program() -> None:
-        import pulumi_kubernetes as k8s
-
-        provider = k8s.Provider(
-            "cluster",
-            kubeconfig=settings.kubeconfig_files,
-            context=settings.context,
-        )
-        DevServer(
-            spec,
-            host_private_keys=keys,
-            timeout_seconds=settings.operation_timeout_seconds,
-            wait=wait,
-            opts=pulumi.ResourceOptions(providers=[provider]),
-        )
-        pulumi.export("expiry", format_instant(spec.expiry))
-        pulumi.export("spec", spec.model_dump(mode="json"))
-        pulumi.export("cluster_id", cluster_id)
-        pulumi.export("host_public_keys", public_host_keys(keys))
-        pulumi.export("host_private_keys", pulumi.Output.secret(keys))
-
-    return program
 
 
 def _check_cluster(cluster: Cluster, outputs: dict[str, Any], stack: str) -> None:

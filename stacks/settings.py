@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from devservers.components import naming
 from devservers.components.durations import parse_duration
+from devservers.components.expiry import Policy
 from devservers.components.platform_specs import SYSTEM_NAMESPACE, Namespace
 from devservers.stacks.errors import SpecError
 
@@ -57,7 +58,12 @@ class Settings(BaseModel):
         ssh_public_key_files: Public keys put on new servers; defaults to
             ``~/.ssh/id_*.pub``.
         image: Container image of new DevServers.
-        default_ttl / max_ttl: Lifetime of new servers, and the cap on it.
+        default_ttl / max_ttl: Lifetime of new servers, and the cap on it
+            (also on ``extend``: the expiry stays within ``max_ttl`` from now).
+        expiry_policy: What the reaper does at expiry: ``delete`` the stack,
+            or ``stop`` the server and delete it ``stop_retention`` later.
+        stop_retention: How long a server stopped at expiry is kept.
+        expiry_warning: How long before expiry the reaper warns (once).
         operation_timeout_seconds: Bound on one engine operation's waits.
         ssh_forward_agent: Default of ``devctl ssh -A`` and of ``ForwardAgent``
             in the entries ``devctl ssh-config`` writes.
@@ -79,6 +85,9 @@ class Settings(BaseModel):
     image: str = DEFAULT_IMAGE
     default_ttl: Duration = "8h"
     max_ttl: Duration = "7d"
+    expiry_policy: Policy = "delete"
+    stop_retention: Duration = "24h"
+    expiry_warning: Duration = "30m"
     operation_timeout_seconds: int = Field(default=600, ge=10, le=86400)
     ssh_forward_agent: bool = False
     ssh_connect_timeout_seconds: int = Field(default=15, ge=1, le=300)
@@ -146,6 +155,16 @@ class Settings(BaseModel):
     def default_ttl_delta(self) -> timedelta:
         """``default_ttl`` as a duration."""
         return parse_duration(self.default_ttl)
+
+    @property
+    def stop_retention_delta(self) -> timedelta:
+        """``stop_retention`` as a duration."""
+        return parse_duration(self.stop_retention)
+
+    @property
+    def expiry_warning_delta(self) -> timedelta:
+        """``expiry_warning`` as a duration."""
+        return parse_duration(self.expiry_warning)
 
 
 _BACKEND_URL = re.compile(r"^(?P<scheme>file|postgres|postgresql|s3|gs|azblob)://(?P<rest>.*)$")

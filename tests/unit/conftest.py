@@ -1,4 +1,4 @@
-"""Shared fixtures of the unit tests: Pulumi mocks and freshly generated SSH keys."""
+"""Shared fixtures of the unit tests: Pulumi mocks, SSH keys, a hermetic devctl home."""
 
 from __future__ import annotations
 

@@ -6,20 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from clirun import run, state_files
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from typer.testing import CliRunner
-
-from devservers.cli.main import app
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def state_files(home: Path) -> list[Path]:
-    return [p for p in (home / "data").rglob("*") if p.is_file()]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,64 @@
+"""devctl extend / stop / start: a DevServer's expiry and whether it runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from devservers.cli import render
+from devservers.cli.render import Format, OutputOption
+from devservers.cli.servers import NameArg, details_view, progress_writer
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the lifecycle commands to ``app``."""
+    app.command()(extend)
+    app.command()(stop)
+    app.command()(start)
+
+
+def extend(
+    ctx: typer.Context,
+    name: NameArg,
+    by: Annotated[str, typer.Option("--by", help="How much longer, e.g. 30m, 2h, 1d.")],
+    output: Format = OutputOption,
+) -> None:
+    """Push a DevServer's expiry back: max(now, expiry) + BY, within the maximum lifetime.
+
+    Example: devctl extend box --by 2h
+    """
+    from devservers.components.durations import parse_duration
+    from devservers.stacks import SpecError, check_extension, extend_server
+
+    settings = ctx.obj.settings
+    try:
+        delta = parse_duration(by)
+    except ValueError as exc:
+        raise SpecError(f"--by: {exc}") from None
+    check_extension(delta, settings)
+    details = extend_server(settings, settings.user, name, delta, progress=progress_writer(ctx))
+    render.emit(details, output, details_view)
+
+
+def stop(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> None:
+    """Stop a DevServer (0 replicas); its volumes, host keys and expiry are kept."""
+    from devservers.stacks import stop_server
+
+    settings = ctx.obj.settings
+    details = stop_server(settings, settings.user, name, progress=progress_writer(ctx))
+    render.emit(details, output, details_view)
+
+
+def start(
+    ctx: typer.Context,
+    name: NameArg,
+    wait: Annotated[bool, typer.Option(help="Wait until the pod is Ready.")] = True,
+    output: Format = OutputOption,
+) -> None:
+    """Start a stopped DevServer with the same host keys; refused after its expiry (exit 2)."""
+    from devservers.stacks import start_server
+
+    settings = ctx.obj.settings
+    details = start_server(settings, settings.user, name, wait=wait, progress=progress_writer(ctx))
+    render.emit(details, output, details_view)

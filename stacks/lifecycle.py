@@ -1,0 +1,209 @@
+"""Lifecycle of an existing DevServer: extend its expiry, stop it, start it.
+
+Each operation re-runs the DevServer program on the server's stack with one
+field of the stored state changed (expiry or replicas), through
+:func:`devservers.stacks.programs.apply_state`, so the spec, the claims and
+the SSH host keys stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pulumi import automation as auto
+
+from devservers.components.durations import format_duration, format_instant
+from devservers.components.expiry import extend_expiry, is_expired
+from devservers.components.naming import stack_name
+from devservers.stacks import workspace
+from devservers.stacks.cluster import connect
+from devservers.stacks.engine import engine_errors
+from devservers.stacks.errors import Conflict, NotFound, SpecError
+from devservers.stacks.programs import (
+    Check,
+    Progress,
+    ServerState,
+    apply_state,
+    outputs_expiry,
+    read_state,
+)
+from devservers.stacks.results import ServerDetails
+from devservers.stacks.servers import describe_server
+from devservers.stacks.settings import Settings
+
+Change = Callable[[ServerState], ServerState]
+"""The new state of a server from its current one; raises ``SpecError`` to refuse."""
+
+
+def check_extension(by: timedelta, settings: Settings) -> None:
+    """Refuses an extension that exceeds ``max_ttl`` whatever the current expiry.
+
+    Raises:
+        SpecError: If ``by`` is longer than ``settings.max_ttl``.
+    """
+    if by > settings.max_ttl_delta:
+        raise SpecError(
+            f"--by {format_duration(by)} exceeds the maximum lifetime of "
+            f"{format_duration(settings.max_ttl_delta)} from now"
+        )
+
+
+def extend_server(
+    settings: Settings,
+    user: str,
+    name: str,
+    by: timedelta,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> ServerDetails:
+    """Sets the expiry to ``max(now, expiry) + by``, at most ``max_ttl`` from now.
+
+    A stopped server stays stopped; ``start`` it afterwards.
+
+    Raises:
+        SpecError: The new expiry would exceed ``max_ttl`` from now; nothing changed.
+        NotFound: No such DevServer.
+        Conflict: Locked, changed meanwhile, or on another cluster.
+        ProvisionError: The engine failed.
+    """
+    check_extension(by, settings)
+    at = now or datetime.now(UTC)
+
+    def change(state: ServerState) -> ServerState:
+        try:
+            return state.with_expiry(extend_expiry(state.expiry, by, at, settings.max_ttl_delta))
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
+
+    return update_server(settings, user, name, change, wait=False, progress=progress)
+
+
+def stop_server(
+    settings: Settings, user: str, name: str, progress: Progress | None = None
+) -> ServerDetails:
+    """Scales the server to zero replicas; claims, host keys and expiry are kept.
+
+    Stopping a stopped server changes nothing.
+
+    Raises:
+        NotFound: No such DevServer.
+        Conflict: Locked, changed meanwhile, or on another cluster.
+        ProvisionError: The engine failed.
+    """
+    return update_server(settings, user, name, _replicas(0), wait=False, progress=progress)
+
+
+def start_server(
+    settings: Settings,
+    user: str,
+    name: str,
+    wait: bool = True,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> ServerDetails:
+    """Scales a stopped server back to one replica and (by default) waits until Ready.
+
+    Raises:
+        SpecError: The server's expiry has passed; extend it first. Nothing changed.
+        NotFound: No such DevServer.
+        Conflict: Locked, changed meanwhile, or on another cluster.
+        ProvisionError: The engine failed (a pod that never becomes Ready included).
+    """
+    at = now or datetime.now(UTC)
+    start = _replicas(1)
+
+    def change(state: ServerState) -> ServerState:
+        if is_expired(state.expiry, at):
+            raise SpecError(
+                f"DevServer {name!r} expired at {format_instant(state.expiry)}; "
+                "it cannot be started after its expiry",
+                hint=f"extend it first: devctl extend {name} --by 2h",
+            )
+        return start(state)
+
+    return update_server(settings, user, name, change, wait=wait, progress=progress)
+
+
+def update_server(
+    settings: Settings,
+    user: str,
+    name: str,
+    change: Change,
+    wait: bool = True,
+    progress: Progress | None = None,
+) -> ServerDetails:
+    """Re-runs the program of an existing server with ``change`` applied to its state.
+
+    With ``wait=False`` the engine does not wait for readiness: use it for
+    changes that leave the pod alone (expiry) or remove it (stop); a Service
+    without pods would otherwise be awaited until the operation timeout.
+
+    The state is read from the stack's outputs; the update goes through only
+    if, under the stack's lock, the expiry and replicas are still those read
+    (a concurrent ``extend`` or reaper wins instead of being overwritten).
+
+    Raises:
+        SpecError: ``change`` refused; nothing changed.
+        NotFound: No such DevServer.
+        Conflict: Locked, changed meanwhile, or on another cluster.
+        ProvisionError: The engine failed.
+    """
+    stack_id = stack_name(user, name)
+    stack, state = open_server(settings, stack_id, name)
+    new = change(state)
+    connect(settings).require_identity(state.cluster_id, stack_id)
+    if new != state:
+        with engine_errors(stack_id, "update"):
+            apply_state(
+                settings,
+                stack,
+                new,
+                wait=wait,
+                progress=progress,
+                check=unchanged_since(state, name),
+            )
+    return describe_server(settings, user, name)
+
+
+def open_server(settings: Settings, stack_id: str, name: str) -> tuple[auto.Stack, ServerState]:
+    """Selects a server's stack and reads its state.
+
+    Raises:
+        NotFound: The stack does not exist or never completed its create.
+    """
+    missing = NotFound(
+        f"DevServer {name!r} does not exist (no stack {stack_id})", hint="'devctl list' shows yours"
+    )
+    with engine_errors(stack_id, "read"):
+        try:
+            stack = workspace.select_stack(settings, stack_id)
+        except auto.StackNotFoundError:
+            raise missing from None
+        state = read_state(stack)
+    if state is None:
+        raise missing
+    return stack, state
+
+
+def unchanged_since(state: ServerState, name: str) -> Check:
+    """A check refusing the update if expiry or replicas changed since ``state`` was read."""
+
+    def check(outputs: dict[str, Any]) -> None:
+        expiry, replicas = outputs_expiry(outputs), int(outputs.get("replicas", 1))
+        if expiry != state.expiry or replicas != state.replicas:
+            raise Conflict(
+                f"DevServer {name!r} was changed by another operation meanwhile",
+                hint="run the command again",
+            )
+
+    return check
+
+
+def _replicas(count: int) -> Change:
+    def change(state: ServerState) -> ServerState:
+        return replace(state, replicas=count)
+
+    return change

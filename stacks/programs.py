@@ -1,0 +1,174 @@
+"""The DevServer stack program, and the one path that runs it on a stack.
+
+``create``, ``extend``, ``stop``, ``start`` and the reaper's ``stop`` policy
+all run the same program through :func:`apply_state`; they differ only in
+the :class:`ServerState` they pass. A state is rebuilt from the stack's
+outputs, so every update reuses the stored spec and SSH host keys.
+
+An update may carry a *check*: it runs inside the program, that is while the
+engine holds the stack's lock, on the outputs of the last completed update.
+That is how an operation refuses to overwrite a change that another one made
+between its first read and the lock (compare-and-swap on the outputs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import pulumi
+from pulumi import automation as auto
+
+from devservers.components import DevServer, DevServerSpec
+from devservers.components.durations import format_instant, parse_instant
+from devservers.stacks.errors import DevserversError
+from devservers.stacks.hostkeys import public_host_keys
+from devservers.stacks.settings import Settings
+
+Progress = Callable[[str], Any]
+Check = Callable[[dict[str, Any]], None]
+"""Called under the stack's lock with the last completed outputs; raises to abort."""
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What one DevServer stack holds: the program's whole input.
+
+    Attributes:
+        spec: The validated spec, expiry included.
+        replicas: 1 (running) or 0 (stopped).
+        host_private_keys: Mapping of host key type → OpenSSH private key text.
+        cluster_id: UID of the ``kube-system`` namespace of the server's cluster.
+    """
+
+    spec: DevServerSpec
+    replicas: int
+    host_private_keys: dict[str, str]
+    cluster_id: str
+
+    @property
+    def expiry(self) -> datetime:
+        """The UTC expiry instant."""
+        return self.spec.expiry
+
+    def with_expiry(self, expiry: datetime) -> ServerState:
+        """The same state with another expiry."""
+        return replace(self, spec=self.spec.model_copy(update={"expiry": expiry}))
+
+
+def read_state(stack: auto.Stack) -> ServerState | None:
+    """The state stored in a stack's outputs; ``None`` before its first completed update."""
+    outputs = {key: out.value for key, out in stack.outputs().items()}
+    if "spec" not in outputs or "host_private_keys" not in outputs:
+        return None
+    return ServerState(
+        spec=DevServerSpec(**outputs["spec"]),
+        replicas=int(outputs.get("replicas", 1)),
+        host_private_keys=dict(outputs["host_private_keys"]),
+        cluster_id=str(outputs.get("cluster_id", "")),
+    )
+
+
+def apply_state(
+    settings: Settings,
+    stack: auto.Stack,
+    state: ServerState,
+    *,
+    wait: bool = True,
+    progress: Progress | None = None,
+    check: Check | None = None,
+) -> None:
+    """Runs the DevServer program for ``state`` on ``stack`` (first create or update).
+
+    Call it inside :func:`~devservers.stacks.engine.engine_errors` (and, to
+    explain a failed wait, :func:`~devservers.stacks.diagnostics.explain_failure`).
+
+    Raises:
+        DevserversError: Whatever ``check`` raised; nothing was changed.
+        pulumi.automation.CommandError: The engine failed (locked stack included).
+    """
+    program = server_program(settings, state, wait)
+    with guarded(stack, program, check) as run:
+        stack.up(program=run, on_output=progress, color="never", suppress_outputs=True)
+
+
+@contextmanager
+def guarded(
+    stack: auto.Stack, program: Callable[[], None], check: Check | None
+) -> Iterator[Callable[[], None]]:
+    """A program that first runs ``check`` under the lock; re-raises the check's error.
+
+    Use it around the engine call: when the check refused, the engine's
+    "program failed" error (raw or already mapped) is replaced by the
+    check's own error.
+    """
+    refused: list[DevserversError] = []
+
+    def run() -> None:
+        if check is not None:
+            try:
+                check(locked_outputs(stack))
+            except DevserversError as exc:
+                refused.append(exc)
+                raise
+        program()
+
+    try:
+        yield run
+    except Exception:
+        if refused:
+            raise refused[0] from None
+        raise
+
+
+def locked_outputs(stack: auto.Stack) -> dict[str, Any]:
+    """The outputs of the last completed update, read from the stack's checkpoint.
+
+    Meant for a program running under the stack's lock; plain values only
+    (secret outputs are returned in their serialized form).
+    """
+    resources = stack.export_stack().deployment.get("resources", [])
+    roots = [r for r in resources if r.get("type") == "pulumi:pulumi:Stack"]
+    return dict(roots[0].get("outputs", {})) if roots else {}
+
+
+def outputs_expiry(outputs: dict[str, Any]) -> datetime | None:
+    """The ``expiry`` output as an instant, if the stack has one."""
+    text = outputs.get("expiry")
+    return parse_instant(text) if isinstance(text, str) else None
+
+
+def server_program(settings: Settings, state: ServerState, wait: bool) -> Callable[[], None]:
+    """The inline program of one DevServer stack.
+
+    Outputs: ``expiry`` (RFC 3339 UTC), ``replicas``, ``spec``, ``cluster_id``,
+    ``host_public_keys`` and ``host_private_keys`` (secret).
+    """
+
+    def program() -> None:
+        import pulumi_kubernetes as k8s
+
+        provider = k8s.Provider(
+            "cluster",
+            kubeconfig=settings.kubeconfig_files,
+            context=settings.context,
+        )
+        DevServer(
+            state.spec,
+            host_private_keys=state.host_private_keys,
+            replicas=state.replicas,
+            timeout_seconds=settings.operation_timeout_seconds,
+            wait=wait,
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+        pulumi.export("expiry", format_instant(state.spec.expiry))
+        pulumi.export("replicas", state.replicas)
+        pulumi.export("spec", state.spec.model_dump(mode="json"))
+        pulumi.export("cluster_id", state.cluster_id)
+        pulumi.export("host_public_keys", public_host_keys(state.host_private_keys))
+        pulumi.export("host_private_keys", pulumi.Output.secret(state.host_private_keys))
+
+    return program

@@ -1,0 +1,111 @@
+"""devctl extend / stop / start through CliRunner: exit codes on bad input, nothing touched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import run, state_files
+from pulumi import automation as auto
+from pulumi.automation._cmd import CommandResult
+
+from devservers.components.catalog import BUILTIN_FLAVORS
+from devservers.components.specs import DevServerSpec
+from devservers.stacks import lifecycle, workspace
+from devservers.stacks.programs import ServerState
+
+
+@pytest.mark.parametrize(
+    ("by", "named"),
+    [
+        ("-1h", "-1h"),
+        ("0m", "0m"),
+        ("0", "0"),
+        ("2x", "2x"),
+        ("soon", "soon"),
+        ("1h-", "1h-"),
+        ("8d", "8d"),  # over the default maximum of 7d, whatever the expiry
+        ("", "''"),
+    ],
+)
+def test_bad_extension_exits_2_names_it_and_touches_nothing(
+    home: Path, by: str, named: str
+) -> None:
+    code, out, err = run("extend", "box", "--by", by)
+    assert code == 2, err
+    assert named in err
+    assert out == ""
+    assert state_files(home) == []
+
+
+def test_extend_needs_by(home: Path) -> None:
+    code, _, err = run("extend", "box")
+    assert code == 2
+    assert "--by" in err
+
+
+@pytest.mark.parametrize(
+    "args", [["extend", "nope", "--by", "1h"], ["stop", "nope"], ["start", "nope"]]
+)
+def test_unknown_server_exits_3(
+    home: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    def no_such_stack(settings: Any, stack: str, program: Any = None) -> Any:
+        raise auto.StackNotFoundError(CommandResult("", f"no stack named '{stack}' found", 255))
+
+    monkeypatch.setattr(workspace, "select_stack", no_such_stack)
+    code, out, err = run(*args)
+    assert code == 3, err
+    assert "'nope' does not exist" in err
+    assert out == ""
+
+
+def _state(expiry: datetime, replicas: int, public_key: str) -> ServerState:
+    spec = DevServerSpec(
+        name="box",
+        user="alice",
+        namespace="dev-alice",
+        flavor=BUILTIN_FLAVORS[0],
+        ssh_public_keys=(public_key,),
+        image="img",
+        expiry=expiry,
+    )
+    return ServerState(spec, replicas, {"ed25519": "k"}, "cluster")
+
+
+@pytest.fixture
+def existing(monkeypatch: pytest.MonkeyPatch, make_public_key) -> Callable[[timedelta, int], None]:
+    """Pretends alice.box exists, expiring after the given time; fails on any update."""
+
+    def no_update(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the stack must not be updated")
+
+    def put(expires_in: timedelta, replicas: int) -> None:
+        state = _state(datetime.now(UTC) + expires_in, replicas, make_public_key())
+        monkeypatch.setattr(lifecycle, "open_server", lambda settings, stack, name: (None, state))
+
+    monkeypatch.setattr(lifecycle, "apply_state", no_update)
+    return put
+
+
+def test_extension_past_the_maximum_from_now_exits_2(
+    home: Path, existing: Callable[[timedelta, int], None]
+) -> None:
+    existing(timedelta(days=6), 1)
+    code, _, err = run("extend", "box", "--by", "2d")
+    assert code == 2, err
+    assert "past the maximum of 7d from now" in err
+
+
+def test_start_after_expiry_is_refused_with_the_reason(
+    home: Path, existing: Callable[[timedelta, int], None]
+) -> None:
+    existing(-timedelta(minutes=5), 0)
+    code, out, err = run("start", "box")
+    assert code == 2, err
+    assert "expired at" in err
+    assert "devctl extend box" in err
+    assert out == ""
