@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devservers.cli import admin, flavors, lifecycle, repair, servers, ssh
+from devservers.cli import admin, flavors, lifecycle, reaper, repair, servers, ssh
 from devservers.cli.errors import DevctlGroup
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ app = typer.Typer(
 )
 servers.register(app)
 lifecycle.register(app)
+reaper.register(app)
 flavors.register(app)
 ssh.register(app)
 admin.register(app)

@@ -21,6 +21,7 @@ from devservers.stacks.lifecycle import (
     start_server,
     stop_server,
 )
+from devservers.stacks.reaping import Observed, Outcome, Reaping
 from devservers.stacks.repair import repair_server
 from devservers.stacks.results import (
     Deleted,
@@ -43,9 +44,12 @@ __all__ = [
     "LabelledObject",
     "NotFound",
     "NotReady",
+    "Observed",
+    "Outcome",
     "PodInfo",
     "ProvisionError",
     "Repaired",
+    "Reaping",
     "Server",
     "ServerDetails",
     "Settings",

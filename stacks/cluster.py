@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from devservers.components.durations import format_instant
 from devservers.stacks.errors import ClusterUnavailable, Conflict, NotFound, SpecError
 from devservers.stacks.settings import Settings
 
@@ -80,6 +82,66 @@ class Cluster:
                     namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
                 )
         return list(result.items)
+
+    def config_maps(self, selector: str) -> list[Any]:
+        """ConfigMaps of every namespace matching a label selector: one API call."""
+        with _api("list config maps"):
+            result = self.core.list_config_map_for_all_namespaces(
+                label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        return list(result.items)
+
+    def annotate_deployment(self, namespace: str, name: str, notes: dict[str, str | None]) -> None:
+        """Sets (or, for ``None`` values, removes) annotations of a Deployment (merge patch).
+
+        Raises:
+            NotFound: The Deployment does not exist (any more).
+        """
+        missing = f"Deployment {namespace}/{name} does not exist"
+        with _api(f"annotate deployment {namespace}/{name}", missing=missing):
+            self.apps.patch_namespaced_deployment(
+                name,
+                namespace,
+                {"metadata": {"annotations": notes}},
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+
+    def record_event(
+        self, namespace: str, name: str, uid: str | None, reason: str, message: str, component: str
+    ) -> None:
+        """Records a ``Warning`` Event (``core/v1``) about the Deployment ``namespace/name``.
+
+        Args:
+            namespace: The Deployment's namespace.
+            name: The Deployment's name.
+            uid: The Deployment's UID, if known.
+            reason: CamelCase reason, e.g. ``ExpiringSoon``.
+            message: One line for people.
+            component: The reporting component, e.g. ``devservers-reaper``.
+        """
+        now = format_instant(datetime.now(UTC))
+        body = {
+            "metadata": {"generateName": f"{name}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": name,
+                "namespace": namespace,
+                "uid": uid,
+            },
+            "reason": reason,
+            "message": message,
+            "type": "Warning",
+            "source": {"component": component},
+            "reportingComponent": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        with _api(f"record event in {namespace}"):
+            self.core.create_namespaced_event(
+                namespace, body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
 
     def pods(self, namespace: str, selector: str) -> list[Any]:
         """Pods matching a label selector in one namespace."""

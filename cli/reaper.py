@@ -1,0 +1,68 @@
+"""devctl reaper run: the expiry reaper, run in the foreground.
+
+The reaper is its own program (``python -m devservers.reaper``); this
+command runs it with devctl's global options passed on as settings, so the
+two share one configuration. ``devservers.cli`` never imports the reaper.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+reaper_app = typer.Typer(help="The expiry reaper.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds ``devctl reaper run`` to ``app``."""
+    app.add_typer(reaper_app, name="reaper")
+
+
+@reaper_app.command()
+def run(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one pass and exit (for cron or a CronJob).")
+    ] = False,
+    interval: Annotated[str, typer.Option(help="Time between passes, e.g. 60s, 5m.")] = "60s",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print each candidate and the reason; change nothing.")
+    ] = False,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Report format: table or json.")
+    ] = "table",
+) -> None:
+    """Destroy DevServers past their expiry, every INTERVAL or --once; warn before expiry.
+
+    Exit codes with --once: 0 done (locked servers are skipped), 1 some action
+    failed, 2 bad option or config, 5 cluster or backend unreachable.
+    """
+    args = ["--interval", interval, "--output", output]
+    args += ["--once"] * once + ["--dry-run"] * dry_run
+    root = ctx.find_root()
+    args += ["--debug"] * bool(root.params.get("debug"))
+    raise typer.Exit(_run_reaper(args, _settings_env(ctx)))
+
+
+def _settings_env(ctx: typer.Context) -> dict[str, str]:
+    env = dict(os.environ)
+    if ctx.obj.config is not None:
+        env["DEVSERVERS_CONFIG"] = str(ctx.obj.config)
+    for key, value in ctx.obj.overrides.items():
+        if value is not None:
+            env[f"DEVSERVERS_{key.upper()}"] = str(value)
+    return env
+
+
+def _run_reaper(args: list[str], env: dict[str, str]) -> int:
+    command = [sys.executable, "-m", "devservers.reaper", *args]
+    with subprocess.Popen(command, env=env) as process:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            # The reaper got the same SIGINT; let its current pass finish.
+            return process.wait()

@@ -1,0 +1,168 @@
+"""One reaper pass: observe every DevServer, decide, act on each, report.
+
+A pass never stops at a failing server: each failure is caught, logged,
+recorded on the server's Deployment (for backoff and for ``devctl list``)
+and reported with the state ``destroy-failed`` / ``stop-failed`` /
+``warn-failed``; later passes retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from devservers.components.expiry import is_expired
+from devservers.reaper.decisions import Decision, Rules, decide
+from devservers.stacks import DevserversError, Observed, Outcome
+
+log = logging.getLogger(__name__)
+
+_FAILED = {"delete": "destroy-failed", "stop": "stop-failed", "warn": "warn-failed"}
+
+
+class Target(Protocol):
+    """What a pass acts on: :class:`devservers.stacks.Reaping`, or a test double."""
+
+    def observe(self) -> list[Observed]:
+        """Every DevServer on the cluster."""
+        ...
+
+    def destroy(self, server: Observed, due: Callable[[datetime], bool]) -> Outcome:
+        """Destroys the server if its expiry, re-read under the lock, is ``due``."""
+        ...
+
+    def stop(self, server: Observed, due: Callable[[datetime], bool]) -> Outcome:
+        """Scales the server to zero if its expiry, re-read, is ``due``."""
+        ...
+
+    def warn(self, server: Observed, message: str) -> Outcome:
+        """Records the warning on the server's Deployment."""
+        ...
+
+    def record_failure(self, server: Observed, state: str, reason: str, now: datetime) -> None:
+        """Remembers a failed attempt for backoff and for ``devctl list``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the pass did (or, in a dry run, would do) to one server.
+
+    Attributes:
+        action: ``delete``, ``stop``, ``warn`` or ``skip`` (backoff).
+        state: ``deleted``, ``stopped``, ``warned``, ``skipped``, ``would-<action>``
+            or ``<action>-failed`` (``destroy-failed`` for ``delete``).
+        reason: Why, in words: the expiry, a lock, an error message.
+    """
+
+    stack: str
+    user: str
+    name: str
+    namespace: str
+    expiry: datetime | None
+    action: str
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PassReport:
+    """One pass: when, how long, what was seen and what happened.
+
+    Attributes:
+        started: When the pass started (the instant decisions were made at, UTC).
+        duration_seconds: Wall time of the pass.
+        servers: How many DevServers were observed.
+        results: One entry per server the pass acted on or would act on.
+    """
+
+    started: datetime
+    duration_seconds: float
+    dry_run: bool
+    policy: str
+    servers: int
+    results: tuple[Result, ...]
+
+    @property
+    def failed(self) -> bool:
+        """Whether any server's action failed."""
+        return any(r.state.endswith("-failed") for r in self.results)
+
+
+def run_pass(target: Target, rules: Rules, now: datetime, dry_run: bool = False) -> PassReport:
+    """Observes every DevServer, then acts on those whose decision at ``now`` calls for it.
+
+    Raises:
+        ClusterUnavailable: The servers cannot be listed (nothing was done).
+    """
+    started = time.monotonic()
+    observed = target.observe()
+    results = []
+    for server in observed:
+        decision = decide(server, now, rules)
+        if decision.action == "none":
+            continue
+        if dry_run or decision.action == "skip":
+            state = "skipped" if decision.action == "skip" else f"would-{decision.action}"
+            results.append(_result(server, decision, state, decision.reason))
+        else:
+            results.append(_act(target, server, decision, rules, now))
+    return PassReport(
+        started=now,
+        duration_seconds=round(time.monotonic() - started, 3),
+        dry_run=dry_run,
+        policy=rules.policy,
+        servers=len(observed),
+        results=tuple(results),
+    )
+
+
+def _act(
+    target: Target, server: Observed, decision: Decision, rules: Rules, now: datetime
+) -> Result:
+    try:
+        if decision.action == "delete":
+            outcome = target.destroy(server, lambda e: is_expired(rules.deletion_due(e), now))
+        elif decision.action == "stop":
+            outcome = target.stop(server, lambda e: is_expired(e, now))
+        else:
+            outcome = target.warn(server, decision.reason)
+    except Exception as exc:  # one server's failure must never stop the pass
+        return _failed(target, server, decision, exc, now)
+    log.info("%s %s: %s", outcome.state, server.stack, outcome.reason)
+    return _result(server, decision, outcome.state, outcome.reason)
+
+
+def _failed(
+    target: Target, server: Observed, decision: Decision, exc: Exception, now: datetime
+) -> Result:
+    state = _FAILED[decision.action]
+    if isinstance(exc, DevserversError):
+        reason = exc.message
+        log.error("%s %s: %s", state, server.stack, reason)
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+        log.exception("%s %s: unexpected error", state, server.stack)
+    if decision.action != "warn":
+        try:
+            target.record_failure(server, state, reason, now)
+        except Exception:  # recording is best effort
+            log.warning("could not record the failure on %s", server.stack, exc_info=True)
+    return _result(server, decision, state, reason)
+
+
+def _result(server: Observed, decision: Decision, state: str, reason: str) -> Result:
+    return Result(
+        stack=server.stack,
+        user=server.user,
+        name=server.name,
+        namespace=server.namespace,
+        expiry=server.expiry,
+        action=decision.action,
+        state=state,
+        reason=reason,
+    )

@@ -1,0 +1,315 @@
+"""The reaper's stack operations: observe DevServers on the cluster, then destroy, stop or warn.
+
+Observing costs two label-selected list calls whatever the number of
+servers: the Deployments (expiry, replicas, what the reaper recorded) and
+the ``<name>-sshd`` ConfigMaps, which the engine deletes after the
+Deployment, so a server whose Deployment was deleted by hand, or whose
+destroy was interrupted, is still found. No stack is opened to find
+candidates.
+
+Acting on one server opens its stack only: the expiry is re-read from the
+stack's outputs, and again under the stack's lock inside the operation (see
+:func:`devservers.stacks.programs.guarded`), so an ``extend`` that lands
+before the lock wins. Only objects labelled ``app.kubernetes.io/managed-by=
+devservers`` whose stack label parses as ``<user>.<server>`` (matching their
+owner and server labels) are considered, and a stack is touched only if its
+outputs name the same namespace and cluster as the objects that led to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from pulumi import automation as auto
+
+from devservers.components import labels as lbl
+from devservers.components.durations import format_instant, parse_instant
+from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES, WARNED_EXPIRY
+from devservers.components.naming import parse_stack_name
+from devservers.stacks import workspace
+from devservers.stacks.cluster import Cluster, connect
+from devservers.stacks.engine import engine_errors
+from devservers.stacks.errors import Conflict, Locked, NotFound
+from devservers.stacks.lifecycle import unchanged_since
+from devservers.stacks.locks import clear_stale_engine_locks
+from devservers.stacks.programs import apply_state, guarded, outputs_expiry, read_state
+from devservers.stacks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "devservers-reaper"
+"""The reaper's name on the Events it records."""
+
+Due = Callable[[datetime], bool]
+"""Whether a server with this expiry is due for the action (evaluated again under the lock)."""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One DevServer as the reaper sees it on the cluster, without opening its stack.
+
+    Attributes:
+        stack: The stack label, ``<user>.<server>``.
+        expiry: The expiry annotation; ``None`` if absent or unreadable.
+        replicas: The Deployment's replicas; ``None`` if the Deployment is gone.
+        uid: The Deployment's UID (for Events), if there is one.
+        warned_expiry: The expiry the last warning was about.
+        failures: Reaper attempts that failed in a row.
+        failed_at: When the last one failed.
+        last_error: ``<state>: <reason>`` of the last failure.
+    """
+
+    stack: str
+    user: str
+    name: str
+    namespace: str
+    expiry: datetime | None
+    replicas: int | None
+    uid: str | None = None
+    warned_expiry: datetime | None = None
+    failures: int = 0
+    failed_at: datetime | None = None
+    last_error: str | None = None
+
+    @property
+    def is_ours(self) -> bool:
+        """Whether the stack label parses as ``<user>.<server>`` of the owner and server labels."""
+        return parse_stack_name(self.stack) == (self.user, self.name)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one server: ``deleted``, ``stopped``, ``warned`` or ``skipped``."""
+
+    state: str
+    reason: str
+
+
+class NoLongerDue(Conflict):
+    """Under the stack's lock the server turned out not to be due (extended meanwhile)."""
+
+
+class Reaping:
+    """The reaper's view of one cluster and one state backend.
+
+    Args:
+        settings: Backend, kubeconfig and context, as for devctl.
+        progress: Receives engine output lines, or ``None``.
+    """
+
+    def __init__(self, settings: Settings, progress: Callable[[str], Any] | None = None) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.cluster: Cluster = connect(settings)
+        self._cluster_id: str | None = None
+
+    @property
+    def cluster_id(self) -> str:
+        """The UID of the cluster's ``kube-system`` namespace (read once)."""
+        if self._cluster_id is None:
+            self._cluster_id = self.cluster.identity()
+        return self._cluster_id
+
+    def observe(self) -> list[Observed]:
+        """Every DevServer on the cluster, from two label-selected list calls, by stack.
+
+        Raises:
+            ClusterUnavailable: The API server cannot be reached.
+        """
+        found: dict[str, Observed] = {}
+        for deployment in self.cluster.deployments(lbl.SELECTOR, None):
+            seen = _observed(deployment.metadata, deployment.spec.replicas or 0)
+            if seen is not None:
+                found[seen.stack] = seen
+        for config_map in self.cluster.config_maps(lbl.SELECTOR):
+            seen = _observed(config_map.metadata, None)
+            if seen is not None:
+                found.setdefault(seen.stack, seen)
+        return sorted(found.values(), key=lambda o: o.stack)
+
+    def destroy(self, server: Observed, due: Due) -> Outcome:
+        """Destroys the server's objects (refreshing first) and removes its stack.
+
+        Nothing happens unless the expiry read from the stack, then again
+        under its lock, is ``due``. Objects already deleted by hand are not
+        an error. A stale lock of a dead local process is cleared first.
+
+        Raises:
+            ProvisionError: The engine failed; the stack is left for a later pass.
+        """
+        opened = self._open(server)
+        if isinstance(opened, Outcome):
+            return opened
+        stack, outputs = opened
+        expiry = outputs_expiry(outputs) or server.expiry
+        if expiry is None or not due(expiry):
+            return _not_due(expiry)
+
+        def check(fresh: dict[str, Any]) -> None:
+            latest = outputs_expiry(fresh) or expiry
+            if not due(latest):
+                raise NoLongerDue(f"extended meanwhile: expiry is now {format_instant(latest)}")
+
+        def run() -> auto.DestroyResult:
+            with guarded(stack, _nothing, check) as program, engine_errors(stack.name, "destroy"):
+                return stack.destroy(
+                    program=program,
+                    run_program=True,
+                    refresh=True,
+                    remove=True,
+                    color="never",
+                    on_output=self.progress,
+                )
+
+        result = self._locked(stack.name, run)
+        if isinstance(result, Outcome):
+            return result
+        if not (result.summary.resource_changes or {}).get("delete"):
+            return Outcome("skipped", "gone: already destroyed by another operation")
+        return Outcome("deleted", f"expired at {format_instant(expiry)}")
+
+    def stop(self, server: Observed, due: Due) -> Outcome:
+        """Scales the server to zero through its stack (the ``stop`` expiry policy).
+
+        Raises:
+            ProvisionError: The engine failed.
+        """
+        opened = self._open(server)
+        if isinstance(opened, Outcome):
+            return opened
+        stack, _ = opened
+        state = read_state(stack)
+        if state is None:
+            return Outcome("skipped", "the stack never completed its create")
+        if not due(state.expiry):
+            return _not_due(state.expiry)
+        if state.replicas == 0:
+            return Outcome("skipped", "already stopped")
+        result = self._locked(
+            stack.name,
+            lambda: apply_state(
+                self.settings,
+                stack,
+                replace(state, replicas=0),
+                wait=False,
+                progress=self.progress,
+                check=unchanged_since(state, server.name),
+            ),
+        )
+        if isinstance(result, Outcome):
+            return result
+        self._annotate(server, {REAP_FAILURES: None, REAP_FAILED_AT: None, REAP_ERROR: None})
+        return Outcome("stopped", f"expired at {format_instant(state.expiry)}")
+
+    def warn(self, server: Observed, message: str) -> Outcome:
+        """Records a Warning Event on the server's Deployment and remembers it was warned.
+
+        Raises:
+            ClusterUnavailable: The API server refused or cannot be reached.
+        """
+        if server.replicas is None or server.expiry is None:
+            return Outcome("skipped", "no Deployment to warn on")
+        self.cluster.record_event(
+            server.namespace, server.name, server.uid, "ExpiringSoon", message, COMPONENT
+        )
+        self._annotate(server, {WARNED_EXPIRY: format_instant(server.expiry)})
+        return Outcome("warned", message)
+
+    def record_failure(self, server: Observed, state: str, reason: str, now: datetime) -> None:
+        """Remembers a failed attempt on the Deployment (for backoff, ``list`` and ``describe``)."""
+        first_line = (reason.strip().splitlines() or [""])[0][:300]
+        self._annotate(
+            server,
+            {
+                REAP_FAILURES: str(server.failures + 1),
+                REAP_FAILED_AT: format_instant(now),
+                REAP_ERROR: f"{state}: {first_line}",
+            },
+        )
+
+    def _open(self, server: Observed) -> tuple[auto.Stack, dict[str, Any]] | Outcome:
+        if not server.is_ours:
+            return Outcome("skipped", f"stack {server.stack!r} is not <owner>.<server>")
+        with engine_errors(server.stack, "read"):
+            try:
+                stack = workspace.select_stack(self.settings, server.stack)
+            except auto.StackNotFoundError:
+                return Outcome("skipped", "gone: no such stack in this backend")
+            outputs = {key: out.value for key, out in stack.outputs().items()}
+        namespace = (outputs.get("spec") or {}).get("namespace", server.namespace)
+        if namespace != server.namespace:
+            return Outcome("skipped", f"stack {server.stack} is for namespace {namespace}")
+        if outputs.get("cluster_id", self.cluster_id) != self.cluster_id:
+            return Outcome("skipped", f"stack {server.stack} belongs to another cluster")
+        return stack, outputs
+
+    def _locked(self, stack: str, operation: Callable[[], Any]) -> Any:
+        for attempt in (1, 2):
+            try:
+                return operation()
+            except Locked:
+                if attempt == 1 and self._clear_stale_locks(stack):
+                    continue
+                return Outcome("skipped", "locked by another operation")
+            except Conflict as exc:
+                return Outcome("skipped", exc.message)
+        raise AssertionError("unreachable")
+
+    def _clear_stale_locks(self, stack: str) -> bool:
+        """Clears the locks of dead local processes; ``False`` if a live one holds the stack."""
+        try:
+            wait = self.settings.operation_timeout_seconds
+            return bool(clear_stale_engine_locks(self.settings, workspace.PROJECT, stack, wait))
+        except Conflict:
+            return False
+
+    def _annotate(self, server: Observed, notes: dict[str, str | None]) -> None:
+        if server.replicas is None:
+            return
+        try:
+            self.cluster.annotate_deployment(server.namespace, server.name, notes)
+        except NotFound:
+            log.info("Deployment %s/%s is gone; nothing to annotate", server.namespace, server.name)
+
+
+def _observed(meta: Any, replicas: int | None) -> Observed | None:
+    labels, notes = meta.labels or {}, meta.annotations or {}
+    if not all(labels.get(key) for key in (lbl.STACK, lbl.OWNER, lbl.SERVER)):
+        return None
+    return Observed(
+        stack=labels[lbl.STACK],
+        user=labels[lbl.OWNER],
+        name=labels[lbl.SERVER],
+        namespace=meta.namespace,
+        expiry=_instant(notes.get(lbl.EXPIRY)),
+        replicas=replicas,
+        uid=meta.uid if replicas is not None else None,
+        warned_expiry=_instant(notes.get(WARNED_EXPIRY)),
+        failures=_count(notes.get(REAP_FAILURES)),
+        failed_at=_instant(notes.get(REAP_FAILED_AT)),
+        last_error=notes.get(REAP_ERROR),
+    )
+
+
+def _instant(text: str | None) -> datetime | None:
+    try:
+        return parse_instant(text) if text else None
+    except ValueError:
+        return None
+
+
+def _count(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
+
+
+def _not_due(expiry: datetime | None) -> Outcome:
+    shown = format_instant(expiry) if expiry else "unknown"
+    return Outcome("skipped", f"not due: expiry is {shown} (extended)")
+
+
+def _nothing() -> None:
+    """The program of a destroy: registers nothing (the engine deletes everything)."""

@@ -1,0 +1,257 @@
+"""Reaper decisions and passes with an injected clock and a fake cluster/backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devservers.reaper.decisions import Rules, decide
+from devservers.reaper.passes import run_pass
+from devservers.reaper.report import as_data, as_text
+from devservers.reaper.service import build_scheduler
+from devservers.stacks import Observed, Outcome, ProvisionError
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+M = timedelta(minutes=1)
+DELETE = Rules(policy="delete", retention=24 * 60 * M, warning=30 * M)
+STOP = Rules(policy="stop", retention=24 * 60 * M, warning=30 * M)
+
+
+def server(name: str = "box", expires_in: timedelta = 60 * M, **fields: object) -> Observed:
+    base = Observed(
+        stack=f"alice.{name}",
+        user="alice",
+        name=name,
+        namespace="dev-alice",
+        expiry=NOW + expires_in,
+        replicas=1,
+        uid="uid",
+    )
+    return replace(base, **fields)
+
+
+# --- decisions --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "action"),
+    [
+        (2 * 60 * M, "none"),  # far from expiry
+        (31 * M, "none"),  # just outside the warning window
+        (30 * M, "warn"),
+        (1 * M, "warn"),
+        (timedelta(0), "delete"),  # the expiry instant itself
+        (-1 * M, "delete"),
+        (-30 * 24 * 60 * M, "delete"),  # long overdue: a missed pass loses nothing
+    ],
+)
+def test_policy_delete(expires_in: timedelta, action: str) -> None:
+    assert decide(server(expires_in=expires_in), NOW, DELETE).action == action
+
+
+def test_delete_reason_names_the_expiry_and_how_long_ago() -> None:
+    decision = decide(server(expires_in=-5 * M), NOW, DELETE)
+    assert decision.reason == "expired at 2026-03-01T11:55:00Z (5m ago)"
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "replicas", "action"),
+    [
+        (10 * M, 1, "warn"),
+        (-1 * M, 1, "stop"),  # expired and running: stop first
+        (-1 * M, 0, "none"),  # already stopped: kept for the retention period
+        (-1 * M, None, "none"),  # Deployment gone: nothing to stop, deleted after retention
+        (-24 * 60 * M, 0, "delete"),  # retention over
+        (-24 * 60 * M, 1, "delete"),  # retention over, even if started again meanwhile
+    ],
+)
+def test_policy_stop(expires_in: timedelta, replicas: int | None, action: str) -> None:
+    decided = decide(server(expires_in=expires_in, replicas=replicas), NOW, STOP)
+    assert decided.action == action
+
+
+def test_each_expiry_is_warned_once() -> None:
+    soon = server(expires_in=10 * M)
+    assert decide(soon, NOW, DELETE).action == "warn"
+    assert decide(replace(soon, warned_expiry=soon.expiry), NOW, DELETE).action == "none"
+    # An extension moves the expiry: the new one gets its own warning.
+    older = replace(soon, warned_expiry=NOW - 60 * M)
+    assert decide(older, NOW, DELETE).action == "warn"
+
+
+def test_warning_names_the_command_and_the_fate() -> None:
+    assert (
+        "will be deleted at 2026-03-01T12:10:00Z (in 10m)"
+        in decide(server(expires_in=10 * M), NOW, DELETE).reason
+    )
+    warned = decide(server(expires_in=10 * M), NOW, STOP).reason
+    assert "will be stopped" in warned
+    assert "devctl extend box --by 2h" in warned
+
+
+@pytest.mark.parametrize(
+    ("stack", "user", "name"),
+    [("prod", "alice", "box"), ("bob.box", "alice", "box"), ("alice.other", "alice", "box")],
+)
+def test_objects_whose_stack_is_not_owner_dot_server_are_never_touched(
+    stack: str, user: str, name: str
+) -> None:
+    foreign = server(expires_in=-60 * M, stack=stack, user=user, name=name)
+    assert decide(foreign, NOW, DELETE).action == "none"
+
+
+def test_missing_expiry_is_left_alone() -> None:
+    assert decide(server(expiry=None), NOW, DELETE).action == "none"
+
+
+def test_failed_servers_back_off_exponentially() -> None:
+    failed = server(
+        expires_in=-60 * M,
+        failures=3,
+        failed_at=NOW - 3 * M,
+        last_error="destroy-failed: boom",
+    )
+    waiting = decide(failed, NOW, DELETE)
+    assert waiting.action == "skip"
+    assert "destroy-failed: boom; 3 failed attempt(s), next after 2026-03-01T12:01:00Z" in (
+        waiting.reason
+    )
+    assert decide(failed, NOW + 1 * M, DELETE).action == "delete"
+
+
+# --- passes -----------------------------------------------------------------
+
+
+class FakeTarget:
+    """Records what a pass asks for; ``fail`` names servers whose action raises."""
+
+    def __init__(self, servers: list[Observed], fail: dict[str, Exception] | None = None) -> None:
+        self.servers = servers
+        self.fail = fail or {}
+        self.calls: list[tuple[str, str]] = []
+        self.failures: list[tuple[str, str, str]] = []
+        self.due: dict[str, Callable[[datetime], bool]] = {}
+
+    def observe(self) -> list[Observed]:
+        return self.servers
+
+    def _do(self, action: str, server: Observed) -> None:
+        self.calls.append((action, server.name))
+        if server.name in self.fail:
+            raise self.fail[server.name]
+
+    def destroy(self, server: Observed, due: Callable[[datetime], bool]) -> Outcome:
+        self.due[server.name] = due
+        self._do("destroy", server)
+        return Outcome("deleted", "expired")
+
+    def stop(self, server: Observed, due: Callable[[datetime], bool]) -> Outcome:
+        self.due[server.name] = due
+        self._do("stop", server)
+        return Outcome("stopped", "expired")
+
+    def warn(self, server: Observed, message: str) -> Outcome:
+        self._do("warn", server)
+        return Outcome("warned", message)
+
+    def record_failure(self, server: Observed, state: str, reason: str, now: datetime) -> None:
+        self.failures.append((server.name, state, reason))
+
+
+def test_pass_acts_on_candidates_only_and_reports_each() -> None:
+    target = FakeTarget([server("old", -5 * M), server("soon", 5 * M), server("fresh", 5 * 60 * M)])
+    report = run_pass(target, DELETE, NOW)
+    assert target.calls == [("destroy", "old"), ("warn", "soon")]
+    assert [(r.name, r.action, r.state) for r in report.results] == [
+        ("old", "delete", "deleted"),
+        ("soon", "warn", "warned"),
+    ]
+    assert report.servers == 3
+    assert not report.failed
+
+
+def test_the_recheck_under_the_lock_uses_the_same_clock_and_policy() -> None:
+    target = FakeTarget([server("old", -5 * M)])
+    run_pass(target, DELETE, NOW)
+    due = target.due["old"]
+    assert due(NOW - 1 * M)
+    assert not due(NOW + 2 * 60 * M)  # extended meanwhile: the extension wins
+
+
+def test_a_failing_server_does_not_stop_the_pass_and_is_recorded() -> None:
+    target = FakeTarget(
+        [server("a", -5 * M), server("b", -5 * M), server("c", -5 * M)],
+        fail={"a": ProvisionError("destroy of stack 'alice.a' failed: boom"), "b": KeyError("x")},
+    )
+    report = run_pass(target, DELETE, NOW)
+    assert [(r.name, r.state) for r in report.results] == [
+        ("a", "destroy-failed"),
+        ("b", "destroy-failed"),
+        ("c", "deleted"),
+    ]
+    assert report.results[0].reason == "destroy of stack 'alice.a' failed: boom"
+    assert [f[:2] for f in target.failures] == [("a", "destroy-failed"), ("b", "destroy-failed")]
+    assert report.failed
+
+
+def test_policy_stop_stops_then_deletes_after_retention() -> None:
+    target = FakeTarget([server("x", -5 * M), server("y", -25 * 60 * M, replicas=0)])
+    report = run_pass(target, STOP, NOW)
+    assert target.calls == [("stop", "x"), ("destroy", "y")]
+    assert [r.state for r in report.results] == ["stopped", "deleted"]
+
+
+def test_dry_run_changes_nothing_and_gives_reasons() -> None:
+    target = FakeTarget([server("old", -5 * M), server("soon", 5 * M)])
+    report = run_pass(target, DELETE, NOW, dry_run=True)
+    assert target.calls == []
+    assert [(r.state, r.reason) for r in report.results] == [
+        ("would-delete", "expired at 2026-03-01T11:55:00Z (5m ago)"),
+        ("would-warn", report.results[1].reason),
+    ]
+    assert report.dry_run
+
+
+def test_report_json_is_stable_and_empty_results_are_a_list() -> None:
+    empty = run_pass(FakeTarget([]), DELETE, NOW)
+    data = as_data(empty)
+    assert data["results"] == []
+    assert data["started"] == "2026-03-01T12:00:00Z"
+    assert set(data) == {"started", "duration_seconds", "dry_run", "policy", "servers", "results"}
+    full = as_data(run_pass(FakeTarget([server("old", -5 * M)]), DELETE, NOW))
+    assert full["results"][0]["expiry"] == "2026-03-01T11:55:00Z"
+    json.dumps(full)
+    assert "0 server(s) seen" in as_text(empty)
+
+
+# --- scheduling and entry points ---------------------------------------------
+
+
+def test_scheduler_runs_passes_coalesced_one_at_a_time_in_utc() -> None:
+    scheduler = build_scheduler(lambda: None, timedelta(seconds=60), NOW)
+    (job,) = scheduler.get_jobs()
+    assert job.coalesce is True
+    assert job.max_instances == 1
+    assert job.misfire_grace_time >= 3600
+    assert job.trigger.interval == timedelta(seconds=60)
+    assert str(job.trigger.timezone) == "UTC"
+    assert job.next_run_time == NOW
+
+
+@pytest.mark.parametrize("interval", ["0s", "soon", "-1m"])
+def test_bad_interval_exits_2(interval: str, home: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "devservers.reaper", "--once", "--interval", interval],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert interval in result.stderr
+    assert result.stdout == ""
