@@ -35,6 +35,10 @@ def run(
     output: Annotated[
         str, typer.Option("--output", "-o", help="Report format: table or json.")
     ] = "table",
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="Only this namespace.", show_default="all"),
+    ] = None,
 ) -> None:
     """Destroy DevServers past their expiry, every INTERVAL or --once; warn before expiry.
 
@@ -43,6 +47,7 @@ def run(
     """
     args = ["--interval", interval, "--output", output]
     args += ["--once"] * once + ["--dry-run"] * dry_run
+    args += ["--namespace", namespace] if namespace else []
     root = ctx.find_root()
     args += ["--debug"] * bool(root.params.get("debug"))
     raise typer.Exit(_run_reaper(args, _settings_env(ctx)))

@@ -52,6 +52,10 @@ def reaper(
         bool, typer.Option("--dry-run", help="Print each candidate and the reason; change nothing.")
     ] = False,
     output: Annotated[Output, typer.Option("--output", "-o", help="Report format.")] = Output.table,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="Only this namespace.", show_default="all"),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="devctl config file.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Log details and engine output.")] = False,
 ) -> None:
@@ -76,7 +80,8 @@ def reaper(
     progress = (lambda line: log.debug("engine: %s", line.rstrip())) if debug else None
 
     def one_pass() -> PassReport:
-        report = run_pass(Reaping(settings, progress), rules, datetime.now(UTC), dry_run)
+        target = Reaping(settings, progress, namespace)
+        report = run_pass(target, rules, datetime.now(UTC), dry_run)
         _emit(report, output, once)
         return report
 

@@ -71,25 +71,26 @@ class Cluster:
         return sorted(claims - {c.metadata.name for c in found.items})
 
     def deployments(self, selector: str, namespace: str | None) -> list[Any]:
-        """Deployments matching a label selector: one API call."""
-        with _api("list deployments"):
-            if namespace is None:
-                result = self.apps.list_deployment_for_all_namespaces(
-                    label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
-                )
-            else:
-                result = self.apps.list_namespaced_deployment(
-                    namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
-                )
-        return list(result.items)
+        """Deployments matching a label selector (all namespaces for ``None``): one API call."""
+        apps = self.apps
+        return _listed(
+            "deployments",
+            apps.list_deployment_for_all_namespaces,
+            apps.list_namespaced_deployment,
+            selector,
+            namespace,
+        )
 
-    def config_maps(self, selector: str) -> list[Any]:
-        """ConfigMaps of every namespace matching a label selector: one API call."""
-        with _api("list config maps"):
-            result = self.core.list_config_map_for_all_namespaces(
-                label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
-            )
-        return list(result.items)
+    def config_maps(self, selector: str, namespace: str | None) -> list[Any]:
+        """ConfigMaps matching a label selector (all namespaces for ``None``): one API call."""
+        core = self.core
+        return _listed(
+            "config maps",
+            core.list_config_map_for_all_namespaces,
+            core.list_namespaced_config_map,
+            selector,
+            namespace,
+        )
 
     def annotate_deployment(self, namespace: str, name: str, notes: dict[str, str | None]) -> None:
         """Sets (or, for ``None`` values, removes) annotations of a Deployment (merge patch).
@@ -241,6 +242,23 @@ class _LazyApi:
 
             self._built = getattr(client, self._group)(self._api)
         return getattr(self._built, name)
+
+
+def _listed(
+    what: str,
+    everywhere: Any,
+    namespaced: Any,
+    selector: str,
+    namespace: str | None,
+) -> list[Any]:
+    with _api(f"list {what}"):
+        if namespace is None:
+            result = everywhere(label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        else:
+            result = namespaced(
+                namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+    return list(result.items)
 
 
 @contextmanager

@@ -200,3 +200,24 @@ def _boot_time() -> float:
         if line.startswith("btime "):
             return float(line.split()[1])
     return 0.0
+
+
+def stale_locked_stacks(settings: Settings, project: str) -> list[str]:
+    """Stacks of a file backend whose every engine lock is stale (dead process on this host).
+
+    One directory listing and the lock files; no stack is opened. A destroy
+    killed midway can leave such a stack after every object of it is gone
+    from the cluster, so nothing there points back to it. Other backends: ``[]``.
+    """
+    if not settings.backend.startswith("file://"):
+        return []
+    root = Path(settings.backend.removeprefix("file://")) / ".pulumi" / "locks"
+    stacks = sorted({path.parent.name for path in root.glob(f"**/{project}/*/*.json")})
+    return [s for s in stacks if _all_stale(engine_locks(settings, project, s))]
+
+
+def _all_stale(locks: list[EngineLock]) -> bool:
+    here = socket.gethostname()
+    return bool(locks) and all(
+        lock.hostname == here and not _is_alive_engine(lock.pid, lock.since) for lock in locks
+    )

@@ -2,10 +2,12 @@
 
 Observing costs two label-selected list calls whatever the number of
 servers: the Deployments (expiry, replicas, what the reaper recorded) and
-the ``<name>-sshd`` ConfigMaps, which the engine deletes after the
-Deployment, so a server whose Deployment was deleted by hand, or whose
-destroy was interrupted, is still found. No stack is opened to find
-candidates.
+the ``<name>-sshd`` ConfigMaps, so a server whose Deployment was deleted by
+hand is still found. A destroy killed midway may leave a stack whose
+objects are all gone but whose lock is stale; with a ``file://`` backend
+those stacks are found by listing the lock directory (see
+:mod:`devservers.stacks.locks`), and only they are opened. No other stack
+is opened to find candidates.
 
 Acting on one server opens its stack only: the expiry is re-read from the
 stack's outputs, and again under the stack's lock inside the operation (see
@@ -35,7 +37,7 @@ from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, Locked, NotFound
 from devservers.stacks.lifecycle import unchanged_since
-from devservers.stacks.locks import clear_stale_engine_locks
+from devservers.stacks.locks import clear_stale_engine_locks, stale_locked_stacks
 from devservers.stacks.programs import apply_state, guarded, outputs_expiry, read_state
 from devservers.stacks.settings import Settings
 
@@ -99,11 +101,18 @@ class Reaping:
     Args:
         settings: Backend, kubeconfig and context, as for devctl.
         progress: Receives engine output lines, or ``None``.
+        namespace: Observe this namespace only; ``None`` observes all of them.
     """
 
-    def __init__(self, settings: Settings, progress: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        progress: Callable[[str], Any] | None = None,
+        namespace: str | None = None,
+    ) -> None:
         self.settings = settings
         self.progress = progress
+        self.namespace = namespace
         self.cluster: Cluster = connect(settings)
         self._cluster_id: str | None = None
 
@@ -121,15 +130,37 @@ class Reaping:
             ClusterUnavailable: The API server cannot be reached.
         """
         found: dict[str, Observed] = {}
-        for deployment in self.cluster.deployments(lbl.SELECTOR, None):
+        for deployment in self.cluster.deployments(lbl.SELECTOR, self.namespace):
             seen = _observed(deployment.metadata, deployment.spec.replicas or 0)
             if seen is not None:
                 found[seen.stack] = seen
-        for config_map in self.cluster.config_maps(lbl.SELECTOR):
+        for config_map in self.cluster.config_maps(lbl.SELECTOR, self.namespace):
             seen = _observed(config_map.metadata, None)
             if seen is not None:
                 found.setdefault(seen.stack, seen)
+        for stack in stale_locked_stacks(self.settings, workspace.PROJECT):
+            if stack not in found:
+                seen = self._interrupted(stack)
+                if seen is not None and self.namespace in (None, seen.namespace):
+                    found[stack] = seen
         return sorted(found.values(), key=lambda o: o.stack)
+
+    def _interrupted(self, stack_id: str) -> Observed | None:
+        """A stack whose operation was killed (stale lock), as observed from its outputs."""
+        parsed = parse_stack_name(stack_id)
+        if parsed is None:
+            return None
+        with engine_errors(stack_id, "read"):
+            try:
+                stack = workspace.select_stack(self.settings, stack_id)
+            except auto.StackNotFoundError:
+                return None
+            outputs = {key: out.value for key, out in stack.outputs().items()}
+        namespace = (outputs.get("spec") or {}).get("namespace")
+        if not namespace:
+            return None
+        user, name = parsed
+        return Observed(stack_id, user, name, namespace, outputs_expiry(outputs), replicas=None)
 
     def destroy(self, server: Observed, due: Due) -> Outcome:
         """Destroys the server's objects (refreshing first) and removes its stack.
@@ -208,11 +239,17 @@ class Reaping:
     def warn(self, server: Observed, message: str) -> Outcome:
         """Records a Warning Event on the server's Deployment and remembers it was warned.
 
+        Only servers whose stack is in this backend (same namespace and
+        cluster) are warned: objects of other backends are not the reaper's.
+
         Raises:
             ClusterUnavailable: The API server refused or cannot be reached.
         """
         if server.replicas is None or server.expiry is None:
             return Outcome("skipped", "no Deployment to warn on")
+        opened = self._open(server)
+        if isinstance(opened, Outcome):
+            return opened
         self.cluster.record_event(
             server.namespace, server.name, server.uid, "ExpiringSoon", message, COMPONENT
         )

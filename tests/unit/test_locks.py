@@ -86,3 +86,22 @@ def test_second_command_on_the_same_server_is_a_conflict_naming_the_first(settin
         pass
     with server_lock(settings, "alice.box", "delete"):
         pass
+
+
+def test_stacks_whose_every_lock_is_stale_are_found_without_opening_them(settings) -> None:
+    from devservers.stacks.locks import stale_locked_stacks
+
+    assert stale_locked_stacks(settings, "devservers") == []
+    write_lock(settings, dead_pid())
+    assert stale_locked_stacks(settings, "devservers") == ["alice.box"]
+    held = write_lock(settings, os.getpid())
+    held.rename(held.with_name("live.json"))  # a second lock, held by a live process
+    write_lock(settings, dead_pid())
+    assert stale_locked_stacks(settings, "devservers") == [], "a live lock keeps the stack"
+
+
+def test_stale_stacks_are_a_file_backend_matter(settings, tmp_path: Path) -> None:
+    from devservers.stacks.locks import stale_locked_stacks
+
+    remote = load_settings(tmp_path / "none.yaml", user="alice", backend_url="postgres://db/x")
+    assert stale_locked_stacks(remote, "devservers") == []
