@@ -167,6 +167,32 @@ def test_two_reapers_at_once_destroy_each_expired_server_exactly_once(
         clean_up(devctl_env, apps, namespace)
 
 
+def test_a_failing_destroy_is_reported_shown_and_retried_after_a_backoff(
+    devctl_env: dict[str, str], namespace: str, apps: client.AppsV1Api
+) -> None:
+    expiry = create_all(devctl_env, "broken", "fine")
+    backend = Path(devctl_env["DEVSERVERS_BACKEND_URL"].removeprefix("file://"))
+    (backend / ".pulumi" / "stacks" / "devservers" / "alice.broken.json").write_text("{corrupt")
+    wait_past(max(expiry.values()))
+
+    failed = subprocess.run(
+        reaper_command(namespace), env=devctl_env, capture_output=True, text=True, check=False
+    )
+    assert failed.returncode == 1, failed.stderr
+    by_name = states(json.loads(failed.stdout))
+    assert by_name["broken"][0] == "destroy-failed"
+    assert by_name["fine"][0] == "deleted", "one failing server does not stop the pass"
+    assert deployments(apps, namespace) == ["broken"]
+    notes = apps.read_namespaced_deployment("broken", namespace).metadata.annotations
+    assert notes["devservers.dev/reap-failures"] == "1"
+    listed = json.loads(devctl(devctl_env, "list", "-o", "json").stdout)
+    assert listed[0]["notice"].startswith("destroy-failed: ")
+
+    later = states(reap(devctl_env, namespace))
+    assert later["broken"][0] == "skipped"
+    assert "1 failed attempt(s), next after" in later["broken"][1]
+
+
 def test_policy_stop_stops_at_expiry_and_start_needs_an_extension(
     devctl_env: dict[str, str], namespace: str, apps: client.AppsV1Api
 ) -> None:
@@ -182,6 +208,8 @@ def test_policy_stop_stops_at_expiry_and_start_needs_an_extension(
         assert [(s["status"], s["notice"].split(";")[0]) for s in listed] == [
             ("Stopped", "stopped at expiry")
         ]
+        described = devctl(env, "describe", "box")
+        assert "Notice:     stopped at expiry; deleted at " in described.stdout
         assert "box" not in states(reap(env, namespace)), "kept for the retention period"
 
         refused = devctl(env, "start", "box")
