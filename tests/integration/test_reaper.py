@@ -193,6 +193,40 @@ def test_a_failing_destroy_is_reported_shown_and_retried_after_a_backoff(
     assert "1 failed attempt(s), next after" in later["broken"][1]
 
 
+def test_an_extend_landing_between_the_reapers_read_and_its_lock_wins(
+    devctl_env: dict[str, str], namespace: str, apps: client.AppsV1Api, tmp_path: Path
+) -> None:
+    from devservers.stacks import Reaping, Settings
+
+    created = devctl(devctl_env, "create", "box", "--ttl", "1h", "--no-wait", "-o", "json")
+    assert created.returncode == 0, created.stderr
+    expiry = parse_instant(json.loads(created.stdout)["server"]["expiry"])
+    settings = Settings(
+        user="alice",
+        backend_url=devctl_env["DEVSERVERS_BACKEND_URL"],
+        config_dir=tmp_path / "config" / "devctl",
+    )
+    reaping = Reaping(settings, namespace=namespace)
+    (server,) = reaping.observe()
+    extended: list[subprocess.CompletedProcess[str]] = []
+
+    def due(candidate: datetime) -> bool:
+        # Called on the reaper's first read, then again under the stack's lock.
+        # The extend runs in between: exactly the race the lock must settle.
+        if not extended:
+            extended.append(devctl(devctl_env, "extend", "box", "--by", "1h"))
+        return candidate <= expiry
+
+    try:
+        outcome = reaping.destroy(server, due)
+        assert extended[0].returncode == 0, extended[0].stderr
+        assert outcome.state == "skipped"
+        assert outcome.reason.startswith("extended meanwhile")
+        assert deployments(apps, namespace) == ["box"]
+    finally:
+        clean_up(devctl_env, apps, namespace)
+
+
 def test_policy_stop_stops_at_expiry_and_start_needs_an_extension(
     devctl_env: dict[str, str], namespace: str, apps: client.AppsV1Api
 ) -> None:
