@@ -255,3 +255,11 @@ def test_bad_interval_exits_2(interval: str, home: object) -> None:
     assert result.returncode == 2, result.stderr
     assert interval in result.stderr
     assert result.stdout == ""
+
+
+def test_devctl_reaper_run_passes_the_exit_code_on(home: object) -> None:
+    from clirun import run
+
+    code, out, _ = run("reaper", "run", "--once", "--interval", "soon")
+    assert code == 2
+    assert out == ""
