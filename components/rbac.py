@@ -60,8 +60,12 @@ def namespace_reader_rules(namespaces: list[str]) -> list[dict[str, Any]]:
 
 
 def reaper_rules() -> list[dict[str, Any]]:
-    """Cluster-wide rules of the reaper: list DevServers everywhere, destroy their objects."""
+    """Cluster-wide rules of the reaper: list DevServers everywhere, destroy their objects.
+
+    It also records its ``ExpiringSoon`` warnings as Events (``create``).
+    """
     return [
         *SERVER_RULES,
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]

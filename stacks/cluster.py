@@ -7,6 +7,7 @@ failures to :class:`ClusterUnavailable` or :class:`NotFound`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,26 +72,49 @@ class Cluster:
         return sorted(claims - {c.metadata.name for c in found.items})
 
     def deployments(self, selector: str, namespace: str | None) -> list[Any]:
-        """Deployments matching a label selector (all namespaces for ``None``): one API call."""
-        apps = self.apps
-        return _listed(
-            "deployments",
-            apps.list_deployment_for_all_namespaces,
-            apps.list_namespaced_deployment,
-            selector,
-            namespace,
-        )
+        """Deployments matching a label selector: one API call."""
+        with _api("list deployments"):
+            if namespace is None:
+                result = self.apps.list_deployment_for_all_namespaces(
+                    label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                )
+            else:
+                result = self.apps.list_namespaced_deployment(
+                    namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                )
+        return list(result.items)
 
-    def config_maps(self, selector: str, namespace: str | None) -> list[Any]:
-        """ConfigMaps matching a label selector (all namespaces for ``None``): one API call."""
-        core = self.core
-        return _listed(
-            "config maps",
-            core.list_config_map_for_all_namespaces,
-            core.list_namespaced_config_map,
-            selector,
-            namespace,
-        )
+    def labelled(self, kind: str, selector: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Deployments or ConfigMaps matching a label selector, as plain JSON: one API call.
+
+        Skips the client's model classes (their deserialization grows with
+        the number of objects); callers read a few fields only.
+
+        Args:
+            kind: ``deployments`` or ``configmaps``.
+            selector: A label selector.
+            namespace: One namespace, or ``None`` for all of them.
+
+        Returns:
+            The ``items`` of the list (Kubernetes JSON objects).
+        """
+        everywhere, namespaced = {
+            "deployments": (
+                lambda: self.apps.list_deployment_for_all_namespaces,
+                lambda: self.apps.list_namespaced_deployment,
+            ),
+            "configmaps": (
+                lambda: self.core.list_config_map_for_all_namespaces,
+                lambda: self.core.list_namespaced_config_map,
+            ),
+        }[kind]
+        raw = {"label_selector": selector, "_preload_content": False}
+        with _api(f"list {kind}"):
+            if namespace is None:
+                response = everywhere()(**raw, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+            else:
+                response = namespaced()(namespace, **raw, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        return list(json.loads(response.data).get("items", []))
 
     def annotate_deployment(self, namespace: str, name: str, notes: dict[str, str | None]) -> None:
         """Sets (or, for ``None`` values, removes) annotations of a Deployment (merge patch).
@@ -242,23 +266,6 @@ class _LazyApi:
 
             self._built = getattr(client, self._group)(self._api)
         return getattr(self._built, name)
-
-
-def _listed(
-    what: str,
-    everywhere: Any,
-    namespaced: Any,
-    selector: str,
-    namespace: str | None,
-) -> list[Any]:
-    with _api(f"list {what}"):
-        if namespace is None:
-            result = everywhere(label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS)
-        else:
-            result = namespaced(
-                namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_SECONDS
-            )
-    return list(result.items)
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """The reaper's stack operations: observe DevServers on the cluster, then destroy, stop or warn.
 
 Observing costs two label-selected list calls whatever the number of
-servers: the Deployments (expiry, replicas, what the reaper recorded) and
+servers, read as plain JSON: the Deployments (expiry, replicas, what the reaper recorded) and
 the ``<name>-sshd`` ConfigMaps, so a server whose Deployment was deleted by
 hand is still found. A destroy killed midway may leave a stack whose
 objects are all gone but whose lock is stale; with a ``file://`` backend
@@ -102,6 +102,7 @@ class Reaping:
         settings: Backend, kubeconfig and context, as for devctl.
         progress: Receives engine output lines, or ``None``.
         namespace: Observe this namespace only; ``None`` observes all of them.
+        cluster: The cluster connection; by default, from ``settings``.
     """
 
     def __init__(
@@ -109,11 +110,12 @@ class Reaping:
         settings: Settings,
         progress: Callable[[str], Any] | None = None,
         namespace: str | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.settings = settings
         self.progress = progress
         self.namespace = namespace
-        self.cluster: Cluster = connect(settings)
+        self.cluster: Cluster = cluster or connect(settings)
         self._cluster_id: str | None = None
 
     @property
@@ -130,12 +132,13 @@ class Reaping:
             ClusterUnavailable: The API server cannot be reached.
         """
         found: dict[str, Observed] = {}
-        for deployment in self.cluster.deployments(lbl.SELECTOR, self.namespace):
-            seen = _observed(deployment.metadata, deployment.spec.replicas or 0)
+        for deployment in self.cluster.labelled("deployments", lbl.SELECTOR, self.namespace):
+            replicas = (deployment.get("spec") or {}).get("replicas", 1)
+            seen = _observed(deployment.get("metadata") or {}, replicas)
             if seen is not None:
                 found[seen.stack] = seen
-        for config_map in self.cluster.config_maps(lbl.SELECTOR, self.namespace):
-            seen = _observed(config_map.metadata, None)
+        for config_map in self.cluster.labelled("configmaps", lbl.SELECTOR, self.namespace):
+            seen = _observed(config_map.get("metadata") or {}, None)
             if seen is not None:
                 found.setdefault(seen.stack, seen)
         for stack in stale_locked_stacks(self.settings, workspace.PROJECT):
@@ -313,18 +316,19 @@ class Reaping:
             log.info("Deployment %s/%s is gone; nothing to annotate", server.namespace, server.name)
 
 
-def _observed(meta: Any, replicas: int | None) -> Observed | None:
-    labels, notes = meta.labels or {}, meta.annotations or {}
+def _observed(meta: dict[str, Any], replicas: int | None) -> Observed | None:
+    """An observation from an object's ``metadata`` (Kubernetes JSON)."""
+    labels, notes = meta.get("labels") or {}, meta.get("annotations") or {}
     if not all(labels.get(key) for key in (lbl.STACK, lbl.OWNER, lbl.SERVER)):
         return None
     return Observed(
         stack=labels[lbl.STACK],
         user=labels[lbl.OWNER],
         name=labels[lbl.SERVER],
-        namespace=meta.namespace,
+        namespace=meta.get("namespace", ""),
         expiry=_instant(notes.get(lbl.EXPIRY)),
         replicas=replicas,
-        uid=meta.uid if replicas is not None else None,
+        uid=meta.get("uid") if replicas is not None else None,
         warned_expiry=_instant(notes.get(WARNED_EXPIRY)),
         failures=_count(notes.get(REAP_FAILURES)),
         failed_at=_instant(notes.get(REAP_FAILED_AT)),

@@ -263,3 +263,79 @@ def test_devctl_reaper_run_passes_the_exit_code_on(home: object) -> None:
     code, out, _ = run("reaper", "run", "--once", "--interval", "soon")
     assert code == 2
     assert out == ""
+
+
+# --- observing ----------------------------------------------------------------
+
+
+def _meta(name: str, stack: str | None = None, **notes: str) -> dict[str, object]:
+    labels = {
+        "app.kubernetes.io/managed-by": "devservers",
+        "devservers.dev/owner": "alice",
+        "devservers.dev/server": name,
+    }
+    if stack is not False:
+        labels["devservers.dev/stack"] = stack or f"alice.{name}"
+    return {
+        "name": name,
+        "namespace": "dev-alice",
+        "uid": f"uid-{name}",
+        "labels": labels,
+        "annotations": notes,
+    }
+
+
+class FakeCluster:
+    def __init__(self, deployments: list[dict], config_maps: list[dict]) -> None:
+        self.lists = {"deployments": deployments, "configmaps": config_maps}
+        self.calls: list[tuple[str, str | None]] = []
+
+    def labelled(self, kind: str, selector: str, namespace: str | None) -> list[dict]:
+        assert selector == "app.kubernetes.io/managed-by=devservers"
+        self.calls.append((kind, namespace))
+        return self.lists[kind]
+
+
+def test_observing_reads_two_lists_and_keeps_servers_whose_deployment_is_gone() -> None:
+    from devservers.stacks import Reaping, Settings
+
+    cluster = FakeCluster(
+        deployments=[
+            {
+                "metadata": _meta(
+                    "box",
+                    **{
+                        "devservers.dev/expiry": "2026-03-01T11:00:00Z",
+                        "devservers.dev/warned-expiry": "2026-03-01T11:00:00Z",
+                        "devservers.dev/reap-failures": "2",
+                    },
+                ),
+                "spec": {"replicas": 0},
+            },
+            {"metadata": _meta("nolabel", stack=False), "spec": {}},  # not a DevServer object
+        ],
+        config_maps=[
+            {"metadata": _meta("box")},  # the same server: the Deployment wins
+            {"metadata": _meta("orphan", **{"devservers.dev/expiry": "2026-03-01T10:00:00Z"})},
+        ],
+    )
+    settings = Settings(user="reaper", backend_url="postgres://db/state")
+    reaping = Reaping(settings, cluster=cluster)  # type: ignore[arg-type]
+    seen = {o.name: o for o in reaping.observe()}
+    assert cluster.calls == [("deployments", None), ("configmaps", None)]
+    assert set(seen) == {"box", "orphan"}
+    assert seen["box"].replicas == 0
+    assert seen["box"].failures == 2
+    assert seen["box"].warned_expiry == seen["box"].expiry == datetime(2026, 3, 1, 11, tzinfo=UTC)
+    assert seen["box"].uid == "uid-box"
+    assert seen["orphan"].replicas is None
+    assert seen["orphan"].expiry == datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def test_the_platform_lets_the_reaper_record_its_warnings() -> None:
+    from devservers.components.rbac import reaper_rules
+
+    assert any(
+        "events" in rule["resources"] and "create" in rule["verbs"] and rule["apiGroups"] == [""]
+        for rule in reaper_rules()
+    )
