@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pulumi import automation as auto
 
@@ -24,6 +23,7 @@ from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, NotFound, SpecError
 from devservers.stacks.programs import (
     Check,
+    Checkpoint,
     Progress,
     ServerState,
     apply_state,
@@ -191,7 +191,8 @@ def open_server(settings: Settings, stack_id: str, name: str) -> tuple[auto.Stac
 def unchanged_since(state: ServerState, name: str) -> Check:
     """A check refusing the update if expiry or replicas changed since ``state`` was read."""
 
-    def check(outputs: dict[str, Any]) -> None:
+    def check(checkpoint: Checkpoint) -> None:
+        outputs = checkpoint.outputs
         expiry, replicas = outputs_expiry(outputs), int(outputs.get("replicas", 1))
         if expiry != state.expiry or replicas != state.replicas:
             raise Conflict(

@@ -29,8 +29,23 @@ from devservers.stacks.hostkeys import public_host_keys
 from devservers.stacks.settings import Settings
 
 Progress = Callable[[str], Any]
-Check = Callable[[dict[str, Any]], None]
-"""Called under the stack's lock with the last completed outputs; raises to abort."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A stack's last completed state, as read under its lock.
+
+    Attributes:
+        outputs: The stack outputs (plain values; secrets in serialized form).
+        resources: How many resources the stack holds (0 once destroyed).
+    """
+
+    outputs: dict[str, Any]
+    resources: int
+
+
+Check = Callable[[Checkpoint], None]
+"""Called under the stack's lock with its last completed state; raises to abort."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +76,11 @@ class ServerState:
 
 def read_state(stack: auto.Stack) -> ServerState | None:
     """The state stored in a stack's outputs; ``None`` before its first completed update."""
-    outputs = {key: out.value for key, out in stack.outputs().items()}
+    return state_from_outputs({key: out.value for key, out in stack.outputs().items()})
+
+
+def state_from_outputs(outputs: dict[str, Any]) -> ServerState | None:
+    """The state in plain stack outputs; ``None`` before the stack's first completed update."""
     if "spec" not in outputs or "host_private_keys" not in outputs:
         return None
     return ServerState(
@@ -110,7 +129,7 @@ def guarded(
     def run() -> None:
         if check is not None:
             try:
-                check(locked_outputs(stack))
+                check(locked_checkpoint(stack))
             except DevserversError as exc:
                 refused.append(exc)
                 raise
@@ -124,15 +143,14 @@ def guarded(
         raise
 
 
-def locked_outputs(stack: auto.Stack) -> dict[str, Any]:
-    """The outputs of the last completed update, read from the stack's checkpoint.
+def locked_checkpoint(stack: auto.Stack) -> Checkpoint:
+    """The stack's last completed state, read from its checkpoint (one engine call).
 
-    Meant for a program running under the stack's lock; plain values only
-    (secret outputs are returned in their serialized form).
+    Meant for a program running under the stack's lock.
     """
-    resources = stack.export_stack().deployment.get("resources", [])
+    resources = stack.export_stack().deployment.get("resources") or []
     roots = [r for r in resources if r.get("type") == "pulumi:pulumi:Stack"]
-    return dict(roots[0].get("outputs", {})) if roots else {}
+    return Checkpoint(dict(roots[0].get("outputs", {})) if roots else {}, len(resources))
 
 
 def outputs_expiry(outputs: dict[str, Any]) -> datetime | None:

@@ -21,6 +21,7 @@ outputs name the same namespace and cluster as the objects that led to it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -35,13 +36,22 @@ from devservers.components.naming import parse_stack_name
 from devservers.stacks import workspace
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.engine import engine_errors
-from devservers.stacks.errors import Conflict, Locked, NotFound
+from devservers.stacks.errors import Conflict, DevserversError, Locked, NotFound
 from devservers.stacks.lifecycle import unchanged_since
 from devservers.stacks.locks import clear_stale_engine_locks, stale_locked_stacks
-from devservers.stacks.programs import apply_state, guarded, outputs_expiry, read_state
+from devservers.stacks.programs import (
+    Checkpoint,
+    apply_state,
+    guarded,
+    outputs_expiry,
+    state_from_outputs,
+)
 from devservers.stacks.settings import Settings
 
 log = logging.getLogger(__name__)
+
+REMOVE_ATTEMPTS = 3
+"""Tries at removing a destroyed stack while another operation holds its lock."""
 
 COMPONENT = "devservers-reaper"
 """The reaper's name on the Events it records."""
@@ -93,6 +103,10 @@ class Outcome:
 
 class NoLongerDue(Conflict):
     """Under the stack's lock the server turned out not to be due (extended meanwhile)."""
+
+
+class AlreadyDestroyed(NoLongerDue):
+    """Under the stack's lock the stack turned out empty: another reaper destroyed it."""
 
 
 class Reaping:
@@ -153,12 +167,10 @@ class Reaping:
         parsed = parse_stack_name(stack_id)
         if parsed is None:
             return None
-        with engine_errors(stack_id, "read"):
-            try:
-                stack = workspace.select_stack(self.settings, stack_id)
-            except auto.StackNotFoundError:
-                return None
-            outputs = {key: out.value for key, out in stack.outputs().items()}
+        try:
+            _, outputs = self._read(stack_id)
+        except NotFound:
+            return None
         namespace = (outputs.get("spec") or {}).get("namespace")
         if not namespace:
             return None
@@ -183,26 +195,35 @@ class Reaping:
         if expiry is None or not due(expiry):
             return _not_due(expiry)
 
-        def check(fresh: dict[str, Any]) -> None:
-            latest = outputs_expiry(fresh) or expiry
+        def check(checkpoint: Checkpoint) -> None:
+            if checkpoint.resources == 0:
+                raise AlreadyDestroyed("gone: already destroyed by another operation")
+            latest = outputs_expiry(checkpoint.outputs) or expiry
             if not due(latest):
                 raise NoLongerDue(f"extended meanwhile: expiry is now {format_instant(latest)}")
 
-        def run() -> auto.DestroyResult:
-            with guarded(stack, _nothing, check) as program, engine_errors(stack.name, "destroy"):
-                return stack.destroy(
-                    program=program,
-                    run_program=True,
-                    refresh=True,
-                    remove=True,
-                    color="never",
-                    on_output=self.progress,
-                )
+        def run() -> bool:
+            try:
+                with (
+                    guarded(stack, _nothing, check) as program,
+                    engine_errors(stack.name, "destroy"),
+                ):
+                    stack.destroy(
+                        program=program,
+                        run_program=True,
+                        refresh=True,
+                        color="never",
+                        on_output=self.progress,
+                    )
+            except AlreadyDestroyed:
+                return False
+            return True
 
-        result = self._locked(stack.name, run)
-        if isinstance(result, Outcome):
-            return result
-        if not (result.summary.resource_changes or {}).get("delete"):
+        destroyed = self._locked(stack.name, run)
+        if isinstance(destroyed, Outcome):
+            return destroyed
+        self._remove(stack)
+        if not destroyed:
             return Outcome("skipped", "gone: already destroyed by another operation")
         return Outcome("deleted", f"expired at {format_instant(expiry)}")
 
@@ -215,8 +236,8 @@ class Reaping:
         opened = self._open(server)
         if isinstance(opened, Outcome):
             return opened
-        stack, _ = opened
-        state = read_state(stack)
+        stack, outputs = opened
+        state = state_from_outputs(outputs)
         if state is None:
             return Outcome("skipped", "the stack never completed its create")
         if not due(state.expiry):
@@ -274,18 +295,43 @@ class Reaping:
     def _open(self, server: Observed) -> tuple[auto.Stack, dict[str, Any]] | Outcome:
         if not server.is_ours:
             return Outcome("skipped", f"stack {server.stack!r} is not <owner>.<server>")
-        with engine_errors(server.stack, "read"):
-            try:
-                stack = workspace.select_stack(self.settings, server.stack)
-            except auto.StackNotFoundError:
-                return Outcome("skipped", "gone: no such stack in this backend")
-            outputs = {key: out.value for key, out in stack.outputs().items()}
+        try:
+            stack, outputs = self._read(server.stack)
+        except NotFound:
+            return Outcome("skipped", "gone: no such stack in this backend")
         namespace = (outputs.get("spec") or {}).get("namespace", server.namespace)
         if namespace != server.namespace:
             return Outcome("skipped", f"stack {server.stack} is for namespace {namespace}")
         if outputs.get("cluster_id", self.cluster_id) != self.cluster_id:
             return Outcome("skipped", f"stack {server.stack} belongs to another cluster")
         return stack, outputs
+
+    def _remove(self, stack: auto.Stack) -> None:
+        """Removes a destroyed stack (``stack rm`` refuses one that still holds resources).
+
+        The destroy released the lock already, so another reaper may be
+        looking at the empty stack (locked: wait and retry) or have removed
+        it (fine). Whichever reaper finds it empty removes it.
+        """
+        for attempt in range(REMOVE_ATTEMPTS):
+            try:
+                with engine_errors(stack.name, "remove"):
+                    stack.workspace.remove_stack(stack.name)
+                return
+            except NotFound:
+                return
+            except Locked:
+                time.sleep(attempt + 1)  # another reaper is finding it empty right now
+            except DevserversError as exc:
+                log.warning("could not remove the empty stack %s: %s", stack.name, exc.message)
+                return
+        log.warning("could not remove the empty stack %s: still locked", stack.name)
+
+    def _read(self, stack_id: str) -> tuple[auto.Stack, dict[str, Any]]:
+        """Selects a stack and reads its plain outputs; :class:`NotFound` if it is gone."""
+        with engine_errors(stack_id, "read"):
+            stack = workspace.select_stack(self.settings, stack_id)
+            return stack, {key: out.value for key, out in stack.outputs().items()}
 
     def _locked(self, stack: str, operation: Callable[[], Any]) -> Any:
         for attempt in (1, 2):
@@ -295,6 +341,8 @@ class Reaping:
                 if attempt == 1 and self._clear_stale_locks(stack):
                     continue
                 return Outcome("skipped", "locked by another operation")
+            except NotFound:
+                return Outcome("skipped", "gone: removed by another operation meanwhile")
             except Conflict as exc:
                 return Outcome("skipped", exc.message)
         raise AssertionError("unreachable")
