@@ -28,9 +28,11 @@ def extend(
 
     Example: devctl extend box --by 2h
     """
+    from devservers.cli.requests import check_server_name
     from devservers.components.durations import parse_duration
     from devservers.stacks import SpecError, check_extension, extend_server
 
+    check_server_name(name)
     settings = ctx.obj.settings
     try:
         delta = parse_duration(by)
@@ -43,8 +45,10 @@ def extend(
 
 def stop(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> None:
     """Stop a DevServer (0 replicas); its volumes, host keys and expiry are kept."""
+    from devservers.cli.requests import check_server_name
     from devservers.stacks import stop_server
 
+    check_server_name(name)
     settings = ctx.obj.settings
     details = stop_server(settings, settings.user, name, progress=progress_writer(ctx))
     render.emit(details, output, details_view)
@@ -57,8 +61,10 @@ def start(
     output: Format = OutputOption,
 ) -> None:
     """Start a stopped DevServer with the same host keys; refused after its expiry (exit 2)."""
+    from devservers.cli.requests import check_server_name
     from devservers.stacks import start_server
 
+    check_server_name(name)
     settings = ctx.obj.settings
     details = start_server(settings, settings.user, name, wait=wait, progress=progress_writer(ctx))
     render.emit(details, output, details_view)

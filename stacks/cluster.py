@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devservers.components.durations import format_instant
-from devservers.stacks.errors import ClusterUnavailable, Conflict, NotFound, SpecError
+from devservers.stacks.errors import ClusterUnavailable, NotFound, SpecError
 from devservers.stacks.settings import Settings
 
 REQUEST_TIMEOUT_SECONDS = 15
@@ -41,19 +41,6 @@ class Cluster:
                 self.core.read_namespace(
                     "kube-system", _request_timeout=REQUEST_TIMEOUT_SECONDS
                 ).metadata.uid
-            )
-
-    def require_identity(self, recorded: str | None, stack: str) -> None:
-        """Raises :class:`Conflict` if ``stack`` was created on another cluster than this one.
-
-        Args:
-            recorded: The ``cluster_id`` output of the stack (``None``: not recorded).
-            stack: The stack's name, for the message.
-        """
-        if recorded and recorded != self.identity():
-            raise Conflict(
-                f"stack {stack} belongs to another cluster than context {self.context!r}",
-                hint="select the kubeconfig/context the server was created on",
             )
 
     def require_namespace(self, namespace: str) -> None:

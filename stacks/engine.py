@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from pulumi import automation as auto
 
-from devservers.stacks.errors import Conflict, Locked, NotFound, ProvisionError
+from devservers.stacks.errors import Conflict, NotFound, ProvisionError
 
 _TAIL_LINES = 12
 TOOLCHAIN_HINT = "run 'make bootstrap' in the devservers checkout, then eval \"$(make -s env)\""
@@ -29,7 +29,7 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
     except auto.StackAlreadyExistsError:
         raise Conflict(f"stack {stack!r} already exists") from None
     except auto.ConcurrentUpdateError:
-        raise Locked(
+        raise Conflict(
             f"stack {stack!r} is locked by another operation",
             hint="wait for it to finish, then try again",
         ) from None

@@ -46,10 +46,6 @@ class NotReady(Conflict):
     """The DevServer exists but cannot be entered now: stopped, or no Ready pod."""
 
 
-class Locked(Conflict):
-    """Another operation holds the stack's lock."""
-
-
 class ProvisionError(DevserversError):
     """The engine failed to create, update or destroy a stack."""
 

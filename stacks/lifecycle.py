@@ -19,8 +19,10 @@ from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.naming import stack_name
 from devservers.stacks import workspace
 from devservers.stacks.cluster import connect
+from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, NotFound, SpecError
+from devservers.stacks.locks import server_lock
 from devservers.stacks.programs import (
     Check,
     Checkpoint,
@@ -29,9 +31,12 @@ from devservers.stacks.programs import (
     apply_state,
     outputs_expiry,
     read_state,
+    server_program,
 )
+from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import ServerDetails
-from devservers.stacks.servers import describe_server
+from devservers.stacks.safety import check_update
+from devservers.stacks.servers import _check_cluster, describe_server
 from devservers.stacks.settings import Settings
 
 Change = Callable[[ServerState], ServerState]
@@ -135,37 +140,61 @@ def update_server(
     wait: bool = True,
     progress: Progress | None = None,
 ) -> ServerDetails:
+    """Re-runs the program of an existing server with ``change`` applied; describes it.
+
+    See :func:`change_server`.
+    """
+    change_server(settings, user, name, change, wait=wait, progress=progress)
+    return describe_server(settings, user, name)
+
+
+def change_server(
+    settings: Settings,
+    user: str,
+    name: str,
+    change: Change,
+    wait: bool = True,
+    progress: Progress | None = None,
+) -> bool:
     """Re-runs the program of an existing server with ``change`` applied to its state.
 
-    With ``wait=False`` the engine does not wait for readiness: use it for
-    changes that leave the pod alone (expiry) or remove it (stop); a Service
-    without pods would otherwise be awaited until the operation timeout.
+    Like every update of an existing stack: under this machine's lock on the
+    server, after clearing what an interrupted command left (stale locks,
+    pending operations), and previewed first so that it is refused if it
+    would lose data (see :mod:`.safety`). The state is read from the stack's
+    outputs; the update goes through only if, under the engine's lock, the
+    expiry and replicas are still those read (a concurrent ``extend`` or
+    reaper on another machine wins instead of being overwritten). With
+    ``wait=False`` the engine does not wait for readiness (for changes that
+    leave the pod alone or remove it).
 
-    The state is read from the stack's outputs; the update goes through only
-    if, under the stack's lock, the expiry and replicas are still those read
-    (a concurrent ``extend`` or reaper wins instead of being overwritten).
+    Returns:
+        Whether the stack was updated (``False``: ``change`` left the state as it was).
 
     Raises:
         SpecError: ``change`` refused; nothing changed.
         NotFound: No such DevServer.
-        Conflict: Locked, changed meanwhile, or on another cluster.
-        ProvisionError: The engine failed.
+        Conflict: Busy or locked, changed meanwhile, unsafe plan, or on another cluster.
+        ProvisionError: The engine failed (with the pods' report if a wait failed).
     """
     stack_id = stack_name(user, name)
-    stack, state = open_server(settings, stack_id, name)
-    new = change(state)
-    connect(settings).require_identity(state.cluster_id, stack_id)
-    if new != state:
+    with server_lock(settings, stack_id, "update"):
+        stack, state = open_server(settings, stack_id, name)
+        new = change(state)
+        if new == state:
+            return False
+        cluster = connect(settings)
+        _check_cluster(cluster, {"cluster_id": state.cluster_id}, stack_id)
+        namespace = new.spec.namespace
+        timeout = settings.operation_timeout_seconds
         with engine_errors(stack_id, "update"):
-            apply_state(
-                settings,
-                stack,
-                new,
-                wait=wait,
-                progress=progress,
-                check=unchanged_since(state, name),
-            )
-    return describe_server(settings, user, name)
+            recover_stack(settings, stack)
+            stack = workspace.select_stack(settings, stack_id, server_program(settings, new, wait))
+            check_update(stack, mounts_claims=bool(new.spec.mounts))
+            with explain_failure(cluster, namespace, user, name, stack_id, timeout):
+                check = unchanged_since(state, name)
+                apply_state(settings, stack, new, wait=wait, progress=progress, check=check)
+    return True
 
 
 def open_server(settings: Settings, stack_id: str, name: str) -> tuple[auto.Stack, ServerState]:

@@ -21,7 +21,6 @@ outputs name the same namespace and cluster as the objects that led to it.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -36,22 +35,14 @@ from devservers.components.naming import parse_stack_name
 from devservers.stacks import workspace
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.engine import engine_errors
-from devservers.stacks.errors import Conflict, DevserversError, Locked, NotFound
-from devservers.stacks.lifecycle import unchanged_since
-from devservers.stacks.locks import clear_stale_engine_locks, stale_locked_stacks
-from devservers.stacks.programs import (
-    Checkpoint,
-    apply_state,
-    guarded,
-    outputs_expiry,
-    state_from_outputs,
-)
+from devservers.stacks.errors import Conflict, NotFound
+from devservers.stacks.lifecycle import change_server
+from devservers.stacks.locks import server_lock, stale_locked_stacks
+from devservers.stacks.programs import Checkpoint, ServerState, guarded, outputs_expiry
 from devservers.stacks.settings import Settings
+from devservers.stacks.teardown import destroy_stack
 
 log = logging.getLogger(__name__)
-
-REMOVE_ATTEMPTS = 3
-"""Tries at removing a destroyed stack while another operation holds its lock."""
 
 COMPONENT = "devservers-reaper"
 """The reaper's name on the Events it records."""
@@ -103,10 +94,6 @@ class Outcome:
 
 class NoLongerDue(Conflict):
     """Under the stack's lock the server turned out not to be due (extended meanwhile)."""
-
-
-class AlreadyDestroyed(NoLongerDue):
-    """Under the stack's lock the stack turned out empty: another reaper destroyed it."""
 
 
 class Reaping:
@@ -178,87 +165,84 @@ class Reaping:
         return Observed(stack_id, user, name, namespace, outputs_expiry(outputs), replicas=None)
 
     def destroy(self, server: Observed, due: Due) -> Outcome:
-        """Destroys the server's objects (refreshing first) and removes its stack.
+        """Destroys the server's objects (refreshing first), sweeps leftovers, removes its stack.
 
         Nothing happens unless the expiry read from the stack, then again
-        under its lock, is ``due``. Objects already deleted by hand are not
-        an error. A stale lock of a dead local process is cleared first.
+        under the engine's lock, is ``due``; this machine's lock on the
+        server is held throughout. Objects deleted by hand are not an error;
+        what an interrupted command left (stale locks of dead processes,
+        pending operations) is cleared first (:func:`.teardown.destroy_stack`).
 
         Raises:
-            ProvisionError: The engine failed; the stack is left for a later pass.
+            ProvisionError: The engine failed, or objects survived; the stack
+                is left for a later pass.
         """
-        opened = self._open(server)
-        if isinstance(opened, Outcome):
-            return opened
-        stack, outputs = opened
-        expiry = outputs_expiry(outputs) or server.expiry
-        if expiry is None or not due(expiry):
-            return _not_due(expiry)
+        passed: list[bool] = []
 
         def check(checkpoint: Checkpoint) -> None:
             if checkpoint.resources == 0:
-                raise AlreadyDestroyed("gone: already destroyed by another operation")
-            latest = outputs_expiry(checkpoint.outputs) or expiry
-            if not due(latest):
-                raise NoLongerDue(f"extended meanwhile: expiry is now {format_instant(latest)}")
+                raise NoLongerDue("gone: already destroyed by another operation")
+            latest = outputs_expiry(checkpoint.outputs) or server.expiry
+            if latest is None or not due(latest):
+                shown = format_instant(latest) if latest else "unknown"
+                raise NoLongerDue(f"extended meanwhile: expiry is now {shown}")
+            passed.append(True)
 
-        def run() -> bool:
-            try:
-                with (
-                    guarded(stack, _nothing, check) as program,
-                    engine_errors(stack.name, "destroy"),
-                ):
-                    stack.destroy(
-                        program=program,
-                        run_program=True,
-                        refresh=True,
-                        color="never",
-                        on_output=self.progress,
-                    )
-            except AlreadyDestroyed:
-                return False
-            return True
+        def run() -> Outcome:
+            opened = self._open(server)
+            if isinstance(opened, Outcome):
+                return opened
+            stack, outputs = opened
+            expiry = outputs_expiry(outputs) or server.expiry
+            if expiry is None or not due(expiry):
+                return _not_due(expiry)
+            with guarded(stack, _nothing, check) as program, engine_errors(stack.name, "destroy"):
+                destroy_stack(
+                    self.settings,
+                    self.cluster,
+                    stack,
+                    server.namespace,
+                    progress=self.progress,
+                    program=program,
+                )
+            return Outcome("deleted", f"expired at {format_instant(expiry)}")
 
-        destroyed = self._locked(stack.name, run)
-        if isinstance(destroyed, Outcome):
-            return destroyed
-        self._remove(stack)
-        if not destroyed:
-            return Outcome("skipped", "gone: already destroyed by another operation")
-        return Outcome("deleted", f"expired at {format_instant(expiry)}")
+        outcome = self._serialized(server, "reap", run)
+        if passed and outcome.state == "skipped":
+            # The destroy went through; only removing the empty stack raced.
+            return Outcome("deleted", f"destroyed; the stack: {outcome.reason}")
+        return outcome
 
     def stop(self, server: Observed, due: Due) -> Outcome:
         """Scales the server to zero through its stack (the ``stop`` expiry policy).
 
+        The same update path as ``devctl stop`` (:func:`.lifecycle.change_server`).
+
         Raises:
             ProvisionError: The engine failed.
         """
-        opened = self._open(server)
-        if isinstance(opened, Outcome):
-            return opened
-        stack, outputs = opened
-        state = state_from_outputs(outputs)
-        if state is None:
-            return Outcome("skipped", "the stack never completed its create")
-        if not due(state.expiry):
-            return _not_due(state.expiry)
-        if state.replicas == 0:
-            return Outcome("skipped", "already stopped")
-        result = self._locked(
-            stack.name,
-            lambda: apply_state(
-                self.settings,
-                stack,
-                replace(state, replicas=0),
-                wait=False,
-                progress=self.progress,
-                check=unchanged_since(state, server.name),
-            ),
-        )
-        if isinstance(result, Outcome):
-            return result
-        self._annotate(server, {REAP_FAILURES: None, REAP_FAILED_AT: None, REAP_ERROR: None})
-        return Outcome("stopped", f"expired at {format_instant(state.expiry)}")
+        expiries: list[datetime] = []
+
+        def change(state: ServerState) -> ServerState:
+            if state.spec.namespace != server.namespace:
+                raise Conflict(f"stack {server.stack} is for namespace {state.spec.namespace}")
+            if not due(state.expiry):
+                raise NoLongerDue(f"not due: expiry is {format_instant(state.expiry)} (extended)")
+            expiries.append(state.expiry)
+            return replace(state, replicas=0)
+
+        def run() -> Outcome:
+            if not server.is_ours:
+                return Outcome("skipped", f"stack {server.stack!r} is not <owner>.<server>")
+            changed = change_server(
+                self.settings, server.user, server.name, change, wait=False, progress=self.progress
+            )
+            if not changed:
+                return Outcome("skipped", "already stopped")
+            self._annotate(server, {REAP_FAILURES: None, REAP_FAILED_AT: None, REAP_ERROR: None})
+            return Outcome("stopped", f"expired at {format_instant(expiries[0])}")
+
+        return self._serialized(server, None, run)
 
     def warn(self, server: Observed, message: str) -> Outcome:
         """Records a Warning Event on the server's Deployment and remembers it was warned.
@@ -306,54 +290,30 @@ class Reaping:
             return Outcome("skipped", f"stack {server.stack} belongs to another cluster")
         return stack, outputs
 
-    def _remove(self, stack: auto.Stack) -> None:
-        """Removes a destroyed stack (``stack rm`` refuses one that still holds resources).
-
-        The destroy released the lock already, so another reaper may be
-        looking at the empty stack (locked: wait and retry) or have removed
-        it (fine). Whichever reaper finds it empty removes it.
-        """
-        for attempt in range(REMOVE_ATTEMPTS):
-            try:
-                with engine_errors(stack.name, "remove"):
-                    stack.workspace.remove_stack(stack.name)
-                return
-            except NotFound:
-                return
-            except Locked:
-                time.sleep(attempt + 1)  # another reaper is finding it empty right now
-            except DevserversError as exc:
-                log.warning("could not remove the empty stack %s: %s", stack.name, exc.message)
-                return
-        log.warning("could not remove the empty stack %s: still locked", stack.name)
-
     def _read(self, stack_id: str) -> tuple[auto.Stack, dict[str, Any]]:
         """Selects a stack and reads its plain outputs; :class:`NotFound` if it is gone."""
         with engine_errors(stack_id, "read"):
             stack = workspace.select_stack(self.settings, stack_id)
             return stack, {key: out.value for key, out in stack.outputs().items()}
 
-    def _locked(self, stack: str, operation: Callable[[], Any]) -> Any:
-        for attempt in (1, 2):
-            try:
-                return operation()
-            except Locked:
-                if attempt == 1 and self._clear_stale_locks(stack):
-                    continue
-                return Outcome("skipped", "locked by another operation")
-            except NotFound:
-                return Outcome("skipped", "gone: removed by another operation meanwhile")
-            except Conflict as exc:
-                return Outcome("skipped", exc.message)
-        raise AssertionError("unreachable")
+    def _serialized(
+        self, server: Observed, action: str | None, run: Callable[[], Outcome]
+    ) -> Outcome:
+        """Runs ``run`` (under this machine's lock on the server if ``action`` names one).
 
-    def _clear_stale_locks(self, stack: str) -> bool:
-        """Clears the locks of dead local processes; ``False`` if a live one holds the stack."""
+        Another operation on the server (a busy or locked stack, a change
+        meanwhile) makes the outcome ``skipped``, not a failure; so does a
+        stack removed meanwhile.
+        """
         try:
-            wait = self.settings.operation_timeout_seconds
-            return bool(clear_stale_engine_locks(self.settings, workspace.PROJECT, stack, wait))
-        except Conflict:
-            return False
+            if action is None:
+                return run()
+            with server_lock(self.settings, server.stack, action):
+                return run()
+        except NotFound:
+            return Outcome("skipped", "gone: removed by another operation meanwhile")
+        except Conflict as exc:
+            return Outcome("skipped", exc.message)
 
     def _annotate(self, server: Observed, notes: dict[str, str | None]) -> None:
         if server.replicas is None:

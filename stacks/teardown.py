@@ -32,6 +32,7 @@ def destroy_stack(
     *,
     force: bool = False,
     progress: Callable[[str], Any] | None = None,
+    program: Callable[[], None] | None = None,
 ) -> tuple[str, ...]:
     """Destroys ``stack``, sweeps its leftovers in ``namespace``, then removes the stack.
 
@@ -43,6 +44,8 @@ def destroy_stack(
         force: When the engine cannot destroy, rely on the label sweep and
             remove the stack anyway (still only once nothing is left).
         progress: Receives engine output lines.
+        program: Run by the destroy under the stack's lock, before anything is
+            deleted (``run_program``); it may raise to call the destroy off.
 
     Returns:
         Objects deleted by the sweep (``Kind/name``), the engine's own deletions excluded.
@@ -54,7 +57,8 @@ def destroy_stack(
     """
     recover_stack(settings, stack, refresh=False)
     try:
-        stack.destroy(on_output=progress, color="never", refresh=True)
+        run = {"program": program, "run_program": True} if program else {}
+        stack.destroy(on_output=progress, color="never", refresh=True, **run)
     except auto.CommandError:
         if not force:
             raise

@@ -41,6 +41,16 @@ def test_bad_extension_exits_2_names_it_and_touches_nothing(
     assert state_files(home) == []
 
 
+@pytest.mark.parametrize(
+    "args", [["extend", "Box", "--by", "1h"], ["stop", "9box"], ["start", "a" * 31]]
+)
+def test_bad_server_name_exits_2_and_touches_nothing(home: Path, args: list[str]) -> None:
+    code, out, err = run(*args)
+    assert code == 2, err
+    assert args[1] in err
+    assert state_files(home) == []
+
+
 def test_extend_needs_by(home: Path) -> None:
     code, _, err = run("extend", "box")
     assert code == 2
