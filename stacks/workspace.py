@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pulumi import automation as auto
 
 from devservers.stacks import backends
+from devservers.stacks.checkpoints import restore_unreadable_checkpoint
 from devservers.stacks.settings import Settings
 
 PROJECT = "devservers"
@@ -43,6 +44,7 @@ def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
 
 def create_stack(settings: Settings, stack: str, program: Callable[[], None]) -> auto.Stack:
     """Creates a new stack; raises Pulumi's ``StackAlreadyExistsError`` if it exists."""
+    restore_unreadable_checkpoint(settings, PROJECT, stack)
     return auto.create_stack(
         stack, project_name=PROJECT, program=program, opts=workspace_options(settings)
     )
@@ -52,6 +54,7 @@ def select_stack(
     settings: Settings, stack: str, program: Callable[[], None] | None = None
 ) -> auto.Stack:
     """Opens an existing stack; raises Pulumi's ``StackNotFoundError`` if absent."""
+    restore_unreadable_checkpoint(settings, PROJECT, stack)
     return auto.select_stack(
         stack,
         project_name=PROJECT,
