@@ -68,7 +68,7 @@ def sweep_consistency(settings: Settings, cluster: Cluster | None = None) -> Con
         ProvisionError: The backend cannot list its stacks.
     """
     cluster = cluster or connect(settings)
-    objects = [_labelled(d) for d in cluster.deployments(lbl.SELECTOR, None)]
+    objects = [_labelled(d) for d in cluster.labelled("deployments", lbl.SELECTOR, None)]
     stacks = list_stack_names(settings)
     named = {o.stack for o in objects}
     return Consistency(
@@ -100,8 +100,10 @@ def list_stack_names(settings: Settings) -> set[str]:
         return {s.name.rsplit("/", 1)[-1] for s in ws.list_stacks()}
 
 
-def _labelled(deployment: Any) -> LabelledObject:
-    meta = deployment.metadata
+def _labelled(deployment: dict[str, Any]) -> LabelledObject:
+    meta = deployment["metadata"]
     return LabelledObject(
-        namespace=meta.namespace, name=meta.name, stack=(meta.labels or {}).get(lbl.STACK, "")
+        namespace=meta["namespace"],
+        name=meta["name"],
+        stack=(meta.get("labels") or {}).get(lbl.STACK, ""),
     )

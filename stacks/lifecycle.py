@@ -22,6 +22,7 @@ from devservers.stacks.cluster import connect
 from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, NotFound, SpecError
+from devservers.stacks.listing import describe_server
 from devservers.stacks.locks import server_lock
 from devservers.stacks.programs import (
     Check,
@@ -36,7 +37,7 @@ from devservers.stacks.programs import (
 from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import ServerDetails
 from devservers.stacks.safety import check_update
-from devservers.stacks.servers import _check_cluster, describe_server
+from devservers.stacks.servers import _check_cluster
 from devservers.stacks.settings import Settings
 
 Change = Callable[[ServerState], ServerState]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from devservers.components.expiry import (
     REAP_ERROR,
@@ -17,7 +16,9 @@ from devservers.stacks.results import Server
 from devservers.stacks.settings import Settings
 
 
-def with_notice(server: Server, deployment: Any, settings: Settings, now: datetime) -> Server:
+def with_notice(
+    server: Server, annotations: dict[str, str], settings: Settings, now: datetime
+) -> Server:
     """``server`` with ``expiring_soon`` and ``notice`` filled in.
 
     A failure recorded by the reaper on the Deployment (``destroy-failed: …``)
@@ -25,11 +26,11 @@ def with_notice(server: Server, deployment: Any, settings: Settings, now: dateti
 
     Args:
         server: The server as read from its Deployment.
-        deployment: The Deployment (``kubernetes`` client object).
+        annotations: The Deployment's annotations.
         settings: Policy, retention and warning window in effect.
         now: The current instant (UTC).
     """
-    notes = deployment.metadata.annotations or {}
+    notes = annotations
     notice = expiry_notice(
         server.name,
         server.expiry,

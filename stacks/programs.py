@@ -22,7 +22,8 @@ from typing import Any
 import pulumi
 from pulumi import automation as auto
 
-from devservers.components import DevServer, DevServerSpec
+from devservers.components import DevServerSpec
+from devservers.components.devserver import DevServer
 from devservers.components.durations import format_instant, parse_instant
 from devservers.stacks.errors import DevserversError
 from devservers.stacks.hostkeys import public_host_keys

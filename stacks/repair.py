@@ -20,7 +20,7 @@ from devservers.stacks.programs import ServerState, server_program
 from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import Repaired
 from devservers.stacks.safety import check_update
-from devservers.stacks.servers import Progress, _check_cluster, _plain
+from devservers.stacks.servers import Progress, _check_cluster
 from devservers.stacks.settings import Settings
 
 
@@ -48,7 +48,7 @@ def repair_server(
     stack_id = stack_name(user, name)
     with engine_errors(stack_id, "repair"), server_lock(settings, stack_id, "repair"):
         stack = workspace.select_stack(settings, stack_id)
-        outputs = _plain(stack.outputs())
+        outputs = workspace.plain_outputs(stack)
         cluster = connect(settings)
         _check_cluster(cluster, outputs, stack_id)
         recovery = recover_stack(settings, stack, refresh=False)

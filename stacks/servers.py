@@ -1,15 +1,12 @@
-"""DevServer lifecycle: create, delete, list, describe. Each server is one stack."""
+"""DevServer lifecycle: create and delete. Each server is one stack."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pulumi import automation as auto
 
-from devservers.components import DevServerSpec, VolumeSpec
-from devservers.components import labels as lbl
-from devservers.components.durations import parse_instant
+from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
 from devservers.stacks import sshconfig, workspace
 from devservers.stacks.cluster import Cluster, connect
@@ -17,11 +14,11 @@ from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import engine_errors
 from devservers.stacks.errors import Conflict, NotFound
 from devservers.stacks.hostkeys import generate_host_keys
+from devservers.stacks.listing import describe_server
 from devservers.stacks.locks import server_lock
-from devservers.stacks.notices import with_notice
 from devservers.stacks.programs import Progress, ServerState, apply_state, server_program
 from devservers.stacks.recovery import recover_stack
-from devservers.stacks.results import Deleted, PodInfo, Server, ServerDetails
+from devservers.stacks.results import Deleted, ServerDetails
 from devservers.stacks.safety import check_update
 from devservers.stacks.settings import Settings
 from devservers.stacks.sweep import sweep_objects
@@ -114,7 +111,7 @@ def delete_server(
             ):
                 return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
             raise
-        outputs = _plain(stack.outputs())
+        outputs = workspace.plain_outputs(stack)
         cluster = connect(settings)
         _check_cluster(cluster, outputs, stack_id)
         spec = outputs.get("spec", {})
@@ -125,56 +122,6 @@ def delete_server(
     return Deleted(name=name, stack=stack_id, claims_kept=claims, swept=swept)
 
 
-def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
-    """The user's DevServers (or everyone's) from one label-selected API call.
-
-    Raises:
-        ClusterUnavailable: The API server cannot be reached.
-    """
-    cluster = connect(settings)
-    if all_users:
-        found = cluster.deployments(lbl.SELECTOR, None)
-    else:
-        found = cluster.deployments(lbl.owner_selector(settings.user), settings.server_namespace)
-    now = datetime.now(UTC)
-    servers = (with_notice(_server(d), d, settings, now) for d in found)
-    return sorted(servers, key=lambda s: (s.user, s.name))
-
-
-def describe_server(
-    settings: Settings, user: str, name: str, cluster: Cluster | None = None
-) -> ServerDetails:
-    """One DevServer in full: its objects, pods, recent events and host keys.
-
-    Looks in ``settings.server_namespace`` only, so a user's own (namespaced)
-    credentials suffice.
-
-    Raises:
-        NotFound: No Deployment of that server exists in that namespace.
-    """
-    cluster = cluster or connect(settings)
-    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
-    found = cluster.deployments(selector, settings.server_namespace)
-    if not found:
-        raise NotFound(
-            f"DevServer {name!r} of user {user!r} does not exist", hint="'devctl list' shows yours"
-        )
-    deployment = found[0]
-    server = with_notice(_server(deployment), deployment, settings, datetime.now(UTC))
-    pods = cluster.pods(server.namespace, f"{lbl.OWNER}={user},{lbl.SERVER}={name}")
-    events = cluster.events(server.namespace, name)
-    with engine_errors(server.stack, "read"):
-        outputs = _plain(workspace.select_stack(settings, server.stack).outputs())
-    return ServerDetails(
-        server=server,
-        service=f"{name}-ssh",
-        volumes=tuple(str(VolumeSpec(**v)) for v in outputs.get("spec", {}).get("volumes", [])),
-        host_public_keys=dict(outputs.get("host_public_keys", {})),
-        pods=tuple(_pod(p) for p in pods),
-        events=tuple(f"{e.type} {e.reason}: {e.message}" for e in events[-10:]),
-    )
-
-
 def _check_cluster(cluster: Cluster, outputs: dict[str, Any], stack: str) -> None:
     recorded = outputs.get("cluster_id")
     if recorded and recorded != cluster.identity():
@@ -182,41 +129,3 @@ def _check_cluster(cluster: Cluster, outputs: dict[str, Any], stack: str) -> Non
             f"stack {stack} belongs to another cluster than context {cluster.context!r}",
             hint="select the kubeconfig/context the server was created on",
         )
-
-
-def _plain(outputs: dict[str, auto.OutputValue]) -> dict[str, Any]:
-    return {key: out.value for key, out in outputs.items()}
-
-
-def _server(deployment: Any) -> Server:
-    meta, spec, status = deployment.metadata, deployment.spec, deployment.status
-    labels, notes = meta.labels or {}, meta.annotations or {}
-    if not spec.replicas:
-        state = "Stopped"
-    elif (status.ready_replicas or 0) >= 1:
-        state = "Running"
-    else:
-        state = "Pending"
-    return Server(
-        name=labels.get(lbl.SERVER, meta.name),
-        user=labels.get(lbl.OWNER, ""),
-        namespace=meta.namespace,
-        stack=labels.get(lbl.STACK, ""),
-        flavor=labels.get(lbl.FLAVOR, ""),
-        status=state,
-        expiry=parse_instant(notes[lbl.EXPIRY])
-        if lbl.EXPIRY in notes
-        else datetime.max.replace(tzinfo=UTC),
-        created=meta.creation_timestamp,
-    )
-
-
-def _pod(pod: Any) -> PodInfo:
-    conditions = pod.status.conditions or []
-    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
-    return PodInfo(
-        name=pod.metadata.name,
-        phase=pod.status.phase or "Unknown",
-        ready=ready,
-        node=pod.spec.node_name,
-    )

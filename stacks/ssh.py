@@ -17,10 +17,10 @@ from pathlib import Path
 from devservers.stacks import sshconfig
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.errors import NotFound
+from devservers.stacks.listing import describe_server, list_servers
 from devservers.stacks.portforward import find_pod, open_tunnel
 from devservers.stacks.relay import relay
 from devservers.stacks.results import SshSetup
-from devservers.stacks.servers import describe_server, list_servers
 from devservers.stacks.settings import Settings
 from devservers.stacks.sshconfig import HostEntry, SshFiles
 

@@ -8,6 +8,7 @@ workspace directory, so concurrent operations never share a workspace file.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pulumi import automation as auto
 
@@ -61,6 +62,11 @@ def select_stack(
         program=program or _no_program,
         opts=workspace_options(settings),
     )
+
+
+def plain_outputs(stack: auto.Stack) -> dict[str, Any]:
+    """The stack's outputs as plain values (secrets decrypted), by output name."""
+    return {key: out.value for key, out in stack.outputs().items()}
 
 
 def _no_program() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from devservers.components import DevServer, DevServerSpec, FlavorSpec, Toleration, VolumeSpec
+from devservers.components import DevServerSpec, FlavorSpec, Toleration, VolumeSpec
+from devservers.components.devserver import DevServer
 from devservers.components.durations import parse_instant
 from devservers.components.sshd import SshdPaths, render_sshd_config, render_start_script
 from devservers.components.sshkeys import parse_public_keys

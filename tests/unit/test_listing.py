@@ -1,0 +1,81 @@
+"""What ``devctl list`` and ``describe`` show, read from a Deployment's plain JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from devservers.components import labels as lbl
+from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES
+from devservers.stacks import Settings
+from devservers.stacks.listing import _annotations, _server
+from devservers.stacks.notices import with_notice
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def deployment(replicas: int | None = 1, ready: int | None = None, **notes: str) -> dict[str, Any]:
+    spec = {} if replicas is None else {"replicas": replicas}
+    status = {} if ready is None else {"readyReplicas": ready}
+    return {
+        "metadata": {
+            "name": "box",
+            "namespace": "dev-alice",
+            "creationTimestamp": "2026-11-29T10:00:00Z",
+            "labels": {
+                lbl.OWNER: "alice",
+                lbl.SERVER: "box",
+                lbl.STACK: "alice.box",
+                lbl.FLAVOR: "gpu-small",
+            },
+            "annotations": {lbl.EXPIRY: "2026-11-29T12:20:00Z", **notes},
+        },
+        "spec": spec,
+        "status": status,
+    }
+
+
+@pytest.mark.parametrize(
+    ("replicas", "ready", "status"),
+    [(0, None, "Stopped"), (1, 1, "Running"), (1, None, "Pending"), (None, 1, "Running")],
+)
+def test_status_follows_replicas_and_readiness(
+    replicas: int | None, ready: int | None, status: str
+) -> None:
+    assert _server(deployment(replicas, ready)).status == status
+
+
+def test_fields_come_from_labels_and_annotations() -> None:
+    server = _server(deployment())
+    assert (server.name, server.user, server.namespace, server.stack, server.flavor) == (
+        "box",
+        "alice",
+        "dev-alice",
+        "alice.box",
+        "gpu-small",
+    )
+    assert server.expiry == datetime(2026, 11, 29, 12, 20, tzinfo=UTC)
+    assert server.created == datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+
+def test_expiring_soon_is_flagged_within_the_warning_window() -> None:
+    d = deployment(1, 1)
+    server = with_notice(_server(d), _annotations(d), Settings(user="alice"), NOW)
+    assert server.expiring_soon
+    assert server.notice == "deleted in 20m at expiry; extend it with: devctl extend box --by 2h"
+
+
+def test_a_reaper_failure_takes_precedence_over_the_expiry_notice() -> None:
+    d = deployment(
+        1,
+        1,
+        **{
+            REAP_ERROR: "destroy-failed: timeout",
+            REAP_FAILURES: "3",
+            REAP_FAILED_AT: "2026-11-29T11:59:00Z",
+        },
+    )
+    server = with_notice(_server(d), _annotations(d), Settings(user="alice"), NOW)
+    assert server.notice == "destroy-failed: timeout (3 attempt(s), last at 2026-11-29T11:59:00Z)"
