@@ -93,6 +93,7 @@ def list_stack_names(settings: Settings) -> set[str]:
     opts = workspace.workspace_options(settings)
     with engine_errors(workspace.PROJECT, "list stacks"):
         ws = auto.LocalWorkspace(
+            pulumi_command=opts.pulumi_command,
             project_settings=opts.project_settings,
             env_vars=opts.env_vars,
             secrets_provider=opts.secrets_provider,

@@ -37,12 +37,17 @@ def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
 
 
 def describe_server(
-    settings: Settings, user: str, name: str, cluster: Cluster | None = None
+    settings: Settings,
+    user: str,
+    name: str,
+    cluster: Cluster | None = None,
+    outputs: dict[str, Any] | None = None,
 ) -> ServerDetails:
     """One DevServer in full: its objects, pods, recent events and host keys.
 
     Looks in ``settings.server_namespace`` only, so a user's own (namespaced)
-    credentials suffice.
+    credentials suffice. ``outputs`` (the stack's, as plain values) spares
+    opening the stack when the caller has just updated it.
 
     Raises:
         NotFound: No Deployment of that server exists in that namespace.
@@ -58,7 +63,8 @@ def describe_server(
     server = with_notice(_server(deployment), _annotations(deployment), settings, datetime.now(UTC))
     pods = cluster.pods(server.namespace, f"{lbl.OWNER}={user},{lbl.SERVER}={name}")
     events = cluster.events(server.namespace, name)
-    outputs = stack_outputs(settings, server.stack)
+    if outputs is None:
+        outputs = stack_outputs(settings, server.stack)
     return ServerDetails(
         server=server,
         service=f"{name}-ssh",

@@ -100,8 +100,11 @@ def apply_state(
     wait: bool = True,
     progress: Progress | None = None,
     check: Check | None = None,
-) -> None:
+) -> dict[str, Any]:
     """Runs the DevServer program for ``state`` on ``stack`` (first create or update).
+
+    Returns:
+        The stack's outputs after the update, as plain values.
 
     Call it inside :func:`~devservers.stacks.engine.engine_errors` (and, to
     explain a failed wait, :func:`~devservers.stacks.diagnostics.explain_failure`).
@@ -112,7 +115,8 @@ def apply_state(
     """
     program = server_program(settings, state, wait)
     with guarded(stack, program, check) as run:
-        stack.up(program=run, on_output=progress, color="never", suppress_outputs=True)
+        result = stack.up(program=run, on_output=progress, color="never", suppress_outputs=True)
+    return {key: out.value for key, out in result.outputs.items()}
 
 
 @contextmanager

@@ -76,8 +76,8 @@ def create_server(
             spec.stack,
             settings.operation_timeout_seconds,
         ):
-            apply_state(settings, stack, state, wait=wait, progress=progress)
-    return describe_server(settings, spec.user, spec.name, cluster)
+            outputs = apply_state(settings, stack, state, wait=wait, progress=progress)
+    return describe_server(settings, spec.user, spec.name, cluster, outputs)
 
 
 def delete_server(

@@ -8,6 +8,7 @@ workspace directory, so concurrent operations never share a workspace file.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from pulumi import automation as auto
@@ -31,10 +32,17 @@ def passphrase_env(settings: Settings) -> dict[str, str]:
     return backends.secrets_env(settings)
 
 
+@cache
+def pulumi_command() -> auto.PulumiCommand:
+    """The ``pulumi`` on PATH, version-checked once per process (each check runs the CLI)."""
+    return auto.PulumiCommand()
+
+
 def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
     """Options shared by every stack operation: project, backend and environment."""
     backends.prepare(settings)
     return auto.LocalWorkspaceOptions(
+        pulumi_command=pulumi_command(),
         project_settings=auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=settings.backend)
         ),

@@ -6,6 +6,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 prefix="$("$here/prefix.sh")"
+# A second local cluster (DEVSERVERS_CLUSTER_NAME) gets a kubeconfig of its own.
+name="${DEVSERVERS_CLUSTER_NAME:-devservers}"
+kubeconfig="$repo/.cluster/kubeconfig"
+[[ $name == devservers ]] || kubeconfig="$repo/.cluster/$name.kubeconfig"
 cat <<ENV
 export DEVSERVERS_TOOLCHAIN="$prefix"
 export PATH="$prefix/bin:$repo/.venv/bin:\$PATH"
@@ -14,5 +18,5 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 export KWOK_WORKDIR="$repo/.cluster/kwok"
-export KUBECONFIG="$repo/.cluster/kubeconfig"
+export KUBECONFIG="$kubeconfig"
 ENV

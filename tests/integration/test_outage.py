@@ -1,0 +1,147 @@
+"""The API server stopped mid-create (or mid-delete) and started again.
+
+Runs on a second local cluster of its own, so that stopping its API server
+disturbs nothing else. Each trial SIGKILLs ``kube-apiserver`` when devctl
+reports an engine event, starts it again a few seconds later with
+``kwokctl start cluster`` (which starts only what is not running), and then
+checks that the interrupted command ended cleanly, that the next command
+succeeds and that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+REPO = Path(__file__).resolve().parents[2]
+NAME = "devservers-outage"
+"""The second cluster's name (a stale one from a killed run is recovered by ``cluster/up.sh``)."""
+
+Leftovers = Callable[[], tuple[list[str], list[str]]]
+
+DOWN_SECONDS = 4
+"""How long the API server stays down in a trial."""
+
+
+@dataclass(frozen=True)
+class Outage:
+    """The second cluster: its kubeconfig, its API clients and how to stop its API server."""
+
+    kubeconfig: str
+    core: client.CoreV1Api
+    apps: client.AppsV1Api
+    env: dict[str, str]
+
+    def stop_api_server(self) -> None:
+        pids = Path(self.env["KWOK_WORKDIR"]) / "clusters" / NAME / "pids"
+        os.kill(int((pids / "kube-apiserver.pid").read_text()), signal.SIGKILL)
+
+    def start_api_server(self) -> None:
+        subprocess.run(["kwokctl", "start", "cluster", "--name", NAME], env=self.env, check=True)
+        subprocess.run(
+            ["kubectl", "wait", "--for=condition=Ready", "--timeout=60s", "node", "--all"],
+            env={**self.env, "KUBECONFIG": self.kubeconfig},
+            check=True,
+            capture_output=True,
+        )
+
+
+@pytest.fixture(scope="module")
+def outage(kubeconfig: Path) -> Iterator[Outage]:
+    env = {**os.environ, "DEVSERVERS_CLUSTER_NAME": NAME}
+    subprocess.run([REPO / "cluster" / "up.sh"], env=env, check=True, capture_output=True)
+    exports = subprocess.run(
+        ["bash", "-c", f'eval "$({REPO}/toolchain/env.sh)" && echo "$KUBECONFIG"'],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    path = exports.stdout.strip()
+    assert path != str(kubeconfig), "the outage cluster must not reuse the main kubeconfig"
+    api = config.new_client_from_config(config_file=path)
+    yield Outage(path, client.CoreV1Api(api), client.AppsV1Api(api), env)
+    subprocess.run([REPO / "cluster" / "down.sh"], env=env, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def core(outage: Outage) -> client.CoreV1Api:
+    """The outage cluster's API (overrides the main cluster's for this module's fixtures)."""
+    return outage.core
+
+
+@pytest.fixture(scope="module")
+def apps(outage: Outage) -> client.AppsV1Api:
+    return outage.apps
+
+
+@pytest.fixture
+def outage_env(devctl_env: dict[str, str], outage: Outage) -> dict[str, str]:
+    """devctl's environment (its namespace is on the outage cluster), pointed at that cluster."""
+    return {**devctl_env, "KUBECONFIG": outage.kubeconfig}
+
+
+def run_through_outage(env: dict[str, str], args: list[str], point: str, outage: Outage) -> str:
+    """Runs devctl, stops the API server at ``point`` and starts it again; returns stderr."""
+    with subprocess.Popen(
+        ["devctl", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if re.search(point, line):
+                outage.stop_api_server()
+                break
+        else:
+            pytest.fail(f"devctl ended before {point!r}: {''.join(seen)}")
+        time.sleep(DOWN_SECONDS)
+        outage.start_api_server()
+        seen.extend(proc.stderr)
+        proc.wait(timeout=300)
+    stderr = "".join(seen)
+    assert "Traceback" not in stderr, stderr
+    return stderr
+
+
+def devctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["devctl", *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    "point", [r"Secret box-host-keys creating", r"Deployment box creating", r"Service box-ssh"]
+)
+def test_api_server_stopped_mid_create_then_next_commands_succeed(
+    outage_env: dict[str, str], outage: Outage, leftovers: Leftovers, point: str
+) -> None:
+    run_through_outage(outage_env, ["create", "box", "--no-wait"], point, outage)
+    again = devctl(outage_env, "create", "box", "--no-wait")
+    assert again.returncode == 0 or (again.returncode == 4 and "already exists" in again.stderr), (
+        again.stderr
+    )
+    listed = devctl(outage_env, "list", "-o", "json")
+    assert listed.returncode == 0 and '"box"' in listed.stdout, listed.stderr
+    deleted = devctl(outage_env, "delete", "box", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert leftovers() == ([], [])
+
+
+def test_api_server_stopped_mid_delete_then_delete_succeeds(
+    outage_env: dict[str, str], outage: Outage, leftovers: Leftovers
+) -> None:
+    assert devctl(outage_env, "create", "box", "--no-wait").returncode == 0
+    run_through_outage(outage_env, ["delete", "box", "--yes"], r"Deployment box deleting", outage)
+    deleted = devctl(outage_env, "delete", "box", "--yes")
+    assert deleted.returncode in (0, 3), deleted.stderr
+    assert leftovers() == ([], [])
