@@ -15,6 +15,7 @@ import typer
 
 from devservers.cli import admin, flavors, lifecycle, reaper, repair, servers, ssh
 from devservers.cli.errors import DevctlGroup
+from devservers.stacks.logs import configure_logging
 
 if TYPE_CHECKING:
     from devservers.stacks import Settings
@@ -80,13 +81,7 @@ def main(
     debug: Annotated[bool, typer.Option(help="Log details and tracebacks on stderr.")] = False,
 ) -> None:
     """Development servers on Kubernetes, one Pulumi stack each."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    # Connection retries are reported once, as the command's own error.
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
+    configure_logging(logging.WARNING, "%(levelname)s %(name)s: %(message)s", debug)
     ctx.obj = Context(
         config=config,
         overrides={"kubeconfig": kubeconfig, "context": context, "user": user},

@@ -31,10 +31,11 @@ class DevServerUser(pulumi.ComponentResource):
         host_private_keys: Mapping[str, str],
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
+        timeouts: pulumi.CustomTimeouts | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("devservers:index:DevServerUser", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts)
         authorized = k8s.core.v1.Secret(
             f"{name}-authorized-keys",
             metadata=_meta(f"{name}-authorized-keys", namespace, labels, annotations),

@@ -62,12 +62,15 @@ class DevServer(pulumi.ComponentResource):
         super().__init__("devservers:index:DevServer", spec.name, None, opts)
         name, ns = spec.name, spec.namespace
         child = pulumi.ResourceOptions(parent=self)
-        timeouts = pulumi.CustomTimeouts(create=f"{timeout_seconds}s", update=f"{timeout_seconds}s")
+        timeouts = pulumi.CustomTimeouts(
+            create=f"{timeout_seconds}s", update=f"{timeout_seconds}s", delete=f"{timeout_seconds}s"
+        )
         labels = lbl.server_labels(spec.user, name, spec.stack, spec.flavor.name)
         notes = lbl.server_annotations(spec.expiry)
         owned = {**notes, **lbl.FORCE_APPLY}
         awaited = owned if wait else {**owned, "pulumi.com/skipAwait": "true"}
-        meta = {"namespace": ns, "labels": labels, "annotations": owned}
+        leaf = {**owned, **lbl.DELETE_IN_BACKGROUND}
+        meta = {"namespace": ns, "labels": labels, "annotations": leaf}
 
         user = DevServerUser(
             name,
@@ -75,7 +78,8 @@ class DevServer(pulumi.ComponentResource):
             public_keys=spec.ssh_public_keys,
             host_private_keys=host_private_keys,
             labels=labels,
-            annotations=owned,
+            annotations=leaf,
+            timeouts=timeouts,
             opts=child,
         )
         flavor = DevServerFlavor(f"{name}-flavor", flavor=spec.flavor, opts=child)
@@ -85,7 +89,7 @@ class DevServer(pulumi.ComponentResource):
             f"{name}-sshd",
             metadata={"name": f"{name}-sshd", **meta},
             data={"sshd_config": render_sshd_config(paths), "start.sh": render_start_script(paths)},
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
         )
         pod_labels = {**labels, **lbl.selector_labels(spec.user, name)}
         deployment = k8s.apps.v1.Deployment(
@@ -111,7 +115,7 @@ class DevServer(pulumi.ComponentResource):
             metadata={
                 "name": f"{name}-ssh",
                 **meta,
-                "annotations": {**owned, "pulumi.com/skipAwait": "true"},
+                "annotations": {**leaf, "pulumi.com/skipAwait": "true"},
             },
             spec={
                 "type": "ClusterIP",

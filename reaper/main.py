@@ -62,12 +62,9 @@ def reaper(
     """Destroy DevServers past their expiry (or stop them, with the stop policy); warn before."""
     from devservers.components.durations import parse_duration
     from devservers.stacks import DevserversError, Reaping, SpecError, load_settings
+    from devservers.stacks.logs import configure_logging
 
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.INFO, "%(asctime)s %(levelname)s %(name)s: %(message)s", debug)
     try:
         settings = load_settings(config, user=os.environ.get("DEVSERVERS_USER") or "reaper")
         try:

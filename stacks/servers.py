@@ -31,7 +31,7 @@ def create_server(
     """Creates the DevServer's stack and brings it up until its pod is Ready.
 
     Everything is checked before the stack is touched: the cluster answers,
-    the namespace and every claim exist. A stack left by an interrupted
+    the namespace and every claim exist. A stack left by an interrupted or failed
     create (no successful update yet) is resumed. With ``wait=False`` the
     engine does not wait for readiness (status may still be ``Pending``).
 
@@ -59,8 +59,7 @@ def create_server(
         except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):
             # Init of an existing stack fails either way (locked: by an interrupted run).
             stack = workspace.select_stack(settings, spec.stack, program)
-            outputs = stack.outputs()
-            if "expiry" in outputs:
+            if _created(stack):
                 raise Conflict(
                     f"DevServer {spec.name!r} already exists (stack {spec.stack})",
                     hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
@@ -120,6 +119,12 @@ def delete_server(
     sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name)
     claims = tuple(sorted({v["claim"] for v in spec.get("volumes", [])}))
     return Deleted(name=name, stack=stack_id, claims_kept=claims, swept=swept)
+
+
+def _created(stack: auto.Stack) -> bool:
+    """Whether an update of the stack ever succeeded (its outputs exist after a failed one too)."""
+    history = stack.history(show_secrets=False)
+    return any(u.kind == "update" and u.result == "succeeded" for u in history)
 
 
 def _check_cluster(cluster: Cluster, outputs: dict[str, Any], stack: str) -> None:

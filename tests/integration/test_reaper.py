@@ -170,9 +170,9 @@ def test_two_reapers_at_once_destroy_each_expired_server_exactly_once(
 def test_a_failing_destroy_is_reported_shown_and_retried_after_a_backoff(
     devctl_env: dict[str, str], namespace: str, apps: client.AppsV1Api
 ) -> None:
-    expiry = create_all(devctl_env, "broken", "fine")
-    backend = Path(devctl_env["DEVSERVERS_BACKEND_URL"].removeprefix("file://"))
-    (backend / ".pulumi" / "stacks" / "devservers" / "alice.broken.json").write_text("{corrupt")
+    # A stack whose secrets the reaper cannot decrypt (made with another passphrase).
+    expiry = create_all({**devctl_env, "PULUMI_CONFIG_PASSPHRASE": "another"}, "broken")
+    expiry |= create_all(devctl_env, "fine")
     wait_past(max(expiry.values()))
 
     failed = subprocess.run(

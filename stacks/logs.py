@@ -1,0 +1,23 @@
+"""Logging set-up shared by devctl and the reaper."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LIBRARY_LOGGERS = ("urllib3", "grpc")
+"""Loggers of libraries whose failures reach the user as the command's own error.
+
+``urllib3`` logs every connection retry; ``grpc`` logs a traceback when the
+engine stops while the inline program still talks to it (e.g. after the API
+server went away mid-update). Both are shown with ``--debug`` only.
+"""
+
+
+def configure_logging(level: int, fmt: str, debug: bool) -> None:
+    """Logs at ``level`` (``DEBUG`` with ``debug``) on stderr; libraries only with ``debug``."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else level, format=fmt, stream=sys.stderr, force=True
+    )
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.CRITICAL)
