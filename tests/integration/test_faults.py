@@ -6,8 +6,8 @@ object and the backend no orphaned stack.
 
 Kill points are engine events read from devctl's own progress on stderr
 (``Secret box-host-keys creating`` …) plus a few plain delays that land in
-validation and stack set-up. Not covered here: stopping the API server
-mid-create (the cluster is shared with other test runs).
+validation and stack set-up. The API server stopped mid-create and mid-delete
+is in ``test_outage.py`` (on a second cluster of its own).
 """
 
 from __future__ import annotations
