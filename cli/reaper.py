@@ -39,6 +39,12 @@ def run(
         str | None,
         typer.Option("--namespace", "-n", help="Only this namespace.", show_default="all"),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="Destroys (or stops) at once.", show_default="reaper_parallel: 2"
+        ),
+    ] = None,
 ) -> None:
     """Destroy DevServers past their expiry, every INTERVAL or --once; warn before expiry.
 
@@ -48,6 +54,7 @@ def run(
     args = ["--interval", interval, "--output", output]
     args += ["--once"] * once + ["--dry-run"] * dry_run
     args += ["--namespace", namespace] if namespace else []
+    args += ["--parallel", str(parallel)] if parallel else []
     root = ctx.find_root()
     args += ["--debug"] * bool(root.params.get("debug"))
     raise typer.Exit(_run_reaper(args, _settings_env(ctx)))

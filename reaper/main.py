@@ -56,6 +56,12 @@ def reaper(
         str | None,
         typer.Option("--namespace", "-n", help="Only this namespace.", show_default="all"),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="Destroys (or stops) at once.", show_default="reaper_parallel: 2"
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="devctl config file.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Log details and engine output.")] = False,
 ) -> None:
@@ -78,7 +84,8 @@ def reaper(
 
     def one_pass() -> PassReport:
         target = Reaping(settings, progress, namespace)
-        report = run_pass(target, rules, datetime.now(UTC), dry_run)
+        workers = parallel or settings.reaper_parallel
+        report = run_pass(target, rules, datetime.now(UTC), dry_run, workers)
         _emit(report, output, once)
         return report
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -93,31 +94,42 @@ class PassReport:
         return any(r.state.endswith("-failed") for r in self.results)
 
 
-def run_pass(target: Target, rules: Rules, now: datetime, dry_run: bool = False) -> PassReport:
+def run_pass(
+    target: Target, rules: Rules, now: datetime, dry_run: bool = False, parallel: int = 1
+) -> PassReport:
     """Observes every DevServer, then acts on those whose decision at ``now`` calls for it.
+
+    Args:
+        target: What to observe and act on.
+        rules: The expiry policy, retention and warning window.
+        now: The instant decisions are made at (UTC).
+        dry_run: Decide and report only.
+        parallel: How many actions run at once (threads; each destroy or stop
+            is one engine operation).
 
     Raises:
         ClusterUnavailable: The servers cannot be listed (nothing was done).
     """
     started = time.monotonic()
     observed = target.observe()
-    results = []
-    for server in observed:
-        decision = decide(server, now, rules)
-        if decision.action == "none":
-            continue
+    decided = [(s, d) for s in observed if (d := decide(s, now, rules)).action != "none"]
+
+    def handle(entry: tuple[Observed, Decision]) -> Result:
+        server, decision = entry
         if dry_run or decision.action == "skip":
             state = "skipped" if decision.action == "skip" else f"would-{decision.action}"
-            results.append(_result(server, decision, state, decision.reason))
-        else:
-            results.append(_act(target, server, decision, rules, now))
+            return _result(server, decision, state, decision.reason)
+        return _act(target, server, decision, rules, now)
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        results = tuple(pool.map(handle, decided))
     return PassReport(
         started=now,
         duration_seconds=round(time.monotonic() - started, 3),
         dry_run=dry_run,
         policy=rules.policy,
         servers=len(observed),
-        results=tuple(results),
+        results=results,
     )
 
 

@@ -65,6 +65,9 @@ class Settings(BaseModel):
         stop_retention: How long a server stopped at expiry is kept.
         expiry_warning: How long before expiry the reaper warns (once).
         operation_timeout_seconds: Bound on one engine operation's waits.
+        reaper_parallel: How many destroys (or stops) a reaper pass runs at
+            once. Each engine operation holds about 370 MiB (measured by
+            ``make bench``) and keeps a core busy; see the README's sizing.
         ssh_forward_agent: Default of ``devctl ssh -A`` and of ``ForwardAgent``
             in the entries ``devctl ssh-config`` writes.
         ssh_connect_timeout_seconds: Bound on opening the port-forward and on
@@ -89,6 +92,7 @@ class Settings(BaseModel):
     stop_retention: Duration = "24h"
     expiry_warning: Duration = "30m"
     operation_timeout_seconds: int = Field(default=600, ge=10, le=86400)
+    reaper_parallel: int = Field(default=2, ge=1, le=64)
     ssh_forward_agent: bool = False
     ssh_connect_timeout_seconds: int = Field(default=15, ge=1, le=300)
     default_flavor: str | None = None

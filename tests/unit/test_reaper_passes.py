@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -174,6 +175,40 @@ def test_pass_acts_on_candidates_only_and_reports_each() -> None:
     ]
     assert report.servers == 3
     assert not report.failed
+
+
+class PairedTarget(FakeTarget):
+    """Destroys that complete only when ``partners`` of them run at once."""
+
+    def __init__(self, servers: list[Observed], partners: int) -> None:
+        super().__init__(servers)
+        self.pair = threading.Barrier(partners, timeout=10)
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+
+    def destroy(self, server: Observed, due: Callable[[datetime], bool]) -> Outcome:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.pair.wait()
+        with self.lock:
+            self.running -= 1
+        return super().destroy(server, due)
+
+
+def test_destroys_run_in_parallel_up_to_the_limit_in_order() -> None:
+    names = ["a", "b", "c", "d"]
+    target = PairedTarget([server(n, -5 * M) for n in names], partners=2)
+    report = run_pass(target, DELETE, NOW, parallel=2)
+    assert target.most == 2
+    assert [(r.name, r.state) for r in report.results] == [(n, "deleted") for n in names]
+
+
+def test_one_at_a_time_when_the_limit_is_one() -> None:
+    target = PairedTarget([server(n, -5 * M) for n in "abc"], partners=1)
+    report = run_pass(target, DELETE, NOW, parallel=1)
+    assert [r.state for r in report.results] == ["deleted"] * 3
+    assert target.most == 1
 
 
 def test_the_recheck_under_the_lock_uses_the_same_clock_and_policy() -> None:
