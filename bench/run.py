@@ -258,15 +258,13 @@ def listing(env: dict[str, str], sizes: list[int], runs: int = 5) -> dict[str, A
     return out
 
 
-LIST_STEPS = ("typer", "kubernetes", "pulumi.automation", "devservers.stacks", "list_call")
+LIST_STEPS = ("typer", "kubernetes", "devservers.stacks", "list_call")
 _LIST_PROFILE = """
 import time
 t = [time.perf_counter()]
 import typer
 t.append(time.perf_counter())
 import kubernetes.client
-t.append(time.perf_counter())
-import pulumi.automation
 t.append(time.perf_counter())
 from devservers.stacks import list_servers, load_settings
 t.append(time.perf_counter())
@@ -311,12 +309,48 @@ def parallel(env: dict[str, str], workers: list[int], jobs: int) -> dict[str, An
     return out
 
 
-def reaper_pass() -> dict[str, Any]:
-    """The reaper's dry-run and 10 % passes, once a reaper exists in this checkout."""
-    reaper = Path(__file__).parent.parent / "reaper"
-    if not any(p.name != "__init__.py" for p in reaper.glob("*.py")):
-        return {"available": False, "note": "not available: no reaper in this checkout yet"}
-    return {"available": False, "note": "not measured: the reaper's entry point is not wired in"}
+REAPER = [sys.executable, "-m", "devservers.reaper", "--once", "-o", "json", "-n", NAMESPACE]
+
+
+def reaper_pass(env: dict[str, str], size: int, runs: int = 5) -> dict[str, Any]:
+    """The reaper at ``size`` servers: a dry-run pass with none expired, then one reaping 10 %.
+
+    The ``size`` servers are labelled Deployments (the scan reads labels and
+    annotations only); the expired 10 % are real servers with a one-minute TTL,
+    destroyed by one real pass at the default parallel limit.
+    """
+    sh("kubectl", "apply", "--server-side", "-f", "-", stdin=labelled_deployments(size, 0))
+    whole, in_pass = [], []
+    for _ in range(runs):
+        start = time.monotonic()
+        dry = json.loads(sh(*REAPER, "--dry-run", env=env))
+        whole.append(time.monotonic() - start)
+        in_pass.append(dry["duration_seconds"])
+        if dry["servers"] != size or dry["results"]:
+            raise SystemExit(f"reaper dry run saw {dry['servers']} servers, acted on some")
+    expiring = [f"r{i}" for i in range(max(1, size // 10))]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        made = pool.map(
+            lambda n: sh("devctl", "-q", "create", n, "--ttl", "1m", "--no-wait", "-o", "json",
+                         env=env), expiring)  # fmt: skip
+        last = max(json.loads(out)["server"]["expiry"] for out in made)
+    expiry = datetime.fromisoformat(last.replace("Z", "+00:00"))
+    time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 1)
+    start = time.monotonic()
+    reaped = json.loads(sh(*REAPER, env=env))
+    seconds = time.monotonic() - start
+    deleted = sum(r["state"] == "deleted" for r in reaped["results"])
+    if deleted != len(expiring):
+        raise SystemExit(f"reaper deleted {deleted} of {len(expiring)}: {reaped['results']}")
+    sh("kubectl", "delete", "deployments", "-n", NAMESPACE, "-l", OWNER_SELECTOR, "--wait=true")
+    return {
+        "servers": size,
+        "dry_run_process": summary(whole),
+        "dry_run_pass": summary(in_pass),
+        "reaped": deleted,
+        "reap_process_seconds": round(seconds, 2),
+        "reap_pass_seconds": reaped["duration_seconds"],
+    }
 
 
 def compile_bytecode() -> None:
@@ -370,7 +404,7 @@ def main() -> None:
             ("create_delete", lambda: create_delete(env, args.servers)),
             ("create_timeline", lambda: where_create_time_goes(env)),
             ("listing", lambda: listing(env, [int(n) for n in args.list_sizes.split(",")])),
-            ("reaper", reaper_pass),
+            ("reaper", lambda: reaper_pass(env, max(int(n) for n in args.list_sizes.split(",")))),
             ("parallel_create", lambda: parallel(
                 env, [int(n) for n in args.workers.split(",")], args.jobs)),
         ]  # fmt: skip

@@ -36,7 +36,9 @@ def restore_unreadable_checkpoint(settings: Settings, project: str, stack: str) 
     history = sorted((root / "history" / project / stack).glob("*.checkpoint.json"), reverse=True)
     for candidate in (path.with_name(f"{path.name}.bak"), *history):
         if candidate.exists() and _readable(candidate):
-            shutil.copyfile(candidate, path)
+            restored = path.with_name(f"{path.name}.restoring")
+            shutil.copyfile(candidate, restored)
+            restored.replace(path)  # atomic: a reader never sees half a checkpoint
             log.warning("stack %s: unreadable checkpoint restored from %s", stack, candidate.name)
             return candidate
     aside = path.with_name(f"{path.name}.unreadable")

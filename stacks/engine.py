@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 from pulumi import automation as auto
 
 from devservers.stacks.errors import Conflict, NotFound, ProvisionError
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class UnreadableCheckpoint(ProvisionError):
+    """The engine could not parse the stack's checkpoint (``failed to load checkpoint``)."""
+
+
+def retry_unreadable_checkpoint(operation: Callable[P, R]) -> Callable[P, R]:
+    """Runs ``operation`` once more if it met an unreadable checkpoint.
+
+    A killed engine can leave the checkpoint unreadable while its process is
+    still exiting; opening the stack again restores it from its backup once
+    no live process holds the lock (:mod:`.checkpoints`). The operation must
+    be safe to repeat (create resumes, delete finishes).
+    """
+
+    @functools.wraps(operation)
+    def again(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return operation(*args, **kwargs)
+        except UnreadableCheckpoint:
+            time.sleep(RETRY_AFTER_SECONDS)
+            return operation(*args, **kwargs)
+
+    return again
+
+
 _TAIL_LINES = 12
+UNREADABLE = "failed to load checkpoint"
+"""The engine's words for a stack checkpoint it cannot parse (e.g. left by a killed engine)."""
+RETRY_AFTER_SECONDS = 2
+"""Pause before the one retry of an operation that met an unreadable checkpoint."""
 TOOLCHAIN_HINT = "run 'make bootstrap' in the devservers checkout, then eval \"$(make -s env)\""
 
 
@@ -34,8 +69,11 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
             hint="wait for it to finish, then try again",
         ) from None
     except auto.CommandError as exc:
+        message = f"{action} of stack {stack!r} failed:\n{_tail(exc)}"
+        if UNREADABLE in str(exc):
+            raise UnreadableCheckpoint(message) from exc
         hint = TOOLCHAIN_HINT if "plugin" in str(exc) and "kubernetes" in str(exc) else None
-        raise ProvisionError(f"{action} of stack {stack!r} failed:\n{_tail(exc)}", hint) from exc
+        raise ProvisionError(message, hint) from exc
     except FileNotFoundError as exc:
         raise ProvisionError(
             f"the Pulumi CLI is not installed ({exc.filename!r} not found on PATH)", TOOLCHAIN_HINT

@@ -11,7 +11,7 @@ from devservers.components.naming import stack_name
 from devservers.stacks import sshconfig, workspace
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.diagnostics import explain_failure
-from devservers.stacks.engine import engine_errors
+from devservers.stacks.engine import engine_errors, retry_unreadable_checkpoint
 from devservers.stacks.errors import Conflict, NotFound
 from devservers.stacks.hostkeys import generate_host_keys
 from devservers.stacks.listing import describe_server
@@ -25,6 +25,7 @@ from devservers.stacks.sweep import sweep_objects
 from devservers.stacks.teardown import destroy_stack
 
 
+@retry_unreadable_checkpoint
 def create_server(
     settings: Settings, spec: DevServerSpec, wait: bool = True, progress: Progress | None = None
 ) -> ServerDetails:
@@ -79,6 +80,7 @@ def create_server(
     return describe_server(settings, spec.user, spec.name, cluster, outputs)
 
 
+@retry_unreadable_checkpoint
 def delete_server(
     settings: Settings,
     user: str,

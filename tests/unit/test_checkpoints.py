@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from devservers.stacks import load_settings
 from devservers.stacks.checkpoints import restore_unreadable_checkpoint
 
@@ -39,3 +41,31 @@ def test_readable_checkpoint_is_left_alone(tmp_path: Path) -> None:
     path.with_name("alice.box.json.bak").write_text('{"version": 2}')
     assert restore_unreadable_checkpoint(settings, "devservers", "alice.box") is None
     assert path.read_text() == '{"version": 3}'
+
+
+def test_an_operation_meeting_an_unreadable_checkpoint_runs_once_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from devservers.stacks import engine
+    from devservers.stacks.errors import ProvisionError
+
+    monkeypatch.setattr(engine, "RETRY_AFTER_SECONDS", 0)
+    calls: list[str] = []
+
+    @engine.retry_unreadable_checkpoint
+    def operation(fail: list[Exception]) -> str:
+        calls.append("run")
+        if fail:
+            raise fail.pop(0)
+        return "done"
+
+    assert operation([engine.UnreadableCheckpoint("failed to load checkpoint: EOF")]) == "done"
+    assert len(calls) == 2
+    calls.clear()
+    with pytest.raises(engine.UnreadableCheckpoint):
+        operation([engine.UnreadableCheckpoint("a"), engine.UnreadableCheckpoint("b")])
+    assert len(calls) == 2
+    calls.clear()
+    with pytest.raises(ProvisionError):
+        operation([ProvisionError("boom")])
+    assert calls == ["run"], "other failures are not repeated"
