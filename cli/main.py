@@ -64,7 +64,7 @@ def main(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option(help="Config file.", show_default="~/.config/devservers/config.yaml"),
+        typer.Option(help="Config file.", show_default="$XDG_CONFIG_HOME/devctl/config.yaml"),
     ] = None,
     kubeconfig: Annotated[
         Path | None, typer.Option(help="kubeconfig file.", show_default="$KUBECONFIG")

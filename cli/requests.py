@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,33 +33,46 @@ def build_spec(
 ) -> DevServerSpec:
     """Validates every create flag and assembles the spec.
 
+    Everything that needs no cluster (name, volumes, TTL, keys) is checked
+    first, so bad input is reported as such even when the cluster is down;
+    the flavor is then looked up in the catalog.
+
     Raises:
         SpecError: On any bad flag; the message names the value.
         ClusterUnavailable: The platform's flavor catalog cannot be read.
         pydantic.ValidationError: On a bad name or an inconsistent combination.
     """
     check_server_name(name)
-    catalog = load_catalog(settings)
-    note_source(catalog)
-    try:
-        chosen = find_flavor(catalog.flavors, settings.default_flavor if flavor is None else flavor)
+    with _spec_errors():
         mounts = tuple(VolumeSpec.parse(v) for v in volumes)
         lifetime = parse_duration(settings.default_ttl if ttl is None else ttl)
         expiry = expiry_after(lifetime, datetime.now(UTC), settings.max_ttl_delta)
-    except ValidationError as exc:
-        raise SpecError(describe_validation_error(exc)) from None
-    except (ValueError, LookupError) as exc:
-        raise SpecError(str(exc)) from None
+    keys = tuple(read_public_keys(key_files or list(settings.ssh_public_key_files)))
+    catalog = load_catalog(settings)
+    note_source(catalog)
+    with _spec_errors():
+        chosen = find_flavor(catalog.flavors, settings.default_flavor if flavor is None else flavor)
     return DevServerSpec(
         name=name,
         user=settings.user,
         namespace=settings.server_namespace,
         flavor=chosen,
         volumes=mounts,
-        ssh_public_keys=tuple(read_public_keys(key_files or list(settings.ssh_public_key_files))),
+        ssh_public_keys=keys,
         image=image or settings.image,
         expiry=expiry,
     )
+
+
+@contextmanager
+def _spec_errors() -> Iterator[None]:
+    """Turns a validation failure inside the block into a one-line :class:`SpecError`."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc)) from None
+    except (ValueError, LookupError) as exc:
+        raise SpecError(str(exc)) from None
 
 
 def default_key_files(files: Sequence[Path]) -> list[Path]:

@@ -200,3 +200,19 @@ def test_unwritable_file_backend_is_refused_before_the_engine(
     settings = load_settings(backend_url=f"file://{blocker}/state")
     with pytest.raises(SpecError, match="blocker"):
         workspace_options(settings)
+
+
+@pytest.mark.parametrize("key", ["volume-empty-path", "ttl-negative", "key-garbage"])
+def test_create_refuses_bad_input_before_reading_the_cluster(
+    home: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    from devservers.stacks import ClusterUnavailable
+    from devservers.stacks.cluster import Cluster
+
+    def unreachable(self: Cluster, namespace: str, name: str) -> None:
+        raise ClusterUnavailable("cannot reach the API server")
+
+    monkeypatch.setattr(Cluster, "config_map", unreachable)
+    case = CORPUS[key]
+    args = _prepare(case, home, monkeypatch)
+    assert_refused(CliRunner().invoke(app, args), case.named, home)
