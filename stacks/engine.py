@@ -60,7 +60,10 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
     try:
         yield
     except auto.StackNotFoundError:
-        raise NotFound(f"stack {stack!r} does not exist") from None
+        raise NotFound(
+            f"stack {stack!r} does not exist",
+            hint="stacks are named <user>.<server>; 'devctl list' shows your DevServers",
+        ) from None
     except auto.StackAlreadyExistsError:
         raise Conflict(f"stack {stack!r} already exists") from None
     except auto.ConcurrentUpdateError:
