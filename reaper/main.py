@@ -82,9 +82,10 @@ def reaper(
     rules = Rules.from_settings(settings)
     progress = (lambda line: log.debug("engine: %s", line.rstrip())) if debug else None
 
+    workers = parallel or settings.reaper_parallel
+
     def one_pass() -> PassReport:
         target = Reaping(settings, progress, namespace)
-        workers = parallel or settings.reaper_parallel
         report = run_pass(target, rules, datetime.now(UTC), dry_run, workers)
         _emit(report, output, once)
         return report

@@ -32,7 +32,7 @@ def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
         selector, namespace = lbl.owner_selector(settings.user), settings.server_namespace
         found = cluster.labelled("deployments", selector, namespace)
     now = datetime.now(UTC)
-    servers = (with_notice(_server(d), _annotations(d), settings, now) for d in found)
+    servers = (_listed(d, settings, now) for d in found)
     return sorted(servers, key=lambda s: (s.user, s.name))
 
 
@@ -60,7 +60,7 @@ def describe_server(
             f"DevServer {name!r} of user {user!r} does not exist", hint="'devctl list' shows yours"
         )
     deployment = found[0]
-    server = with_notice(_server(deployment), _annotations(deployment), settings, datetime.now(UTC))
+    server = _listed(deployment, settings, datetime.now(UTC))
     pods = cluster.pods(server.namespace, f"{lbl.OWNER}={user},{lbl.SERVER}={name}")
     events = cluster.events(server.namespace, name)
     if outputs is None:
@@ -86,7 +86,12 @@ def stack_outputs(settings: Settings, stack_id: str) -> dict[str, Any]:
     from devservers.stacks.engine import engine_errors
 
     with engine_errors(stack_id, "read"):
-        return workspace.plain_outputs(workspace.select_stack(settings, stack_id))
+        return workspace.plain_outputs(workspace.select_stack(settings, stack_id).outputs())
+
+
+def _listed(deployment: dict[str, Any], settings: Settings, now: datetime) -> Server:
+    """A Server from a Deployment's plain JSON, with its expiry or reaper notice."""
+    return with_notice(_server(deployment), _annotations(deployment), settings, now)
 
 
 def _annotations(deployment: dict[str, Any]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from pulumi import automation as auto
 from devservers.components import DevServerSpec
 from devservers.components.devserver import DevServer
 from devservers.components.durations import format_instant, parse_instant
+from devservers.stacks import workspace
 from devservers.stacks.errors import DevserversError
 from devservers.stacks.hostkeys import public_host_keys
 from devservers.stacks.settings import Settings
@@ -77,7 +78,7 @@ class ServerState:
 
 def read_state(stack: auto.Stack) -> ServerState | None:
     """The state stored in a stack's outputs; ``None`` before its first completed update."""
-    return state_from_outputs({key: out.value for key, out in stack.outputs().items()})
+    return state_from_outputs(workspace.plain_outputs(stack.outputs()))
 
 
 def state_from_outputs(outputs: dict[str, Any]) -> ServerState | None:
@@ -116,7 +117,7 @@ def apply_state(
     program = server_program(settings, state, wait)
     with guarded(stack, program, check) as run:
         result = stack.up(program=run, on_output=progress, color="never", suppress_outputs=True)
-    return {key: out.value for key, out in result.outputs.items()}
+    return workspace.plain_outputs(result.outputs)
 
 
 @contextmanager

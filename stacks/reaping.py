@@ -294,7 +294,7 @@ class Reaping:
         """Selects a stack and reads its plain outputs; :class:`NotFound` if it is gone."""
         with engine_errors(stack_id, "read"):
             stack = workspace.select_stack(self.settings, stack_id)
-            return stack, {key: out.value for key, out in stack.outputs().items()}
+            return stack, workspace.plain_outputs(stack.outputs())
 
     def _serialized(
         self, server: Observed, action: str | None, run: Callable[[], Outcome]

@@ -48,7 +48,7 @@ def repair_server(
     stack_id = stack_name(user, name)
     with engine_errors(stack_id, "repair"), server_lock(settings, stack_id, "repair"):
         stack = workspace.select_stack(settings, stack_id)
-        outputs = workspace.plain_outputs(stack)
+        outputs = workspace.plain_outputs(stack.outputs())
         cluster = connect(settings)
         _check_cluster(cluster, outputs, stack_id)
         recovery = recover_stack(settings, stack, refresh=False)

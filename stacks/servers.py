@@ -112,7 +112,7 @@ def delete_server(
             ):
                 return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
             raise
-        outputs = workspace.plain_outputs(stack)
+        outputs = workspace.plain_outputs(stack.outputs())
         cluster = connect(settings)
         _check_cluster(cluster, outputs, stack_id)
         spec = outputs.get("spec", {})

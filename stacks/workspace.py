@@ -7,7 +7,7 @@ workspace directory, so concurrent operations never share a workspace file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -72,9 +72,9 @@ def select_stack(
     )
 
 
-def plain_outputs(stack: auto.Stack) -> dict[str, Any]:
-    """The stack's outputs as plain values (secrets decrypted), by output name."""
-    return {key: out.value for key, out in stack.outputs().items()}
+def plain_outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, Any]:
+    """Stack outputs (``Stack.outputs()``, ``UpResult.outputs``) as plain values, by name."""
+    return {key: out.value for key, out in outputs.items()}
 
 
 def _no_program() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+from test_devctl import devctl
 
 Leftovers = Callable[[], tuple[list[str], list[str]]]
 
@@ -57,12 +58,6 @@ DELETE_POINTS = [
     r"Resources:",
 ]
 """Where delete is killed."""
-
-
-def devctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["devctl", *args], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def kill_at(env: dict[str, str], args: list[str], point: str) -> bool:

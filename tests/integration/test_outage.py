@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+from test_devctl import devctl
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "devservers-outage"
@@ -122,12 +123,6 @@ def settled(leftovers: Leftovers) -> tuple[list[str], list[str]]:
     while (left := leftovers()) != ([], []) and time.monotonic() < deadline:
         time.sleep(2)
     return left
-
-
-def devctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["devctl", *args], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 @pytest.mark.parametrize("point", [r"Secret box-host-keys creating", r"Deployment box creating"])
