@@ -62,8 +62,7 @@ def relay(
                     data = _recv(sock)
                     if not data:
                         if not answered:
-                            reason = error() or "connection closed before sshd answered"
-                            raise ClusterUnavailable(f"cannot reach sshd at {describe}: {reason}")
+                            raise _closed_early(describe, error)
                         return
                     answered = True
                     _write_all(stdout_fd, data)
@@ -73,9 +72,17 @@ def relay(
                         return
                     sock.sendall(data)
     except (BrokenPipeError, ConnectionResetError):
+        # The tunnel closed while ssh's first bytes went out: the same failure as above.
+        if not answered:
+            raise _closed_early(describe, error) from None
         return  # ssh or the tunnel went away: nothing left to carry
     finally:
         selector.close()
+
+
+def _closed_early(describe: str, error: Callable[[], str | None]) -> ClusterUnavailable:
+    reason = error() or "connection closed before sshd answered"
+    return ClusterUnavailable(f"cannot reach sshd at {describe}: {reason}")
 
 
 def _recv(sock: Any) -> bytes:

@@ -238,6 +238,41 @@ def test_relay_reports_the_far_ends_error_when_closed_before_answering() -> None
     near.close()
 
 
+class _ClosedForWrites:
+    """A tunnel that is readable never and refuses writes (closed while ssh speaks first)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv(self, size: int) -> bytes:
+        return self.sock.recv(size)
+
+    def sendall(self, data: bytes) -> None:
+        raise BrokenPipeError
+
+
+def test_relay_reports_a_tunnel_closed_while_ssh_sends_first() -> None:
+    near, far = socket.socketpair()
+    in_read, in_write = os.pipe()
+    os.write(in_write, b"SSH-2.0-OpenSSH\r\n")
+    with pytest.raises(ClusterUnavailable, match="cannot reach sshd at pod ns/p: gone"):
+        relay(
+            _ClosedForWrites(near),
+            in_read,
+            1,
+            first_byte_seconds=5,
+            describe="pod ns/p",
+            error=lambda: "gone",
+        )
+    for x in (in_read, in_write):
+        os.close(x)
+    near.close()
+    far.close()
+
+
 def test_relay_gives_up_when_nothing_answers() -> None:
     near, far = socket.socketpair()
     in_read, in_write = os.pipe()
