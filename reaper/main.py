@@ -66,6 +66,7 @@ def reaper(
     debug: Annotated[bool, typer.Option("--debug", help="Log details and engine output.")] = False,
 ) -> None:
     """Destroy DevServers past their expiry (or stop them, with the stop policy); warn before."""
+    from devservers.components import naming
     from devservers.components.durations import parse_duration
     from devservers.stacks import DevserversError, Reaping, SpecError, load_settings
     from devservers.stacks.logs import configure_logging
@@ -77,6 +78,11 @@ def reaper(
             every = parse_duration(interval)
         except ValueError as exc:
             raise SpecError(f"--interval: {exc}") from None
+        try:
+            if namespace is not None:
+                naming.check_label(namespace, "--namespace", 63)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
     except DevserversError as exc:
         _exit(exc)
     rules = Rules.from_settings(settings)

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from devservers.components import naming
 from devservers.components.durations import parse_duration
@@ -59,7 +67,8 @@ class Settings(BaseModel):
             ``~/.ssh/id_*.pub``.
         image: Container image of new DevServers.
         default_ttl / max_ttl: Lifetime of new servers, and the cap on it
-            (also on ``extend``: the expiry stays within ``max_ttl`` from now).
+            (also on ``extend``: the expiry stays within ``max_ttl`` from now);
+            ``default_ttl`` may not exceed ``max_ttl``.
         expiry_policy: What the reaper does at expiry: ``delete`` the stack,
             or ``stop`` the server and delete it ``stop_retention`` later.
         stop_retention: How long a server stopped at expiry is kept.
@@ -84,7 +93,7 @@ class Settings(BaseModel):
     secrets_provider: str = "passphrase"
     kubeconfig: Path | None = None
     context: str | None = None
-    namespace: str | None = None
+    namespace: Namespace | None = None
     image: str = DEFAULT_IMAGE
     default_ttl: Duration = "8h"
     max_ttl: Duration = "7d"
@@ -127,6 +136,14 @@ class Settings(BaseModel):
                 "azurekeyvault:// or hashivault:// URL"
             )
         return value
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> Settings:
+        if self.default_ttl_delta > self.max_ttl_delta:
+            raise ValueError(
+                f"default_ttl {self.default_ttl} is longer than max_ttl {self.max_ttl}"
+            )
+        return self
 
     @property
     def server_namespace(self) -> str:
@@ -211,23 +228,32 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
     Raises:
         SpecError: If the file is unreadable, not a mapping, or has a bad or
-            unknown key; the message names the key.
+            unknown key; the message names the key, the hint where its value
+            came from (the file, a ``DEVSERVERS_*`` variable, the command line).
     """
     path = path or Path(
         os.environ.get("DEVSERVERS_CONFIG")
         or _xdg("XDG_CONFIG_HOME", ".config", "devctl") / "config.yaml"
     )
     values: dict[str, Any] = _read_file(path)
+    sources = dict.fromkeys(values, str(path))
     for key in Settings.model_fields:
         env = os.environ.get(f"DEVSERVERS_{key.upper()}")
         if env:
             is_list = isinstance(Settings.model_fields[key].default, tuple)
             values[key] = env.split(os.pathsep) if is_list else env
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            sources[key] = f"the environment variable DEVSERVERS_{key.upper()}"
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    sources.update(dict.fromkeys(given, "the command line"))
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise SpecError(f"config: {describe_validation_error(exc)}", hint=f"check {path}") from None
+        loc = exc.errors()[0]["loc"]
+        source = sources.get(str(loc[0]), str(path)) if loc else str(path)
+        raise SpecError(
+            f"config: {describe_validation_error(exc)}", hint=f"check {source}"
+        ) from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -133,6 +133,27 @@ def test_shared_backend_refuses_a_machine_local_passphrase(pg_env: dict[str, str
     assert pg_env["DEVSERVERS_BACKEND_URL"].split("@")[0].split(":")[-1] not in created.stderr
 
 
+def hold_while_locked(
+    process: subprocess.Popen[str], postgres: Postgres, env: dict[str, str]
+) -> None:
+    """Stops ``process`` (SIGSTOP) at a moment it holds alice.box's lock in the backend.
+
+    Create takes the lock more than once (``stack init``, then the update), and a
+    short hold may end between seeing the lock and stopping: the lock is checked
+    again once the process is stopped, and the wait goes on if it is gone.
+    """
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the create never held the stack's lock"
+        if state_keys(postgres, env, "%/locks/%alice.box/%"):
+            os.killpg(process.pid, signal.SIGSTOP)
+            if state_keys(postgres, env, "%/locks/%alice.box/%"):
+                return
+            os.killpg(process.pid, signal.SIGCONT)
+        time.sleep(0.05)
+
+
 def test_second_process_on_a_locked_stack_gets_conflict(
     postgres: Postgres, pg_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -145,13 +166,7 @@ def test_second_process_on_a_locked_stack_gets_conflict(
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not state_keys(postgres, pg_env, "%/locks/%alice.box/%"):
-            assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the create never took the stack's lock"
-            time.sleep(0.05)
-        # Hold the first operation still while it owns the lock: no race on who finishes first.
-        os.killpg(first.pid, signal.SIGSTOP)
+        hold_while_locked(first, postgres, pg_env)
         try:
             # Another machine: its own local state, so only the backend's lock is shared.
             elsewhere = {**pg_env, "XDG_DATA_HOME": str(tmp_path / "elsewhere")}

@@ -107,6 +107,9 @@ CORPUS: dict[str, Case] = {
     "ttl-overflow": create("--ttl", "9" * 20 + "d", named="9" * 20 + "d"),
     "config-default-ttl": config("default_ttl: forever\n", "forever"),
     "config-max-ttl-zero": config("max_ttl: 0h\n", "0h"),
+    "config-default-ttl-past-max": config("default_ttl: 8d\n", "8d"),
+    "config-namespace-invalid": config("namespace: Dev_Box\n", "Dev_Box"),
+    "env-namespace-invalid": Case(("list",), "Dev_Box", env={"DEVSERVERS_NAMESPACE": "Dev_Box"}),
     # flavors
     "flavor-upper-case": create("--flavor", "CPU-SMALL", named="CPU-SMALL"),
     "flavor-empty": create("--flavor", "", named="''"),
@@ -187,6 +190,26 @@ def test_bad_input_is_refused(home: Path, monkeypatch: pytest.MonkeyPatch, case:
 
 def test_corpus_is_large_enough() -> None:
     assert len(CORPUS) >= 40
+
+
+HINT_SOURCES = {
+    "file": (config("namespace: Bad_NS\n", "Bad_NS"), "c.yaml"),
+    "environment": (
+        Case(("list",), "Bad_NS", env={"DEVSERVERS_NAMESPACE": "Bad_NS"}),
+        "environment variable DEVSERVERS_NAMESPACE",
+    ),
+    "command-line": (Case(("--user", "Bad_User", "list"), "Bad_User"), "command line"),
+}
+
+
+@pytest.mark.parametrize(("case", "source"), HINT_SOURCES.values(), ids=HINT_SOURCES.keys())
+def test_hint_names_where_the_bad_value_came_from(
+    home: Path, monkeypatch: pytest.MonkeyPatch, case: Case, source: str
+) -> None:
+    result = CliRunner().invoke(app, _prepare(case, home, monkeypatch))
+    assert_refused(result, case.named, home)
+    hints = [line for line in result.stderr.splitlines() if line.startswith("hint: ")]
+    assert len(hints) == 1 and source in hints[0], result.stderr
 
 
 def test_unwritable_file_backend_is_refused_before_the_engine(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -279,16 +280,20 @@ def test_scheduler_runs_passes_coalesced_one_at_a_time_in_utc() -> None:
     assert job.next_run_time == NOW
 
 
-@pytest.mark.parametrize("interval", ["0s", "soon", "-1m"])
-def test_bad_interval_exits_2(interval: str, home: object) -> None:
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--interval", "0s"), ("--interval", "soon"), ("--interval", "-1m"), ("-n", "BAD_NS")],
+)
+def test_bad_option_exits_2_before_the_cluster(option: str, value: str, home: object) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "devservers.reaper", "--once", "--interval", interval],
+        [sys.executable, "-m", "devservers.reaper", "--once", option, value],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "KUBECONFIG": "/nonexistent/kubeconfig"},
     )
     assert result.returncode == 2, result.stderr
-    assert interval in result.stderr
+    assert value in result.stderr
     assert result.stdout == ""
 
 
