@@ -8,6 +8,7 @@ failures to :class:`ClusterUnavailable` or :class:`NotFound`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -271,7 +272,19 @@ def _api(action: str, missing: str | None = None) -> Iterator[None]:
             ) from None
         raise ClusterUnavailable(f"{action}: API error {exc.status} {exc.reason}") from None
     except HTTPError as exc:
-        raise ClusterUnavailable(f"{action}: cannot reach the API server ({exc})") from None
+        raise ClusterUnavailable(
+            f"{action}: cannot reach the API server {_unreachable(exc)}"
+        ) from None
+
+
+def _unreachable(exc: Exception) -> str:
+    """``https://host:port (reason)`` from a urllib3 error, without its connection repr."""
+    from urllib3.exceptions import MaxRetryError
+
+    if not isinstance(exc, MaxRetryError) or exc.pool is None:
+        return f"({exc})"
+    reason = re.sub(r"^HTTPS?Connection\([^)]*\): ", "", str(exc.reason or exc))
+    return f"{exc.pool.scheme}://{exc.pool.host}:{exc.pool.port} ({reason})"
 
 
 @contextmanager

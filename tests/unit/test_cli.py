@@ -76,11 +76,14 @@ def test_bad_backend_url_is_named(home: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "ftp://somewhere" in err
 
 
-def test_unreachable_cluster_exits_5(home: Path) -> None:
+def test_unreachable_cluster_exits_5_naming_the_server_and_the_cause(home: Path) -> None:
     code, out, err = run("list", "-o", "json")
     assert code == 5
     assert out == ""
-    assert "API server" in err
+    (error,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "cannot reach the API server https://127.0.0.1:9 (" in error
+    assert "Connection refused" in error
+    assert "HTTPSConnection" not in error
 
 
 def test_unknown_context_exits_2_and_names_it(home: Path) -> None:
