@@ -7,12 +7,21 @@ two share one configuration. ``devservers.cli`` never imports the reaper.
 
 from __future__ import annotations
 
+import enum
 import os
 import subprocess
 import sys
 from typing import Annotated
 
 import typer
+
+
+class ReportFormat(enum.StrEnum):
+    """Report formats of ``devctl reaper run -o``."""
+
+    table = "table"
+    json = "json"
+
 
 reaper_app = typer.Typer(help="The expiry reaper.", no_args_is_help=True)
 
@@ -33,8 +42,8 @@ def run(
         bool, typer.Option("--dry-run", help="Print each candidate and the reason; change nothing.")
     ] = False,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="Report format: table or json.")
-    ] = "table",
+        ReportFormat, typer.Option("--output", "-o", help="Report format.")
+    ] = ReportFormat.table,
     namespace: Annotated[
         str | None,
         typer.Option("--namespace", "-n", help="Only this namespace.", show_default="all"),
@@ -51,7 +60,7 @@ def run(
     Exit codes with --once: 0 done (locked servers are skipped), 1 some action
     failed, 2 bad option or config, 5 cluster or backend unreachable.
     """
-    args = ["--interval", interval, "--output", output]
+    args = ["--interval", interval, "--output", output.value]
     args += ["--once"] * once + ["--dry-run"] * dry_run
     args += ["--namespace", namespace] if namespace else []
     args += ["--parallel", str(parallel)] if parallel else []

@@ -305,6 +305,15 @@ def test_devctl_reaper_run_passes_the_exit_code_on(home: object) -> None:
     assert out == ""
 
 
+def test_devctl_reaper_run_checks_its_output_format(home: object) -> None:
+    from clirun import run
+
+    code, out, err = run("reaper", "run", "--once", "-o", "yaml")
+    assert code == 2
+    assert out == ""
+    assert "yaml" in err and "devctl reaper run" in err
+
+
 # --- observing ----------------------------------------------------------------
 
 
