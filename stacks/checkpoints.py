@@ -1,12 +1,17 @@
-"""Checkpoints a killed engine left unreadable (file backends): restored from a backup.
+"""Checkpoints a killed engine left unreadable (file backends): repaired before use.
 
 Pulumi's file backend keeps ``<stack>.json`` with a ``.json.bak`` beside it and
-a history of checkpoints under ``.pulumi/history``. When the engine is killed
-while writing, the checkpoint can be left empty or truncated, and every later
-command fails with "failed to load checkpoint". Only when no live process holds
-the stack's lock, the newest readable backup replaces it; with none, it is moved
-aside (``.json.unreadable``) so the next create starts afresh and takes over
-the labelled objects it finds (``pulumi.com/patchForce``).
+a history of checkpoints under ``.pulumi/history``. Each blob has a metadata
+sidecar, ``<blob>.attrs``, which gocloud's fileblob rewrites in place (create,
+then write), unlike the blob itself (a temporary file renamed over it). An
+engine killed between the two leaves the sidecar empty, and every later read
+of the blob fails with "failed to load checkpoint: EOF". Only when no live
+process holds the stack's lock:
+
+* an unparsable sidecar is removed (fileblob reads a missing one as defaults);
+* an unparsable checkpoint is replaced by the newest readable backup; with
+  none, it is moved aside (``.json.unreadable``) so the next create starts
+  afresh and takes over the labelled objects it finds (``pulumi.com/patchForce``).
 """
 
 from __future__ import annotations
@@ -23,17 +28,31 @@ log = logging.getLogger(__name__)
 
 
 def restore_unreadable_checkpoint(settings: Settings, project: str, stack: str) -> Path | None:
-    """Repairs ``stack``'s checkpoint if it is unreadable; returns the file used, else ``None``."""
+    """Repairs ``stack``'s checkpoint files if any is unreadable.
+
+    Returns:
+        The backup the checkpoint was restored from, or the path it was moved
+        aside to; ``None`` when the checkpoint itself was readable (broken
+        sidecars may still have been removed) or a live process holds the lock.
+    """
     if not settings.backend.startswith("file://"):
         return None
     root = Path(settings.backend.removeprefix("file://")) / ".pulumi"
     path = root / "stacks" / project / f"{stack}.json"
-    if not path.exists() or _readable(path):
+    history_dir = root / "history" / project / stack
+    sidecars = [*path.parent.glob(f"{path.name}*.attrs"), *history_dir.glob("*.attrs")]
+    broken = [sidecar for sidecar in sidecars if not _readable(sidecar)]
+    if not path.exists() or (_readable(path) and not broken):
         return None
     locks = engine_locks(settings, project, stack)
     if locks and not _all_stale(locks):
         return None
-    history = sorted((root / "history" / project / stack).glob("*.checkpoint.json"), reverse=True)
+    for sidecar in broken:
+        sidecar.unlink(missing_ok=True)
+        log.warning("stack %s: unreadable metadata file %s removed", stack, sidecar.name)
+    if _readable(path):
+        return None
+    history = sorted(history_dir.glob("*.checkpoint.json"), reverse=True)
     for candidate in (path.with_name(f"{path.name}.bak"), *history):
         if candidate.exists() and _readable(candidate):
             restored = path.with_name(f"{path.name}.restoring")

@@ -23,10 +23,10 @@ class UnreadableCheckpoint(ProvisionError):
 def retry_unreadable_checkpoint(operation: Callable[P, R]) -> Callable[P, R]:
     """Runs ``operation`` once more if it met an unreadable checkpoint.
 
-    A killed engine can leave the checkpoint unreadable while its process is
-    still exiting; opening the stack again restores it from its backup once
-    no live process holds the lock (:mod:`.checkpoints`). The operation must
-    be safe to repeat (create resumes, delete finishes).
+    A killed engine can leave the checkpoint (or its metadata sidecar)
+    unreadable while its process is still exiting; opening the stack again
+    repairs it once no live process holds the lock (:mod:`.checkpoints`).
+    The operation must be safe to repeat (create resumes, delete finishes).
     """
 
     @functools.wraps(operation)

@@ -195,6 +195,20 @@ def test_killed_create_then_repair_reports_and_converges(
     assert_clean(leftovers)
 
 
+def test_checkpoint_sidecar_left_empty_by_a_killed_engine_is_repaired(
+    devctl_env: dict[str, str], backend: str, leftovers: Leftovers
+) -> None:
+    """fileblob rewrites ``<blob>.attrs`` in place: a kill there leaves it empty ("EOF")."""
+    assert devctl(devctl_env, "create", "box", "--no-wait").returncode == 0
+    stacks = Path(backend.removeprefix("file://")) / ".pulumi" / "stacks" / "devservers"
+    (stacks / "alice.box.json.attrs").write_text("")
+    described = devctl(devctl_env, "describe", "box", "-o", "json")
+    assert described.returncode == 0, described.stderr
+    deleted = devctl(devctl_env, "delete", "box", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert_clean(leftovers)
+
+
 def test_children_deleted_by_hand_then_delete_succeeds(
     devctl_env: dict[str, str],
     leftovers: Leftovers,

@@ -1,8 +1,11 @@
-"""A checkpoint a killed engine left empty is restored from its backup, never silently lost."""
+"""A checkpoint (or its sidecar) a killed engine left empty is repaired, never silently lost."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,44 @@ def test_readable_checkpoint_is_left_alone(tmp_path: Path) -> None:
     path.with_name("alice.box.json.bak").write_text('{"version": 2}')
     assert restore_unreadable_checkpoint(settings, "devservers", "alice.box") is None
     assert path.read_text() == '{"version": 3}'
+
+
+ATTRS = '{"user.content_type":"application/octet-stream","md5":"AAAA"}\n'
+
+
+def test_empty_sidecar_is_removed_and_the_checkpoint_kept(tmp_path: Path) -> None:
+    settings, path = backend(tmp_path)
+    path.write_text('{"version": 3}')
+    path.with_name("alice.box.json.attrs").write_text("")
+    path.with_name("alice.box.json.bak.attrs").write_text(ATTRS)
+    history = tmp_path / ".pulumi" / "history" / "devservers" / "alice.box"
+    history.mkdir(parents=True)
+    (history / "alice.box-1.checkpoint.json.attrs").write_text('{"user.content')
+
+    assert restore_unreadable_checkpoint(settings, "devservers", "alice.box") is None
+    assert not path.with_name("alice.box.json.attrs").exists()
+    assert not (history / "alice.box-1.checkpoint.json.attrs").exists()
+    assert path.with_name("alice.box.json.bak.attrs").read_text() == ATTRS
+    assert path.read_text() == '{"version": 3}'
+
+
+def test_nothing_is_repaired_while_a_live_process_holds_the_lock(tmp_path: Path) -> None:
+    settings, path = backend(tmp_path)
+    path.write_text("")
+    path.with_name("alice.box.json.attrs").write_text("")
+    path.with_name("alice.box.json.bak").write_text('{"version": 3}')
+    locks = tmp_path / ".pulumi" / "locks" / "organization" / "devservers" / "alice.box"
+    locks.mkdir(parents=True)
+    held = {
+        "pid": os.getpid(),
+        "hostname": socket.gethostname(),
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    (locks / "a.json").write_text(json.dumps(held))
+
+    assert restore_unreadable_checkpoint(settings, "devservers", "alice.box") is None
+    assert path.read_text() == ""
+    assert path.with_name("alice.box.json.attrs").exists()
 
 
 def test_an_operation_meeting_an_unreadable_checkpoint_runs_once_more(
