@@ -27,16 +27,16 @@ cluster-up:
 cluster-down:
 	cluster/down.sh
 
-## platform: `pulumi up` of the platform stack (default: example, Pulumi.example.yaml)
+## platform: `pulumi up --refresh` of the platform stack on the local cluster (default: example)
 PLATFORM_STACK ?= example
-PLATFORM_STATE ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/devservers/platform
+PLATFORM_STATE ?= $(CURDIR)/.cluster/$(or $(DEVSERVERS_CLUSTER_NAME),devservers)-state/platform
 platform:
 	mkdir -p "$(PLATFORM_STATE)"
 	$(ENV) && export PULUMI_BACKEND_URL="$${PULUMI_BACKEND_URL:-file://$(PLATFORM_STATE)}" \
 	  && { [[ -v PULUMI_CONFIG_PASSPHRASE || -v PULUMI_CONFIG_PASSPHRASE_FILE ]] \
 	       || export PULUMI_CONFIG_PASSPHRASE=; } \
 	  && { pulumi stack select $(PLATFORM_STACK) 2>/dev/null || pulumi stack init $(PLATFORM_STACK); } \
-	  && pulumi up --yes --stack $(PLATFORM_STACK)
+	  && pulumi up --yes --refresh --stack $(PLATFORM_STACK)
 
 ## demo: bootstrap, local cluster, the example platform, a DevServer with a volume, listed
 demo: bootstrap cluster-up platform

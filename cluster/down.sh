@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops and deletes the local cluster and its data. Idempotent.
+# Stops and deletes the local cluster, its data and the stacks kept for it. Idempotent.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 eval "$("$here/../toolchain/env.sh")"
@@ -8,3 +8,4 @@ if command -v kwokctl >/dev/null && kwokctl get clusters 2>/dev/null | grep -qx 
   kwokctl delete cluster --name "$name" >&2
 fi
 rm -f "$KUBECONFIG"
+rm -rf "$here/../.cluster/$name-state"

@@ -10,6 +10,8 @@ prefix="$("$here/prefix.sh")"
 name="${DEVSERVERS_CLUSTER_NAME:-devservers}"
 kubeconfig="$repo/.cluster/kubeconfig"
 [[ $name == devservers ]] || kubeconfig="$repo/.cluster/$name.kubeconfig"
+# Stacks of the local cluster live beside it: `make cluster-down` forgets them too.
+state="$repo/.cluster/$name-state"
 cat <<ENV
 export DEVSERVERS_TOOLCHAIN="$prefix"
 export PATH="$prefix/bin:$repo/.venv/bin:\$PATH"
@@ -19,4 +21,5 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 export KWOK_WORKDIR="$repo/.cluster/kwok"
 export KUBECONFIG="$kubeconfig"
+export DEVSERVERS_BACKEND_URL="\${DEVSERVERS_BACKEND_URL:-file://$state/servers}"
 ENV
