@@ -91,7 +91,12 @@ def describe(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -
 def delete(
     ctx: typer.Context,
     name: NameArg,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Do not ask for confirmation (required without a terminal)."
+        ),
+    ] = False,
     force: Annotated[
         bool,
         typer.Option(
@@ -106,8 +111,9 @@ def delete(
     from devservers.stacks import delete_server
 
     check_server_name(name)
-    if not yes and sys.stdin.isatty():
-        typer.confirm(f"Delete DevServer {name!r}? Its claims are kept.", abort=True, err=True)
+    if not yes and not _confirmed(f"Delete DevServer {name!r}? Its claims are kept."):
+        print(f"{name} not deleted", file=sys.stderr)
+        return
     settings = ctx.obj.settings
     result = delete_server(settings, settings.user, name, progress=_progress(ctx), force=force)
     render.emit(
@@ -118,6 +124,24 @@ def delete(
             + (f"; swept: {', '.join(r.swept)}" if r.swept else "")
         ),
     )
+
+
+def interactive() -> bool:
+    """Whether stdin is a terminal a person can answer a prompt on."""
+    return sys.stdin.isatty()
+
+
+def _confirmed(question: str) -> bool:
+    """Asks on the terminal; without one, refuses rather than guess (as ``pulumi destroy``).
+
+    Raises:
+        SpecError: stdin is not a terminal.
+    """
+    if not interactive():
+        from devservers.stacks import SpecError
+
+        raise SpecError("no terminal to confirm on", hint="pass --yes to delete without a prompt")
+    return typer.confirm(question, err=True)
 
 
 def _progress(ctx: typer.Context) -> Any:

@@ -9,6 +9,9 @@ import pytest
 from clirun import run, state_files
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from typer.testing import CliRunner
+
+from devservers.cli.main import app
 
 
 @pytest.mark.parametrize(
@@ -107,3 +110,23 @@ def test_json_output_of_an_empty_list_is_an_empty_array(
     code, out, _ = run("list", "-o", "json")
     assert code == 0
     assert json.loads(out) == []
+
+
+def test_delete_without_yes_and_without_a_terminal_is_refused(home: Path) -> None:
+    result = CliRunner().invoke(app, ["delete", "box"], input="y\n")
+    assert result.exit_code == 2, result.stderr
+    assert "--yes" in result.stderr
+    assert state_files(home) == []
+
+
+@pytest.mark.parametrize(("answer", "code"), [("n\n", 0), ("\n", 0), ("y\n", 5)])
+def test_delete_asks_on_a_terminal_and_a_no_changes_nothing(
+    home: Path, monkeypatch: pytest.MonkeyPatch, answer: str, code: int
+) -> None:
+    monkeypatch.setattr("devservers.cli.servers.interactive", lambda: True)
+    result = CliRunner().invoke(app, ["delete", "box"], input=answer)
+    # "y" goes on to the cluster, which the hermetic kubeconfig cannot reach (exit 5).
+    assert result.exit_code == code, result.stderr
+    declined = code == 0
+    assert ("not deleted" in result.stderr) == declined
+    assert (state_files(home) == []) == declined
