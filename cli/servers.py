@@ -157,6 +157,11 @@ def _left(server: Server, marker: str = " !") -> str:
     return left + marker if server.expiring_soon else left
 
 
+def _expiry_state(server: Server) -> str:
+    left = _left(server, marker="")
+    return left if left == "expired" else f"{left} left"
+
+
 def _list_view(servers: list[Server]) -> Any:
     if not servers:
         return "No DevServers. Create one with: devctl create NAME"
@@ -177,7 +182,7 @@ def _details_view(d: ServerDetails) -> Any:
         f"Stack:      {s.stack}",
         f"Flavor:     {s.flavor}",
         f"Status:     {s.status}",
-        f"Expiry:     {render.plain(s.expiry)} ({_left(s, marker='')} left)",
+        f"Expiry:     {render.plain(s.expiry)} ({_expiry_state(s)})",
         *([f"Notice:     {s.notice}"] if s.notice else []),
         f"Service:    {d.service} (port 22)",
         f"Volumes:    {', '.join(d.volumes) or 'none (ephemeral home)'}",

@@ -89,9 +89,11 @@ def retry_after(failures: int, failed_at: datetime, base: timedelta, cap: timede
 
 
 def time_left(expiry: datetime, now: datetime) -> str:
-    """``35m``, ``2d4h`` or ``expired``, as shown by ``devctl list``."""
+    """``35m``, ``2d4h``, ``<1m`` or ``expired``, as shown by ``devctl list``."""
     left = expiry - now
-    return "expired" if left.total_seconds() <= 0 else format_duration(left)
+    if left.total_seconds() <= 0:
+        return "expired"
+    return format_duration(left) if left.total_seconds() >= 60 else "<1m"
 
 
 def expiry_notice(

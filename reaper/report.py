@@ -42,7 +42,8 @@ def as_text(report: PassReport) -> str:
     ]
     summary = (
         f"{'dry run: ' if report.dry_run else ''}{report.servers} server(s) seen, "
-        f"{len(report.results)} acted on, policy {report.policy}, "
+        f"{len(report.results)} {'would be ' if report.dry_run else ''}acted on, "
+        f"policy {report.policy}, "
         f"{report.duration_seconds:.2f}s"
     )
     return "\n".join([*lines, summary] if rows else [summary])

@@ -46,7 +46,12 @@ class Cluster:
 
     def require_namespace(self, namespace: str) -> None:
         """Raises :class:`NotFound` unless the namespace exists."""
-        with _api(f"read namespace {namespace}", missing=f"namespace {namespace!r} does not exist"):
+        with _api(
+            f"read namespace {namespace}",
+            missing=f"namespace {namespace!r} does not exist",
+            hint="user namespaces come from the platform: an admin adds the user to "
+            "Pulumi.<stack>.yaml and runs 'pulumi up' (or set 'namespace' in your config)",
+        ):
             self.core.read_namespace(namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS)
 
     def missing_claims(self, namespace: str, claims: set[str]) -> list[str]:
@@ -257,7 +262,7 @@ class _LazyApi:
 
 
 @contextmanager
-def _api(action: str, missing: str | None = None) -> Iterator[None]:
+def _api(action: str, missing: str | None = None, hint: str | None = None) -> Iterator[None]:
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
@@ -265,10 +270,15 @@ def _api(action: str, missing: str | None = None) -> Iterator[None]:
         yield
     except ApiException as exc:
         if exc.status == 404 and missing:
-            raise NotFound(missing) from None
-        if exc.status in (401, 403):
+            raise NotFound(missing, hint=hint) from None
+        if exc.status == 401:
             raise ClusterUnavailable(
-                f"{action}: the API server refused the credentials ({exc.status} {exc.reason})"
+                f"{action}: the API server refused the credentials (401 {exc.reason})"
+            ) from None
+        if exc.status == 403:
+            raise ClusterUnavailable(
+                f"{action}: forbidden to these credentials (403 {exc.reason})",
+                hint="an admin's kubeconfig can do this; a user's may act in their own namespace",
             ) from None
         raise ClusterUnavailable(f"{action}: API error {exc.status} {exc.reason}") from None
     except HTTPError as exc:

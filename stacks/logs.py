@@ -13,6 +13,10 @@ engine stops while the inline program still talks to it (e.g. after the API
 server went away mid-update). Both are shown with ``--debug`` only.
 """
 
+CHATTY_LOGGERS = ("apscheduler",)
+"""Loggers that report routine work at INFO (APScheduler: every run of the reaper's
+pass); only their warnings (e.g. a missed run) are shown without ``--debug``."""
+
 
 def configure_logging(level: int, fmt: str, debug: bool) -> None:
     """Logs at ``level`` (``DEBUG`` with ``debug``) on stderr; libraries only with ``debug``."""
@@ -21,3 +25,5 @@ def configure_logging(level: int, fmt: str, debug: bool) -> None:
     )
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)

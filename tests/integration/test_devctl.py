@@ -94,6 +94,7 @@ def test_missing_namespace_is_refused_before_any_stack(devctl_env: dict[str, str
     result = devctl(env, "create", "box")
     assert result.returncode == 3
     assert "dev-nobody-here" in result.stderr
+    assert "hint: user namespaces come from the platform" in result.stderr
     assert stacks_in(env["DEVSERVERS_BACKEND_URL"]) == []
 
 

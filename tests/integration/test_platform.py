@@ -400,7 +400,7 @@ def test_user_creates_lists_and_deletes_own_devservers_with_own_credentials(
 
         elsewhere = devctl(env, "--user", platform.user("bob"), "list")
         assert elsewhere.returncode == 5
-        assert "403" in elsewhere.stderr
+        assert "forbidden to these credentials (403" in elsewhere.stderr
     finally:
         deleted = devctl(env, "delete", "box", "--yes")
     assert deleted.returncode == 0, deleted.stderr

@@ -103,3 +103,4 @@ def test_notice_after_expiry_follows_the_policy() -> None:
 def test_time_left() -> None:
     assert expiry.time_left(NOW + 26 * H, NOW) == "1d2h"
     assert expiry.time_left(NOW, NOW) == "expired"
+    assert expiry.time_left(NOW + timedelta(seconds=30), NOW) == "<1m"

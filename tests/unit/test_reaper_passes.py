@@ -252,6 +252,7 @@ def test_dry_run_changes_nothing_and_gives_reasons() -> None:
         ("would-warn", report.results[1].reason),
     ]
     assert report.dry_run
+    assert "dry run: 2 server(s) seen, 2 would be acted on" in as_text(report)
 
 
 def test_report_json_is_stable_and_empty_results_are_a_list() -> None:
@@ -388,3 +389,15 @@ def test_the_platform_lets_the_reaper_record_its_warnings() -> None:
         "events" in rule["resources"] and "create" in rule["verbs"] and rule["apiGroups"] == [""]
         for rule in reaper_rules()
     )
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_scheduler_logs_each_run_only_with_debug(debug: bool) -> None:
+    import logging
+
+    from devservers.stacks.logs import configure_logging
+
+    configure_logging(logging.INFO, "%(message)s", debug)
+    executor = logging.getLogger("apscheduler.executors.default")
+    assert executor.isEnabledFor(logging.INFO) is debug
+    assert executor.isEnabledFor(logging.WARNING)
