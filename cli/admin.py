@@ -23,9 +23,12 @@ def register(app: typer.Typer) -> None:
 
 def kubeconfig(
     ctx: typer.Context,
-    user: Annotated[str, typer.Argument(help="A user of the platform stack config.")],
+    user: Annotated[
+        str, typer.Argument(metavar="USER", help="A user of the platform stack config.")
+    ],
     duration: Annotated[
-        str, typer.Option(help="Token lifetime, e.g. 1h, 8h, 7d (at least 10m).")
+        str,
+        typer.Option(metavar="DURATION", help="Token lifetime, e.g. 1h, 8h, 7d (at least 10m)."),
     ] = "8h",
 ) -> None:
     """Print a kubeconfig for USER: their ServiceAccount's token, namespace dev-USER.

@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
 def extend(
     ctx: typer.Context,
     name: NameArg,
-    by: Annotated[str, typer.Option("--by", help="How much longer, e.g. 30m, 2h, 1d.")],
+    by: Annotated[
+        str, typer.Option("--by", metavar="DURATION", help="How much longer, e.g. 30m, 2h, 1d.")
+    ],
     output: Format = OutputOption,
 ) -> None:
     """Push a DevServer's expiry back: max(now, expiry) + BY, within the maximum lifetime.

@@ -64,16 +64,21 @@ def main(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option(help="Config file.", show_default="$XDG_CONFIG_HOME/devctl/config.yaml"),
+        typer.Option(
+            metavar="FILE", help="Config file.", show_default="$XDG_CONFIG_HOME/devctl/config.yaml"
+        ),
     ] = None,
     kubeconfig: Annotated[
-        Path | None, typer.Option(help="kubeconfig file.", show_default="$KUBECONFIG")
+        Path | None,
+        typer.Option(metavar="FILE", help="kubeconfig file.", show_default="$KUBECONFIG"),
     ] = None,
     context: Annotated[
-        str | None, typer.Option(help="kubeconfig context.", show_default="current")
+        str | None,
+        typer.Option(metavar="CONTEXT", help="kubeconfig context.", show_default="current"),
     ] = None,
     user: Annotated[
-        str | None, typer.Option(help="Act as this user.", show_default="login name")
+        str | None,
+        typer.Option(metavar="USER", help="Act as this user.", show_default="login name"),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No engine progress on stderr.")

@@ -37,7 +37,9 @@ def run(
     once: Annotated[
         bool, typer.Option("--once", help="Run one pass and exit (for cron or a CronJob).")
     ] = False,
-    interval: Annotated[str, typer.Option(help="Time between passes, e.g. 60s, 5m.")] = "60s",
+    interval: Annotated[
+        str, typer.Option(metavar="DURATION", help="Time between passes, e.g. 60s, 5m.")
+    ] = "60s",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print each candidate and the reason; change nothing.")
     ] = False,
@@ -46,7 +48,13 @@ def run(
     ] = ReportFormat.table,
     namespace: Annotated[
         str | None,
-        typer.Option("--namespace", "-n", help="Only this namespace.", show_default="all"),
+        typer.Option(
+            "--namespace",
+            "-n",
+            metavar="NAMESPACE",
+            help="Only this namespace.",
+            show_default="all",
+        ),
     ] = None,
     parallel: Annotated[
         int | None,

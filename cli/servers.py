@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from devservers.stacks import Server, ServerDetails
 
 NameArg = Annotated[
-    str, typer.Argument(help="Server name: lowercase letters, digits and '-', at most 30.")
+    str,
+    typer.Argument(
+        metavar="NAME", help="Server name: lowercase letters, digits and '-', at most 30."
+    ),
 ]
 
 
@@ -33,22 +36,32 @@ def create(
     name: NameArg,
     flavor: Annotated[
         str | None,
-        typer.Option("--flavor", "-f", help="Flavor.", show_default="the catalog's default"),
+        typer.Option(
+            "--flavor", "-f", metavar="FLAVOR", help="Flavor.", show_default="the catalog's default"
+        ),
     ] = None,
     volume: Annotated[
         list[str] | None,
-        typer.Option("--volume", "-v", help="Mount a claim: CLAIM:/PATH[:ro]. Repeatable."),
+        typer.Option(
+            "--volume",
+            "-v",
+            metavar="CLAIM:/PATH[:ro|:rw]",
+            help="Mount a claim (read-write unless :ro). Repeatable.",
+        ),
     ] = None,
     ttl: Annotated[
-        str | None, typer.Option(help="Lifetime, e.g. 30m, 4h, 2d.", show_default="8h")
+        str | None,
+        typer.Option(metavar="DURATION", help="Lifetime, e.g. 30m, 4h, 2d.", show_default="8h"),
     ] = None,
     ssh_public_key_file: Annotated[
         list[Path] | None,
-        typer.Option(help="Public key file. Repeatable.", show_default="~/.ssh/id_*.pub"),
+        typer.Option(
+            metavar="FILE", help="Public key file. Repeatable.", show_default="~/.ssh/id_*.pub"
+        ),
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the pod is Ready.")] = True,
     image: Annotated[
-        str | None, typer.Option(help="Container image with sshd and a shell.")
+        str | None, typer.Option(metavar="IMAGE", help="Container image with sshd and a shell.")
     ] = None,
     output: Format = OutputOption,
 ) -> None:

@@ -30,7 +30,8 @@ def ssh(
     ctx: typer.Context,
     name: NameArg,
     command: Annotated[
-        list[str] | None, typer.Argument(help="Remote command; put it after '--'.")
+        list[str] | None,
+        typer.Argument(metavar="COMMAND", help="Remote command; put it after '--'."),
     ] = None,
     forward_agent: Annotated[
         bool | None,
@@ -64,7 +65,8 @@ def ssh(
 def ssh_config(
     ctx: typer.Context,
     name: Annotated[
-        str | None, typer.Argument(help="Server name.", show_default="all your servers")
+        str | None,
+        typer.Argument(metavar="NAME", help="Server name.", show_default="all your servers"),
     ] = None,
     install: Annotated[
         bool | None,

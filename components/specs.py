@@ -91,7 +91,7 @@ class VolumeSpec(_Spec):
         parts = text.split(":")
         mode = parts.pop() if len(parts) == 3 else "rw"
         if len(parts) != 2 or mode not in ("ro", "rw"):
-            raise ValueError(f"volume {text!r} must look like claim:/path or claim:/path:ro")
+            raise ValueError(f"volume {text!r} must look like claim:/path[:ro|:rw]")
         return cls(claim=parts[0], mount_path=parts[1], read_only=mode == "ro")
 
     def __str__(self) -> str:

@@ -98,7 +98,7 @@ def test_unknown_context_exits_2_and_names_it(home: Path) -> None:
 def test_help_teaches_volume_syntax() -> None:
     code, out, _ = run("create", "--help")
     assert code == 0
-    assert "CLAIM:/PATH[:ro]" in out
+    assert "CLAIM:/PATH[:ro|:rw]" in out
 
 
 def test_json_output_of_an_empty_list_is_an_empty_array(
