@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 
 from pulumi import automation as auto
 
-from devservers.stacks.errors import Conflict, NotFound, ProvisionError
+from devservers.stacks.errors import Conflict, ProvisionError, server_not_found
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,10 +60,7 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
     try:
         yield
     except auto.StackNotFoundError:
-        raise NotFound(
-            f"stack {stack!r} does not exist",
-            hint="stacks are named <user>.<server>; 'devctl list' shows your DevServers",
-        ) from None
+        raise server_not_found(stack) from None
     except auto.StackAlreadyExistsError:
         raise Conflict(f"stack {stack!r} already exists") from None
     except auto.ConcurrentUpdateError:

@@ -36,6 +36,18 @@ class NotFound(DevserversError):
     exit_code = 3
 
 
+def server_not_found(stack: str, evidence: str | None = None) -> NotFound:
+    """The one wording of "no such DevServer" for the stack ``<user>.<server>``.
+
+    ``evidence`` says what was looked for; by default, the stack itself.
+    """
+    user, _, name = stack.partition(".")
+    return NotFound(
+        f"DevServer {name!r} of user {user!r} does not exist ({evidence or f'no stack {stack}'})",
+        hint="'devctl list' shows yours",
+    )
+
+
 class Conflict(DevserversError):
     """Already exists, locked by another operation, or bound to another cluster."""
 

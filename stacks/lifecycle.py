@@ -21,7 +21,7 @@ from devservers.stacks import workspace
 from devservers.stacks.cluster import connect
 from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import engine_errors
-from devservers.stacks.errors import Conflict, NotFound, SpecError
+from devservers.stacks.errors import Conflict, SpecError, server_not_found
 from devservers.stacks.listing import describe_server
 from devservers.stacks.locks import server_lock
 from devservers.stacks.programs import (
@@ -204,9 +204,7 @@ def open_server(settings: Settings, stack_id: str, name: str) -> tuple[auto.Stac
     Raises:
         NotFound: The stack does not exist or never completed its create.
     """
-    missing = NotFound(
-        f"DevServer {name!r} does not exist (no stack {stack_id})", hint="'devctl list' shows yours"
-    )
+    missing = server_not_found(stack_id)
     with engine_errors(stack_id, "read"):
         try:
             stack = workspace.select_stack(settings, stack_id)

@@ -12,8 +12,9 @@ from typing import Any
 from devservers.components import VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import parse_instant
+from devservers.components.naming import stack_name
 from devservers.stacks.cluster import Cluster, connect
-from devservers.stacks.errors import NotFound
+from devservers.stacks.errors import server_not_found
 from devservers.stacks.notices import with_notice
 from devservers.stacks.results import PodInfo, Server, ServerDetails
 from devservers.stacks.settings import Settings
@@ -56,8 +57,8 @@ def describe_server(
     selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
     found = cluster.labelled("deployments", selector, settings.server_namespace)
     if not found:
-        raise NotFound(
-            f"DevServer {name!r} of user {user!r} does not exist", hint="'devctl list' shows yours"
+        raise server_not_found(
+            stack_name(user, name), f"no Deployment in {settings.server_namespace}"
         )
     deployment = found[0]
     server = _listed(deployment, settings, datetime.now(UTC))

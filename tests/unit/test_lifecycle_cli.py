@@ -58,7 +58,14 @@ def test_extend_needs_by(home: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["extend", "nope", "--by", "1h"], ["stop", "nope"], ["start", "nope"]]
+    "args",
+    [
+        ["extend", "nope", "--by", "1h"],
+        ["stop", "nope"],
+        ["start", "nope"],
+        ["delete", "nope", "--yes"],
+        ["repair", "nope"],
+    ],
 )
 def test_unknown_server_exits_3(
     home: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
@@ -69,7 +76,7 @@ def test_unknown_server_exits_3(
     monkeypatch.setattr(workspace, "select_stack", no_such_stack)
     code, out, err = run(*args)
     assert code == 3, err
-    assert "'nope' does not exist" in err
+    assert "DevServer 'nope' of user 'alice' does not exist" in err
     assert out == ""
 
 
