@@ -8,6 +8,7 @@ failures to :class:`ClusterUnavailable` or :class:`NotFound`.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -229,10 +230,12 @@ def connect(settings: Settings) -> Cluster:
         )
         _, active = config.list_kube_config_contexts(config_file=settings.kubeconfig_files)
     except (config.ConfigException, OSError, TypeError) as exc:
+        files = settings.kubeconfig_files.split(os.pathsep)
+        reason = "no such file" if not any(map(os.path.exists, files)) else str(exc)
         raise SpecError(
             f"cannot load kubeconfig {settings.kubeconfig_files}"
             f"{f' context {settings.context!r}' if settings.context else ''}: "
-            + " ".join(str(exc).split()),
+            + " ".join(reason.split()),
             hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
         ) from None
     return Cluster(

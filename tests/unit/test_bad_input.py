@@ -140,13 +140,13 @@ CORPUS: dict[str, Case] = {
     "config-image-empty": config("image: ''\n", "image", args=("create", "box")),
     "config-keys-not-a-list": config("ssh_public_key_files: 12\n", "ssh_public_key_files"),
     # kubeconfig and context
-    "kubeconfig-missing": kubeconfig(None, "kc"),
+    "kubeconfig-missing": kubeconfig(None, "kc: no such file"),
     "kubeconfig-garbage": kubeconfig("::: not yaml [", "kc"),
     "kubeconfig-empty": kubeconfig("", "kc"),
     "kubeconfig-no-contexts": kubeconfig(
         "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n", "kc"
     ),
-    "kubeconfig-flag-missing": Case(("--kubeconfig", "{home}/nokc", "list"), "nokc"),
+    "kubeconfig-flag-missing": Case(("--kubeconfig", "{home}/nokc", "list"), "nokc: no such file"),
     # backend URLs
     "backend-service": backend("https://api.pulumi.com"),
     "backend-file-relative": backend("file://relative/dir"),
