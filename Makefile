@@ -5,7 +5,11 @@ ENV := eval "$$(toolchain/env.sh)"
 # uv from PATH, else the one `make python` installs with pip.
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: bootstrap python toolchain env cluster-up cluster-down platform demo test test-unit lint bench
+.PHONY: help bootstrap python toolchain env cluster-up cluster-down platform demo test test-unit lint bench
+
+## help: this list
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 ## bootstrap: Python environment + pinned engines (idempotent; cached by pins)
 bootstrap: python toolchain
@@ -21,9 +25,11 @@ toolchain:
 env:
 	@toolchain/env.sh
 
+## cluster-up: start the local cluster (kwok nodes; DEVSERVERS_CLUSTER_NAME for another)
 cluster-up:
 	cluster/up.sh
 
+## cluster-down: delete the local cluster and the stacks kept for it
 cluster-down:
 	cluster/down.sh
 
@@ -50,6 +56,7 @@ test: lint cluster-up
 test-unit:
 	.venv/bin/python -m pytest -m "not integration"
 
+## lint: ruff and the import layers contract
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
