@@ -58,7 +58,9 @@ def destroy_stack(
     recover_stack(settings, stack, refresh=False)
     try:
         run = {"program": program, "run_program": True} if program else {}
-        stack.destroy(on_output=progress, color="never", refresh=True, **run)
+        stack.destroy(
+            on_output=_without_stack_rm_advice(progress), color="never", refresh=True, **run
+        )
     except auto.CommandError:
         if not force:
             raise
@@ -72,3 +74,16 @@ def destroy_stack(
         )
     stack.workspace.remove_stack(stack.name, force=force)
     return tuple(swept)
+
+
+STACK_RM_ADVICE = (
+    "history and configuration associated with the stack are still maintained",
+    "If you want to remove the stack completely, run",
+)
+"""The engine's closing advice after a destroy; the stack is removed here, so it is dropped."""
+
+
+def _without_stack_rm_advice(progress: Callable[[str], Any] | None) -> Callable[[str], Any] | None:
+    if progress is None:
+        return None
+    return lambda line: None if any(a in line for a in STACK_RM_ADVICE) else progress(line)

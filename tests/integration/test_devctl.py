@@ -73,6 +73,8 @@ def test_create_list_describe_delete(
     deleted = devctl(devctl_env, "delete", "box", "--yes", "-o", "json")
     assert deleted.returncode == 0, deleted.stderr
     assert json.loads(deleted.stdout)["claims_kept"] == [claim]
+    assert "Destroying (" in deleted.stderr
+    assert "pulumi stack rm" not in deleted.stderr, "the stack is removed already"
     assert apps.list_namespaced_deployment(namespace).items == []
     assert core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound"
     assert stacks_in(devctl_env["DEVSERVERS_BACKEND_URL"]) == []
@@ -80,6 +82,7 @@ def test_create_list_describe_delete(
 
     gone = devctl(devctl_env, "delete", "box", "--yes")
     assert gone.returncode == 3
+    assert "DevServer 'box' of user 'alice' does not exist" in gone.stderr
 
 
 def test_missing_claim_is_refused_before_any_stack(devctl_env: dict[str, str]) -> None:
