@@ -8,7 +8,7 @@ from pulumi import automation as auto
 
 from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
-from devservers.stacks import sshconfig, workspace
+from devservers.stacks import workspace
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import engine_errors, retry_unreadable_checkpoint
@@ -118,7 +118,6 @@ def delete_server(
         spec = outputs.get("spec", {})
         namespace = spec.get("namespace") or settings.server_namespace
         swept = destroy_stack(settings, cluster, stack, namespace, force=force, progress=progress)
-    sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name)
     claims = tuple(sorted({v["claim"] for v in spec.get("volumes", [])}))
     return Deleted(name=name, stack=stack_id, claims_kept=claims, swept=swept)
 

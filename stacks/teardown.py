@@ -15,6 +15,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from devservers.stacks import sshconfig
 from devservers.stacks.cluster import Cluster
 from devservers.stacks.errors import ProvisionError
 from devservers.stacks.recovery import recover_stack
@@ -35,6 +36,8 @@ def destroy_stack(
     program: Callable[[], None] | None = None,
 ) -> tuple[str, ...]:
     """Destroys ``stack``, sweeps its leftovers in ``namespace``, then removes the stack.
+
+    The server's ``Host`` entry and pinned host keys in devctl's SSH files go too.
 
     Args:
         settings: devctl settings.
@@ -73,6 +76,8 @@ def destroy_stack(
             hint="run the same command again once they are gone",
         )
     stack.workspace.remove_stack(stack.name, force=force)
+    user, _, name = stack.name.partition(".")
+    sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name)
     return tuple(swept)
 
 

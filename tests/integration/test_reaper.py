@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,7 +103,9 @@ def test_one_minute_server_is_reaped_after_expiry_and_not_before(
     devctl_env: dict[str, str], namespace: str, apps: client.AppsV1Api, core: client.CoreV1Api
 ) -> None:
     expiry = create_all(devctl_env, "short", "kept")
+    ssh_config = Path(devctl_env["XDG_DATA_HOME"]) / "devservers" / "ssh" / "config"
     try:
+        assert devctl(devctl_env, "ssh-config", "--no-install").returncode == 0
         before = reap(devctl_env, namespace)
         assert datetime.now(UTC) < expiry["short"], "the first pass must run before expiry"
         assert states(before)["short"][0] == "warned"
@@ -129,6 +132,8 @@ def test_one_minute_server_is_reaped_after_expiry_and_not_before(
         assert states(after) == {"short": ("deleted", states(after)["short"][1])}
         assert deployments(apps, namespace) == ["kept"]
         assert [p.stem for p in stacks_in(devctl_env["DEVSERVERS_BACKEND_URL"])] == ["alice.kept"]
+        hosts = re.findall(r"^Host (\S+)", ssh_config.read_text(), re.MULTILINE)
+        assert hosts == ["devserver-kept"], "the reaper forgets what it deleted, as delete does"
     finally:
         clean_up(devctl_env, apps, namespace)
 
