@@ -88,7 +88,8 @@ def list_(
     """List your DevServers with their status and expiry (one API call)."""
     from devservers.stacks import list_servers
 
-    render.emit(list_servers(ctx.obj.settings, all_users=all_users), output, _list_view)
+    view = _all_users_view if all_users else _list_view
+    render.emit(list_servers(ctx.obj.settings, all_users=all_users), output, view)
 
 
 def describe(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> None:
@@ -175,15 +176,25 @@ def _expiry_state(server: Server) -> str:
     return left if left == "expired" else f"{left} left"
 
 
-def _list_view(servers: list[Server]) -> Any:
+def _list_view(servers: list[Server], namespaces: bool = False) -> Any:
     if not servers:
         return "No DevServers. Create one with: devctl create NAME"
     from rich.console import Group
 
-    rows = [(s.name, s.user, s.flavor, s.status, render.plain(s.expiry), _left(s)) for s in servers]
-    table = render.table(("name", "user", "flavor", "status", "expiry", "left"), rows)
+    header = ("namespace",) * namespaces + ("name", "user", "flavor", "status", "expiry", "left")
+    rows = [
+        (s.namespace,) * namespaces
+        + (s.name, s.user, s.flavor, s.status, render.plain(s.expiry), _left(s))
+        for s in servers
+    ]
+    table = render.table(header, rows)
     notices = [f"! {s.name}: {s.notice}" for s in servers if s.notice]
     return Group(table, *notices) if notices else table
+
+
+def _all_users_view(servers: list[Server]) -> Any:
+    """``list -A``: a NAMESPACE column first, as ``kubectl get -A``."""
+    return _list_view(servers, namespaces=True)
 
 
 def _details_view(d: ServerDetails) -> Any:

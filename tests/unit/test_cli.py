@@ -112,6 +112,30 @@ def test_json_output_of_an_empty_list_is_an_empty_array(
     assert json.loads(out) == []
 
 
+@pytest.mark.parametrize(("args", "namespace_column"), [((), False), (("-A",), True)])
+def test_list_all_users_shows_namespaces_as_kubectl_does(
+    monkeypatch: pytest.MonkeyPatch, home: Path, args: tuple[str, ...], namespace_column: bool
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import devservers.stacks as stacks
+    from devservers.stacks.results import Server
+
+    expiry = datetime.now(UTC) + timedelta(hours=3)
+    servers = [
+        Server("box", user, f"dev-{user}", f"{user}.box", "cpu-small", "Running", expiry)
+        for user in ("alice", "bob")
+    ]
+    monkeypatch.setattr(stacks, "list_servers", lambda settings, all_users=False: servers)
+    code, out, _ = run("list", *args)
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split()[0] == ("NAMESPACE" if namespace_column else "NAME")
+    assert [row.split()[0] for row in rows] == (
+        ["dev-alice", "dev-bob"] if namespace_column else ["box", "box"]
+    )
+
+
 def test_delete_without_yes_and_without_a_terminal_is_refused(home: Path) -> None:
     result = CliRunner().invoke(app, ["delete", "box"], input="y\n")
     assert result.exit_code == 2, result.stderr
