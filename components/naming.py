@@ -118,6 +118,17 @@ def parse_stack_name(stack: str) -> tuple[str, str] | None:
     return user, server
 
 
+def object_names(server: str) -> tuple[tuple[str, str], ...]:
+    """The Kubernetes objects a DevServer owns, as ``(kind, name)`` pairs."""
+    return (
+        ("Deployment", server),
+        ("Service", f"{server}-ssh"),
+        ("Secret", f"{server}-authorized-keys"),
+        ("Secret", f"{server}-host-keys"),
+        ("ConfigMap", f"{server}-sshd"),
+    )
+
+
 def user_namespace(user: str) -> str:
     """The namespace holding a user's DevServers: ``dev-<user>``."""
     return f"{NAMESPACE_PREFIX}{user}"

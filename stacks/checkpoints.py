@@ -35,9 +35,9 @@ def restore_unreadable_checkpoint(settings: Settings, project: str, stack: str) 
         aside to; ``None`` when the checkpoint itself was readable (broken
         sidecars may still have been removed) or a live process holds the lock.
     """
-    if not settings.backend.startswith("file://"):
+    root = _file_backend_root(settings)
+    if root is None:
         return None
-    root = Path(settings.backend.removeprefix("file://")) / ".pulumi"
     path = root / "stacks" / project / f"{stack}.json"
     history_dir = root / "history" / project / stack
     sidecars = [*path.parent.glob(f"{path.name}*.attrs"), *history_dir.glob("*.attrs")]
@@ -64,6 +64,19 @@ def restore_unreadable_checkpoint(settings: Settings, project: str, stack: str) 
     path.rename(aside)
     log.warning("stack %s: unreadable checkpoint with no backup moved to %s", stack, aside.name)
     return aside
+
+
+def checkpoint_set_aside(settings: Settings, project: str, stack: str) -> bool:
+    """Whether an unreadable checkpoint of ``stack`` was moved aside (file backends)."""
+    root = _file_backend_root(settings)
+    return root is not None and (root / "stacks" / project / f"{stack}.json.unreadable").exists()
+
+
+def _file_backend_root(settings: Settings) -> Path | None:
+    """``<backend>/.pulumi`` of a file backend; ``None`` for other backends."""
+    if not settings.backend.startswith("file://"):
+        return None
+    return Path(settings.backend.removeprefix("file://")) / ".pulumi"
 
 
 def _readable(path: Path) -> bool:

@@ -9,6 +9,7 @@ from pulumi import automation as auto
 from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
 from devservers.stacks import workspace
+from devservers.stacks.checkpoints import checkpoint_set_aside
 from devservers.stacks.cluster import Cluster, connect
 from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import engine_errors, retry_unreadable_checkpoint
@@ -21,7 +22,7 @@ from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import Deleted, ServerDetails
 from devservers.stacks.safety import check_update
 from devservers.stacks.settings import Settings
-from devservers.stacks.sweep import sweep_objects
+from devservers.stacks.sweep import find_objects, foreign_objects, sweep_objects
 from devservers.stacks.teardown import destroy_stack
 
 
@@ -52,15 +53,23 @@ def create_server(
             f"claim(s) {', '.join(missing)} do not exist in namespace {spec.namespace}",
             hint="create the PersistentVolumeClaim first; devservers never creates claims",
         )
+    foreign = foreign_objects(cluster, spec.namespace, spec.name, spec.stack)
+    if foreign:
+        raise Conflict(
+            f"{', '.join(foreign)} in namespace {spec.namespace} exist and are not DevServer "
+            f"{spec.name!r}'s",
+            hint="choose another name: devservers never takes over objects it did not create",
+        )
     state = ServerState(spec, 1, generate_host_keys(), cluster_id)
     program = server_program(settings, state, wait)
     with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
         try:
             stack = workspace.create_stack(settings, spec.stack, program)
+            _refuse_objects_of_another_backend(settings, cluster, stack, spec)
         except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):
             # Init of an existing stack fails either way (locked: by an interrupted run).
             stack = workspace.select_stack(settings, spec.stack, program)
-            if _created(stack):
+            if _holds_a_server(stack):
                 raise Conflict(
                     f"DevServer {spec.name!r} already exists (stack {spec.stack})",
                     hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
@@ -122,10 +131,38 @@ def delete_server(
     return Deleted(name=name, stack=stack_id, claims_kept=claims, swept=swept)
 
 
-def _created(stack: auto.Stack) -> bool:
-    """Whether an update of the stack ever succeeded (its outputs exist after a failed one too)."""
-    history = stack.history(show_secrets=False)
-    return any(u.kind == "update" and u.result == "succeeded" for u in history)
+def _holds_a_server(stack: auto.Stack) -> bool:
+    """Whether the stack's last successful update or destroy was an update.
+
+    Outputs alone are no evidence: a failed update records them too. A stack
+    destroyed but not removed (its remover was killed) holds nothing.
+    """
+    for update in stack.history(show_secrets=False):  # newest first
+        if update.result == "succeeded" and update.kind in ("update", "destroy"):
+            return update.kind == "update"
+    return False
+
+
+def _refuse_objects_of_another_backend(
+    settings: Settings, cluster: Cluster, stack: auto.Stack, spec: DevServerSpec
+) -> None:
+    """Removes the new ``stack`` and raises if objects of a same-named stack exist.
+
+    They were created from another state backend; adopting them would leave two
+    stacks owning one server. Only a checkpoint this backend moved aside
+    (:mod:`.checkpoints`) lets a new stack take them over.
+
+    Raises:
+        Conflict: Naming the objects.
+    """
+    found = find_objects(cluster, spec.namespace, spec.stack)
+    if found and not checkpoint_set_aside(settings, workspace.PROJECT, spec.stack):
+        stack.workspace.remove_stack(spec.stack)
+        raise Conflict(
+            f"DevServer {spec.name!r} exists in namespace {spec.namespace} ({', '.join(found)}) "
+            "but not in this state backend",
+            hint="use the backend_url it was created with; 'devctl delete' there removes it",
+        )
 
 
 def _check_cluster(cluster: Cluster, outputs: dict[str, Any], stack: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devservers.components import labels as lbl
+from devservers.components.naming import object_names
 from devservers.stacks.cluster import REQUEST_TIMEOUT_SECONDS, Cluster, api_errors
 from devservers.stacks.errors import NotFound
 
@@ -36,7 +37,7 @@ def find_objects(cluster: Cluster, namespace: str, stack: str) -> list[str]:
     """
     found = []
     for kind in _KINDS:
-        lister, _ = _calls(cluster, kind)
+        lister = _call(cluster, kind, "list")
         with api_errors(f"list {kind}s in {namespace}"):
             items = lister(
                 namespace,
@@ -44,6 +45,31 @@ def find_objects(cluster: Cluster, namespace: str, stack: str) -> list[str]:
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             ).items
         found += [f"{kind}/{i.metadata.name}" for i in items if not i.metadata.deletion_timestamp]
+    return found
+
+
+def foreign_objects(cluster: Cluster, namespace: str, server: str, stack: str) -> list[str]:
+    """Objects in ``namespace`` with one of ``server``'s names that are not the stack's.
+
+    Server-side apply with ``pulumi.com/patchForce`` would adopt them (and a
+    delete would then delete them), so create refuses while any exists.
+
+    Returns:
+        ``Kind/name`` of each object whose ``devservers.dev/stack`` label is not ``stack``.
+
+    Raises:
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    found = []
+    for kind, name in object_names(server):
+        try:
+            with api_errors(f"read {kind} {namespace}/{name}", missing=name):
+                read = _call(cluster, kind, "read")
+                item = read(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        except NotFound:
+            continue
+        if (item.metadata.labels or {}).get(lbl.STACK) != stack:
+            found.append(f"{kind}/{name}")
     return found
 
 
@@ -59,7 +85,7 @@ def sweep_objects(cluster: Cluster, namespace: str, stack: str) -> list[str]:
     swept = []
     for entry in find_objects(cluster, namespace, stack):
         kind, name = entry.split("/", 1)
-        _, delete = _calls(cluster, kind)
+        delete = _call(cluster, kind, "delete")
         try:
             with api_errors(f"delete {entry} in {namespace}", missing=entry):
                 delete(
@@ -75,10 +101,7 @@ def sweep_objects(cluster: Cluster, namespace: str, stack: str) -> list[str]:
     return swept
 
 
-def _calls(cluster: Cluster, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def _call(cluster: Cluster, kind: str, verb: str) -> Callable[..., Any]:
     api = cluster.apps if kind == "Deployment" else cluster.core
     snake = {"ConfigMap": "config_map"}.get(kind, kind.lower())
-    return (
-        getattr(api, f"list_namespaced_{snake}"),
-        getattr(api, f"delete_namespaced_{snake}"),
-    )
+    return getattr(api, f"{verb}_namespaced_{snake}")

@@ -15,6 +15,7 @@ from pulumi import automation as auto
 
 from devservers.stacks import backends
 from devservers.stacks.checkpoints import restore_unreadable_checkpoint
+from devservers.stacks.locks import clear_stale_engine_locks
 from devservers.stacks.settings import Settings
 
 PROJECT = "devservers"
@@ -52,8 +53,13 @@ def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
 
 
 def create_stack(settings: Settings, stack: str, program: Callable[[], None]) -> auto.Stack:
-    """Creates a new stack; raises Pulumi's ``StackAlreadyExistsError`` if it exists."""
+    """Creates a new stack; raises Pulumi's ``StackAlreadyExistsError`` if it exists.
+
+    A lock a dead process left (e.g. one killed while removing the stack) is
+    cleared first; a live holder raises :class:`.errors.Conflict`.
+    """
     restore_unreadable_checkpoint(settings, PROJECT, stack)
+    clear_stale_engine_locks(settings, PROJECT, stack, settings.operation_timeout_seconds)
     return auto.create_stack(
         stack, project_name=PROJECT, program=program, opts=workspace_options(settings)
     )

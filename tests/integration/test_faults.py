@@ -17,10 +17,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -312,3 +314,86 @@ def test_force_delete_sweeps_objects_whose_stack_is_gone(
     assert_clean(leftovers)
     kept = core.read_namespaced_persistent_volume_claim(claim, namespace)
     assert kept.metadata.deletion_timestamp is None
+
+
+# --- names and state that are not this server's --------------------------------------
+
+
+def test_create_refuses_to_take_over_objects_it_did_not_create(
+    devctl_env: dict[str, str], leftovers: Leftovers, core: client.CoreV1Api, namespace: str
+) -> None:
+    mine = client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="box-sshd"), data={"precious": "mydata"}
+    )
+    core.create_namespaced_config_map(namespace, mine)
+    created = devctl(devctl_env, "create", "box", "--no-wait")
+    assert created.returncode == 4, created.stderr
+    assert "ConfigMap/box-sshd" in created.stderr
+    assert core.read_namespaced_config_map("box-sshd", namespace).data == {"precious": "mydata"}
+    assert_clean(leftovers)
+
+
+def test_create_from_another_backend_refuses_a_server_that_exists(
+    devctl_env: dict[str, str],
+    leftovers: Leftovers,
+    core: client.CoreV1Api,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    assert devctl(devctl_env, "create", "box", "--no-wait").returncode == 0
+    host_keys = core.read_namespaced_secret("box-host-keys", namespace).data
+    (tmp_path / "elsewhere").mkdir()
+    elsewhere = {**devctl_env, "DEVSERVERS_BACKEND_URL": f"file://{tmp_path / 'elsewhere'}"}
+    again = devctl(elsewhere, "create", "box", "--no-wait")
+    assert again.returncode == 4, again.stderr
+    assert "not in this state backend" in again.stderr
+    assert list((tmp_path / "elsewhere").rglob("*.json")) == [], "no stack left there"
+    assert core.read_namespaced_secret("box-host-keys", namespace).data == host_keys
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert_clean(leftovers)
+
+
+def test_a_lock_left_by_a_delete_killed_while_removing_the_stack_is_cleared(
+    devctl_env: dict[str, str], backend: str, leftovers: Leftovers
+) -> None:
+    assert devctl(devctl_env, "create", "box", "--no-wait").returncode == 0
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    # What `stack rm` leaves when killed before its unlock: the lock of a dead engine.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    locks = (
+        Path(backend.removeprefix("file://")) / ".pulumi/locks/organization/devservers/alice.box"
+    )
+    locks.mkdir(parents=True, exist_ok=True)
+    (locks / "2f9c.json").write_text(
+        json.dumps(
+            {
+                "pid": dead.pid,
+                "username": "alice",
+                "hostname": socket.gethostname(),
+                "timestamp": datetime.now(UTC).isoformat(),
+            }
+        )
+    )
+    created = devctl(devctl_env, "create", "box", "--no-wait")
+    assert created.returncode == 0, created.stderr
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert_clean(leftovers)
+
+
+def test_a_stack_destroyed_but_not_removed_is_created_again(
+    devctl_env: dict[str, str], backend: str, leftovers: Leftovers, namespace: str
+) -> None:
+    """What a reaper killed between its destroy and the stack's removal leaves."""
+    from devservers.stacks import load_settings, workspace
+
+    assert devctl(devctl_env, "create", "box", "--no-wait").returncode == 0
+    settings = load_settings(
+        Path("/nonexistent"), backend_url=backend, user="alice", namespace=namespace
+    )
+    workspace.select_stack(settings, "alice.box").destroy(color="never")
+    created = devctl(devctl_env, "create", "box", "-o", "json")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["server"]["status"] == "Running"
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert_clean(leftovers)

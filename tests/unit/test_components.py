@@ -11,6 +11,7 @@ import pytest
 from devservers.components import DevServerSpec, FlavorSpec, Toleration, VolumeSpec
 from devservers.components.devserver import DevServer
 from devservers.components.durations import parse_instant
+from devservers.components.naming import object_names
 from devservers.components.sshd import SshdPaths, render_sshd_config, render_start_script
 from devservers.components.sshkeys import parse_public_keys
 
@@ -153,6 +154,8 @@ def test_creates_exactly_the_expected_objects(built) -> None:
             ("kubernetes:core/v1:ConfigMap", "box-sshd"),
         ]
     )
+    # create checks these names for objects it does not own
+    assert sorted((t.rsplit(":", 1)[1], n) for t, n in objects) == sorted(object_names("box"))
     for (_, name), inputs in objects.items():
         assert inputs["metadata"]["name"] == name
         assert inputs["metadata"]["namespace"] == "dev-alice"
