@@ -8,8 +8,12 @@ from datetime import UTC, datetime, timedelta
 MAX_SECONDS = 100 * 365 * 86400
 """Longest duration parsed (100 years), far below ``timedelta``'s range."""
 
+MIN_LIFETIME = timedelta(minutes=1)
+"""Shortest ``--ttl`` or ``extend --by``: one pass of the reaper at its default interval."""
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^(\d+[smhdw])+$")
+_DURATION = re.compile(r"^(?=\d)(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$")
+"""Each unit at most once, largest first (``1h30m``, not ``30m1h`` or ``1h1h``)."""
 _PART = re.compile(r"(\d+)([smhdw])")
 
 
@@ -59,13 +63,24 @@ def expiry_after(ttl: timedelta, now: datetime, max_ttl: timedelta) -> datetime:
         A UTC instant, truncated to whole seconds.
 
     Raises:
-        ValueError: If ``ttl`` exceeds ``max_ttl``.
+        ValueError: If ``ttl`` exceeds ``max_ttl`` or is shorter than :data:`MIN_LIFETIME`.
     """
     if ttl > max_ttl:
         raise ValueError(
             f"ttl {format_duration(ttl)} exceeds the maximum of {format_duration(max_ttl)}"
         )
+    check_lifetime(ttl, "ttl")
     return (now + ttl).astimezone(UTC).replace(microsecond=0)
+
+
+def check_lifetime(delta: timedelta, what: str) -> None:
+    """Refuses a lifetime shorter than :data:`MIN_LIFETIME`.
+
+    Raises:
+        ValueError: Naming ``what`` and the value in seconds.
+    """
+    if delta < MIN_LIFETIME:
+        raise ValueError(f"{what} {int(delta.total_seconds())}s is shorter than the minimum of 1m")
 
 
 def format_instant(instant: datetime) -> str:

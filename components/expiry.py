@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from devservers.components.durations import format_duration, format_instant
+from devservers.components.durations import check_lifetime, format_duration, format_instant
 from devservers.components.labels import PREFIX
 
 Policy = Literal["delete", "stop"]
@@ -50,9 +50,10 @@ def extend_expiry(expiry: datetime, by: timedelta, now: datetime, max_ttl: timed
         The new expiry, UTC, truncated to whole seconds.
 
     Raises:
-        ValueError: If the new expiry would lie more than ``max_ttl`` after
-            ``now``; the message names both instants.
+        ValueError: If ``by`` is shorter than ``MIN_LIFETIME``, or the new expiry
+            would lie more than ``max_ttl`` after ``now``; the message names both instants.
     """
+    check_lifetime(by, "--by")
     new = (max(now, expiry) + by).astimezone(UTC).replace(microsecond=0)
     cap = now + max_ttl
     if new > cap:

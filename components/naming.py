@@ -27,6 +27,17 @@ _RFC1123_SUBDOMAIN = re.compile(
 )
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
+_DOMAIN_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"^(?P<name>(?:(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?"
+    rf"{_PATH_PART}(?:/{_PATH_PART})*)"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+"""An image reference, ``[host[:port]/]path[:tag][@digest]``, after the grammar of
+github.com/distribution/reference (reference.go); the name is at most 255 characters."""
+
 NAMESPACE_PREFIX = "dev-"
 """Per-user namespaces are ``dev-<user>``."""
 
@@ -94,6 +105,20 @@ def check_label_key(key: str) -> str:
     if not name or len(name) > 63 or not _LABEL_VALUE.match(name):
         raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
     return key
+
+
+def check_image(value: str) -> str:
+    """Validates a container image reference, e.g. ``registry.example.com/team/dev:1.0``.
+
+    Raises:
+        ValueError: If the value breaks the grammar of :data:`_IMAGE`; the message names it.
+    """
+    match = _IMAGE.match(value)
+    if not match or len(match["name"]) > 255:
+        raise ValueError(
+            f"image {value!r} is not an image reference like registry.example.com/team/dev:1.0"
+        )
+    return value
 
 
 def stack_name(user: str, server: str) -> str:

@@ -67,6 +67,7 @@ def _mount_path(path: str) -> str:
 
 
 MountPath = Annotated[str, AfterValidator(_mount_path)]
+ImageRef = Annotated[str, AfterValidator(naming.check_image)]
 
 
 class VolumeSpec(_Spec):
@@ -156,7 +157,7 @@ class DevServerSpec(_Spec):
     flavor: FlavorSpec
     volumes: tuple[VolumeSpec, ...] = ()
     ssh_public_keys: tuple[str, ...]
-    image: str = Field(min_length=1)
+    image: ImageRef
     expiry: datetime
 
     @model_validator(mode="after")

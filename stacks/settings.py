@@ -29,6 +29,7 @@ from devservers.components import naming
 from devservers.components.durations import parse_duration
 from devservers.components.expiry import Policy
 from devservers.components.platform_specs import SYSTEM_NAMESPACE, Namespace
+from devservers.components.specs import ImageRef
 from devservers.stacks.errors import SpecError
 
 DEFAULT_IMAGE = "localhost/devservers/devserver:bookworm"
@@ -94,7 +95,7 @@ class Settings(BaseModel):
     kubeconfig: Path | None = None
     context: str | None = None
     namespace: Namespace | None = None
-    image: str = DEFAULT_IMAGE
+    image: ImageRef = DEFAULT_IMAGE
     default_ttl: Duration = "8h"
     max_ttl: Duration = "7d"
     expiry_policy: Policy = "delete"

@@ -97,6 +97,12 @@ CORPUS: dict[str, Case] = {
     "key-binary": create(
         "--ssh-public-key-file", "{home}/k.pub", named="k.pub", files={"k.pub": b"\xff\xfe\x00\x01"}
     ),
+    # images
+    "image-space": create("--image", "bad image!", named="bad image!"),
+    "image-upper-case-path": create("--image", "Ubuntu", named="Ubuntu"),
+    "image-empty-tag": create("--image", "ubuntu:", named="ubuntu:"),
+    "image-name-too-long": create("--image", "a" * 300, named="a" * 300),
+    "config-image-bad": config("image: 'x y'\n", "x y", args=("create", "box")),
     # durations
     "ttl-negative": create("--ttl", "-1h", named="-1h"),
     "ttl-fraction": create("--ttl", "1.5h", named="1.5h"),
@@ -104,6 +110,9 @@ CORPUS: dict[str, Case] = {
     "ttl-empty": create("--ttl", "", named="''"),
     "ttl-with-space": create("--ttl", "4 h", named="4 h"),
     "ttl-years": create("--ttl", "1y", named="1y"),
+    "ttl-under-a-minute": create("--ttl", "59s", named="59s"),
+    "ttl-unit-twice": create("--ttl", "1h1h", named="1h1h"),
+    "ttl-units-out-of-order": create("--ttl", "30m1h", named="30m1h"),
     "ttl-overflow": create("--ttl", "9" * 20 + "d", named="9" * 20 + "d"),
     "config-default-ttl": config("default_ttl: forever\n", "forever"),
     "config-max-ttl-zero": config("max_ttl: 0h\n", "0h"),

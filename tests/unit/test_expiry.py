@@ -37,9 +37,14 @@ def test_extend_may_reach_but_not_pass_the_maximum_from_now() -> None:
 
 
 def test_extended_expiry_is_utc_whole_seconds() -> None:
-    new = expiry.extend_expiry(NOW, timedelta(seconds=1.5), NOW, H)
+    new = expiry.extend_expiry(NOW, timedelta(seconds=60.5), NOW, H)
     assert new.tzinfo == UTC
     assert new.microsecond == 0
+
+
+def test_extending_by_less_than_a_minute_is_refused() -> None:
+    with pytest.raises(ValueError, match="--by 59s is shorter than the minimum of 1m"):
+        expiry.extend_expiry(NOW, timedelta(seconds=59), NOW, H)
 
 
 def test_policy_delete_deletes_at_expiry_stop_after_retention() -> None:

@@ -195,3 +195,26 @@ def test_parse_instant_refuses_naive_instants(text: str) -> None:
 def test_parse_instant_refuses_garbage() -> None:
     with pytest.raises(ValueError):
         durations.parse_instant("next tuesday")
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ubuntu",
+        "localhost/devservers/devserver:bookworm",
+        "registry.example.com:5000/team/dev_box:1.0-rc.1",
+        "[::1]:5000/x/y",
+        "ghcr.io/a/b@sha256:" + "0" * 64,
+        "ghcr.io/a/b:v1@sha256:" + "f" * 64,
+    ],
+)
+def test_image_references_of_the_distribution_grammar_are_accepted(image: str) -> None:
+    assert naming.check_image(image) == image
+
+
+@pytest.mark.parametrize(
+    "image", ["", "bad image!", "Ubuntu", "ubuntu:", "a//b", "a/b@sha256:123", "-x/y", "a" * 256]
+)
+def test_malformed_image_references_are_refused(image: str) -> None:
+    with pytest.raises(ValueError, match="image reference"):
+        naming.check_image(image)
