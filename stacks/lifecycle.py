@@ -112,6 +112,8 @@ def start_server(
 ) -> ServerDetails:
     """Scales a stopped server back to one replica and (by default) waits until Ready.
 
+    Objects deleted or edited by hand while it was stopped are put back (refresh).
+
     Raises:
         SpecError: The server's expiry has passed; extend it first. Nothing changed.
         NotFound: No such DevServer.
@@ -130,7 +132,7 @@ def start_server(
             )
         return start(state)
 
-    return update_server(settings, user, name, change, wait=wait, progress=progress)
+    return update_server(settings, user, name, change, wait=wait, progress=progress, refresh=True)
 
 
 def update_server(
@@ -140,12 +142,13 @@ def update_server(
     change: Change,
     wait: bool = True,
     progress: Progress | None = None,
+    refresh: bool = False,
 ) -> ServerDetails:
     """Re-runs the program of an existing server with ``change`` applied; describes it.
 
     See :func:`change_server`.
     """
-    change_server(settings, user, name, change, wait=wait, progress=progress)
+    change_server(settings, user, name, change, wait=wait, progress=progress, refresh=refresh)
     return describe_server(settings, user, name)
 
 
@@ -156,6 +159,7 @@ def change_server(
     change: Change,
     wait: bool = True,
     progress: Progress | None = None,
+    refresh: bool = False,
 ) -> bool:
     """Re-runs the program of an existing server with ``change`` applied to its state.
 
@@ -167,7 +171,8 @@ def change_server(
     expiry and replicas are still those read (a concurrent ``extend`` or
     reaper on another machine wins instead of being overwritten). With
     ``wait=False`` the engine does not wait for readiness (for changes that
-    leave the pod alone or remove it).
+    leave the pod alone or remove it); with ``refresh``, objects deleted or
+    edited by hand are put back.
 
     Returns:
         Whether the stack was updated (``False``: ``change`` left the state as it was).
@@ -194,7 +199,9 @@ def change_server(
             check_update(stack, mounts_claims=bool(new.spec.mounts))
             with explain_failure(cluster, namespace, user, name, stack_id, timeout):
                 check = unchanged_since(state, name)
-                apply_state(settings, stack, new, wait=wait, progress=progress, check=check)
+                apply_state(
+                    settings, stack, new, wait=wait, progress=progress, check=check, refresh=refresh
+                )
     return True
 
 

@@ -101,8 +101,12 @@ def apply_state(
     wait: bool = True,
     progress: Progress | None = None,
     check: Check | None = None,
+    refresh: bool = False,
 ) -> dict[str, Any]:
     """Runs the DevServer program for ``state`` on ``stack`` (first create or update).
+
+    With ``refresh``, the engine first reads the objects back from the cluster,
+    so that ones deleted or edited by hand are put back.
 
     Returns:
         The stack's outputs after the update, as plain values.
@@ -116,7 +120,13 @@ def apply_state(
     """
     program = server_program(settings, state, wait)
     with guarded(stack, program, check) as run:
-        result = stack.up(program=run, on_output=progress, color="never", suppress_outputs=True)
+        result = stack.up(
+            program=run,
+            on_output=progress,
+            color="never",
+            suppress_outputs=True,
+            refresh=refresh,
+        )
     return workspace.plain_outputs(result.outputs)
 
 

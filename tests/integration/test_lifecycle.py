@@ -12,7 +12,11 @@ from devservers.components.durations import parse_instant
 
 
 def test_stop_keeps_claims_and_host_keys_start_brings_the_pod_back(
-    devctl_env: dict[str, str], namespace: str, claim: str, apps: client.AppsV1Api
+    devctl_env: dict[str, str],
+    namespace: str,
+    claim: str,
+    apps: client.AppsV1Api,
+    core: client.CoreV1Api,
 ) -> None:
     created = devctl(
         devctl_env, "create", "box", "-v", f"{claim}:/data", "--ttl", "1h", "-o", "json"
@@ -30,6 +34,8 @@ def test_stop_keeps_claims_and_host_keys_start_brings_the_pod_back(
         assert after_stop["server"]["expiry"] == before["server"]["expiry"]
         listed = json.loads(devctl(devctl_env, "list", "-o", "json").stdout)
         assert [(s["name"], s["status"]) for s in listed] == [("box", "Stopped")]
+        host_keys = core.read_namespaced_secret("box-host-keys", namespace).data
+        core.delete_namespaced_secret("box-host-keys", namespace)  # by hand, while stopped
 
         started = devctl(devctl_env, "start", "box", "-o", "json")
         assert started.returncode == 0, started.stderr
@@ -37,6 +43,7 @@ def test_stop_keeps_claims_and_host_keys_start_brings_the_pod_back(
         assert after_start["server"]["status"] == "Running"
         assert [p["ready"] for p in after_start["pods"]] == [True]
         assert after_start["host_public_keys"] == before["host_public_keys"]
+        assert core.read_namespaced_secret("box-host-keys", namespace).data == host_keys
         mounts = apps.read_namespaced_deployment("box", namespace).spec.template.spec
         claims = [
             v.persistent_volume_claim.claim_name
