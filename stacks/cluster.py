@@ -231,7 +231,11 @@ def connect(settings: Settings) -> Cluster:
         _, active = config.list_kube_config_contexts(config_file=settings.kubeconfig_files)
     except (config.ConfigException, OSError, TypeError) as exc:
         files = settings.kubeconfig_files.split(os.pathsep)
-        reason = "no such file" if not any(map(os.path.exists, files)) else str(exc)
+        reason = str(exc)
+        if not any(map(os.path.exists, files)):
+            reason = "no such file"
+        elif isinstance(exc, TypeError):  # YAML, but not a mapping of clusters/contexts/users
+            reason = "not a kubeconfig (apiVersion: v1, kind: Config)"
         raise SpecError(
             f"cannot load kubeconfig {settings.kubeconfig_files}"
             f"{f' context {settings.context!r}' if settings.context else ''}: "

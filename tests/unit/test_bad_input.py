@@ -152,6 +152,7 @@ CORPUS: dict[str, Case] = {
     "kubeconfig-missing": kubeconfig(None, "kc: no such file"),
     "kubeconfig-garbage": kubeconfig("::: not yaml [", "kc"),
     "kubeconfig-empty": kubeconfig("", "kc"),
+    "kubeconfig-not-one": kubeconfig("root:x:0:0:root:/root:/bin/bash\n", "kc: not a kubeconfig"),
     "kubeconfig-no-contexts": kubeconfig(
         "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n", "kc"
     ),
