@@ -26,7 +26,17 @@ for b in kwokctl kubectl kube-apiserver etcd kwok; do
   command -v "$b" >/dev/null || { log "missing $b: run 'make bootstrap' first"; exit 1; }
 done
 
-healthy() { kubectl get --raw /readyz >/dev/null 2>&1; }
+# Every component's process is alive (kwok, the fake kubelets, included; a dead
+# one shows as NotReady nodes only minutes later), the API server is ready,
+# and so are the nodes.
+healthy() {
+  local pid
+  for pid in "$KWOK_WORKDIR/clusters/$name/pids/"*.pid; do
+    [[ -e $pid ]] && kill -0 "$(<"$pid")" 2>/dev/null || return 1
+  done
+  kubectl get --raw /readyz >/dev/null 2>&1 &&
+    kubectl wait --for=condition=Ready --timeout=5s node --all >/dev/null 2>&1
+}
 
 if kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
   if healthy; then
@@ -34,8 +44,9 @@ if kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
   else
     log "cluster '$name' exists but is not answering; restarting it"
     if ! kwokctl start cluster --name "$name" >&2 || ! kubectl wait --for=condition=Ready --timeout=10s node --all >/dev/null 2>&1; then
-      log "restart failed; recreating cluster '$name'"
+      log "restart failed; recreating cluster '$name' (its stacks go with it)"
       kwokctl delete cluster --name "$name" >&2 || true
+      rm -rf "$here/../.cluster/$name-state"
     fi
   fi
 fi
