@@ -72,18 +72,29 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
         message = f"{action} of stack {stack!r} failed:\n{_tail(exc)}"
         if UNREADABLE in str(exc):
             raise UnreadableCheckpoint(message) from exc
-        hint = TOOLCHAIN_HINT if "plugin" in str(exc) and "kubernetes" in str(exc) else None
-        raise ProvisionError(message, hint) from exc
+        raise ProvisionError(message, _hint(str(exc))) from exc
     except FileNotFoundError as exc:
         raise ProvisionError(
             f"the Pulumi CLI is not installed ({exc.filename!r} not found on PATH)", TOOLCHAIN_HINT
         ) from None
 
 
+def _hint(text: str) -> str | None:
+    if "plugin" in text and "kubernetes" in text:
+        return TOOLCHAIN_HINT
+    if "field is immutable" in text:
+        return (
+            "an object was changed by hand in a way that cannot be updated; delete that object "
+            "(never a claim) with kubectl, then run 'devctl repair NAME'"
+        )
+    return None
+
+
 def _tail(exc: auto.CommandError) -> str:
     text = str(exc)
     lines = [line for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
+    # "N error(s) occurred:" is followed by the reasons, one "* …" line each.
+    errors = [line for line in lines if "error" in line.lower() or line.strip().startswith("* ")]
     return "\n".join((errors or lines)[-_TAIL_LINES:])
 
 

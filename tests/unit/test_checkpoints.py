@@ -110,3 +110,21 @@ def test_an_operation_meeting_an_unreadable_checkpoint_runs_once_more(
     with pytest.raises(ProvisionError):
         operation([ProvisionError("boom")])
     assert calls == ["run"], "other failures are not repeated"
+
+
+def test_an_engine_failure_shows_the_reasons_listed_under_errors_occurred() -> None:
+    from pulumi import automation as auto
+    from pulumi.automation._cmd import CommandResult
+
+    from devservers.stacks import engine
+    from devservers.stacks.errors import ProvisionError
+
+    stderr = (
+        " ~  kubernetes:apps/v1:Deployment h1 update ; error: Preview failed: 1 error occurred:\n"
+        '    \t* Deployment.apps "h1" is invalid: spec.selector: field is immutable\n'
+        "    error: preview failed\n"
+    )
+    with pytest.raises(ProvisionError) as failed, engine.engine_errors("alice.h1", "repair"):
+        raise auto.CommandError(CommandResult("", stderr, 255))
+    assert 'Deployment.apps "h1" is invalid' in failed.value.message
+    assert failed.value.hint and "then run 'devctl repair NAME'" in failed.value.hint
