@@ -116,7 +116,7 @@ def check_image(value: str) -> str:
     match = _IMAGE.match(value)
     if not match or len(match["name"]) > 255:
         raise ValueError(
-            f"image {value!r} is not an image reference like registry.example.com/team/dev:1.0"
+            f"{value!r} is not an image reference like registry.example.com/team/dev:1.0"
         )
     return value
 

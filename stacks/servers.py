@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pulumi import automation as auto
@@ -17,7 +18,13 @@ from devservers.stacks.errors import Conflict, NotFound
 from devservers.stacks.hostkeys import generate_host_keys
 from devservers.stacks.listing import describe_server
 from devservers.stacks.locks import server_lock
-from devservers.stacks.programs import Progress, ServerState, apply_state, server_program
+from devservers.stacks.programs import (
+    Progress,
+    ServerState,
+    apply_state,
+    read_state,
+    server_program,
+)
 from devservers.stacks.recovery import recover_stack
 from devservers.stacks.results import Deleted, ServerDetails
 from devservers.stacks.safety import check_update
@@ -33,8 +40,10 @@ def create_server(
     """Creates the DevServer's stack and brings it up until its pod is Ready.
 
     Everything is checked before the stack is touched: the cluster answers,
-    the namespace and every claim exist. A stack left by an interrupted or failed
-    create (no successful update yet) is resumed. With ``wait=False`` the
+    the namespace and every claim exist, and no object the server would own
+    exists without being its own. A stack left by an interrupted or failed
+    create (no successful update yet) is resumed; one whose Deployment is gone
+    (deleted by hand, or a delete killed mid-destroy) is re-converged. With ``wait=False`` the
     engine does not wait for readiness (status may still be ``Pending``).
 
     Raises:
@@ -56,24 +65,30 @@ def create_server(
     foreign = foreign_objects(cluster, spec.namespace, spec.name, spec.stack)
     if foreign:
         raise Conflict(
-            f"{', '.join(foreign)} in namespace {spec.namespace} exist and are not DevServer "
-            f"{spec.name!r}'s",
+            f"DevServer {spec.name!r} would take over {', '.join(foreign)} in namespace "
+            f"{spec.namespace}, which it did not create",
             hint="choose another name: devservers never takes over objects it did not create",
         )
     state = ServerState(spec, 1, generate_host_keys(), cluster_id)
     program = server_program(settings, state, wait)
+    resumed = False
     with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
         try:
             stack = workspace.create_stack(settings, spec.stack, program)
             _refuse_objects_of_another_backend(settings, cluster, stack, spec)
         except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):
+            resumed = True  # re-converged with a refresh: objects may be gone meanwhile
             # Init of an existing stack fails either way (locked: by an interrupted run).
             stack = workspace.select_stack(settings, spec.stack, program)
-            if _holds_a_server(stack):
+            if _holds_a_server(stack) and _deployed(cluster, spec):
                 raise Conflict(
                     f"DevServer {spec.name!r} already exists (stack {spec.stack})",
                     hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
                 ) from None
+            kept = read_state(stack)  # host keys are generated once: keep those it has
+            if kept is not None:
+                state = replace(state, host_private_keys=kept.host_private_keys)
+                stack.workspace.program = server_program(settings, state, wait)
             recover_stack(settings, stack)
             if spec.mounts:
                 check_update(stack, mounts_claims=True)
@@ -85,7 +100,9 @@ def create_server(
             spec.stack,
             settings.operation_timeout_seconds,
         ):
-            outputs = apply_state(settings, stack, state, wait=wait, progress=progress)
+            outputs = apply_state(
+                settings, stack, state, wait=wait, progress=progress, refresh=resumed
+            )
     return describe_server(settings, spec.user, spec.name, cluster, outputs)
 
 
@@ -141,6 +158,16 @@ def _holds_a_server(stack: auto.Stack) -> bool:
         if update.result == "succeeded" and update.kind in ("update", "destroy"):
             return update.kind == "update"
     return False
+
+
+def _deployed(cluster: Cluster, spec: DevServerSpec) -> bool:
+    """Whether the server's Deployment exists: what ``list`` and ``describe`` show.
+
+    Without it (deleted by hand, or a delete killed mid-destroy), create
+    re-converges the stack instead of calling the server existing.
+    """
+    found = find_objects(cluster, spec.namespace, spec.stack)
+    return any(entry.startswith("Deployment/") for entry in found)
 
 
 def _refuse_objects_of_another_backend(

@@ -211,6 +211,25 @@ def test_checkpoint_sidecar_left_empty_by_a_killed_engine_is_repaired(
     assert_clean(leftovers)
 
 
+def test_create_over_a_server_whose_deployment_is_gone_re_converges_it(
+    devctl_env: dict[str, str], leftovers: Leftovers, apps: client.AppsV1Api, namespace: str
+) -> None:
+    """What a delete killed mid-destroy leaves, or a Deployment deleted by hand."""
+    first = devctl(devctl_env, "create", "box", "-o", "json")
+    assert first.returncode == 0, first.stderr
+    apps.delete_namespaced_deployment("box", namespace)
+    assert devctl(devctl_env, "describe", "box").returncode == 3
+    again = devctl(devctl_env, "create", "box", "-o", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["server"]["status"] == "Running"
+    assert (
+        json.loads(again.stdout)["host_public_keys"] == json.loads(first.stdout)["host_public_keys"]
+    )
+    assert devctl(devctl_env, "create", "box").returncode == 4, "now it exists"
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert_clean(leftovers)
+
+
 def test_children_deleted_by_hand_then_delete_succeeds(
     devctl_env: dict[str, str],
     leftovers: Leftovers,
