@@ -78,11 +78,11 @@ def reaper(
             every = parse_duration(interval)
         except ValueError as exc:
             raise SpecError(f"--interval: {exc}") from None
-        try:
-            if namespace is not None:
+        if namespace is not None:
+            try:
                 naming.check_label(namespace, "--namespace", 63)
-        except ValueError as exc:
-            raise SpecError(str(exc)) from None
+            except ValueError as exc:
+                raise SpecError(str(exc)) from None
     except DevserversError as exc:
         _exit(exc)
     rules = Rules.from_settings(settings)

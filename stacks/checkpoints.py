@@ -35,14 +35,17 @@ def restore_unreadable_checkpoint(settings: Settings, project: str, stack: str) 
         aside to; ``None`` when the checkpoint itself was readable (broken
         sidecars may still have been removed) or a live process holds the lock.
     """
-    root = _file_backend_root(settings)
+    root = settings.file_backend_dir
     if root is None:
         return None
     path = root / "stacks" / project / f"{stack}.json"
+    if not path.exists():
+        return None
     history_dir = root / "history" / project / stack
     sidecars = [*path.parent.glob(f"{path.name}*.attrs"), *history_dir.glob("*.attrs")]
     broken = [sidecar for sidecar in sidecars if not _readable(sidecar)]
-    if not path.exists() or (_readable(path) and not broken):
+    readable = _readable(path)
+    if readable and not broken:
         return None
     locks = engine_locks(settings, project, stack)
     if locks and not _all_stale(locks):
@@ -50,7 +53,7 @@ def restore_unreadable_checkpoint(settings: Settings, project: str, stack: str) 
     for sidecar in broken:
         sidecar.unlink(missing_ok=True)
         log.warning("stack %s: unreadable metadata file %s removed", stack, sidecar.name)
-    if _readable(path):
+    if readable:
         return None
     history = sorted(history_dir.glob("*.checkpoint.json"), reverse=True)
     for candidate in (path.with_name(f"{path.name}.bak"), *history):
@@ -68,15 +71,8 @@ def restore_unreadable_checkpoint(settings: Settings, project: str, stack: str) 
 
 def checkpoint_set_aside(settings: Settings, project: str, stack: str) -> bool:
     """Whether an unreadable checkpoint of ``stack`` was moved aside (file backends)."""
-    root = _file_backend_root(settings)
+    root = settings.file_backend_dir
     return root is not None and (root / "stacks" / project / f"{stack}.json.unreadable").exists()
-
-
-def _file_backend_root(settings: Settings) -> Path | None:
-    """``<backend>/.pulumi`` of a file backend; ``None`` for other backends."""
-    if not settings.backend.startswith("file://"):
-        return None
-    return Path(settings.backend.removeprefix("file://")) / ".pulumi"
 
 
 def _readable(path: Path) -> bool:

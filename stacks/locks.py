@@ -95,9 +95,9 @@ def server_lock(settings: Settings, stack: str, action: str) -> Iterator[None]:
 
 def engine_locks(settings: Settings, project: str, stack: str) -> list[EngineLock]:
     """The engine's lock files of ``stack`` (file backends only; other backends: ``[]``)."""
-    if not settings.backend.startswith("file://"):
+    if settings.file_backend_dir is None:
         return []
-    root = Path(settings.backend.removeprefix("file://")) / ".pulumi" / "locks"
+    root = settings.file_backend_dir / "locks"
     found = []
     for path in sorted(root.glob(f"**/{project}/{stack}/*.json")):
         try:
@@ -209,9 +209,9 @@ def stale_locked_stacks(settings: Settings, project: str) -> list[str]:
     killed midway can leave such a stack after every object of it is gone
     from the cluster, so nothing there points back to it. Other backends: ``[]``.
     """
-    if not settings.backend.startswith("file://"):
+    if settings.file_backend_dir is None:
         return []
-    root = Path(settings.backend.removeprefix("file://")) / ".pulumi" / "locks"
+    root = settings.file_backend_dir / "locks"
     stacks = sorted({path.parent.name for path in root.glob(f"**/{project}/*/*.json")})
     return [s for s in stacks if _all_stale(engine_locks(settings, project, s))]
 

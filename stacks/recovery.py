@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from pulumi import automation as auto
 
@@ -86,9 +85,9 @@ def clear_pending_operations(stack: auto.Stack) -> list[str]:
 
 def _may_have_pending(settings: Settings, stack: str) -> bool:
     """Cheap check of a file backend's checkpoint before a full export (other backends: True)."""
-    if not settings.backend.startswith("file://"):
+    if settings.file_backend_dir is None:
         return True
-    root = Path(settings.backend.removeprefix("file://")) / ".pulumi" / "stacks"
+    root = settings.file_backend_dir / "stacks"
     checkpoints = list(root.glob(f"**/{workspace.PROJECT}/{stack}.json"))
     if len(checkpoints) != 1:
         return True

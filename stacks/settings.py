@@ -169,6 +169,16 @@ class Settings(BaseModel):
         return self.backend_url or f"file://{self.state_dir / 'state'}"
 
     @property
+    def file_backend_dir(self) -> Path | None:
+        """``<dir>/.pulumi`` of a ``file://`` backend; ``None`` for other backends.
+
+        Pulumi keeps the stacks, their history and the engine locks under it.
+        """
+        if not self.backend.startswith("file://"):
+            return None
+        return Path(self.backend.removeprefix("file://")) / ".pulumi"
+
+    @property
     def max_ttl_delta(self) -> timedelta:
         """``max_ttl`` as a duration."""
         return parse_duration(self.max_ttl)
