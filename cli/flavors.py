@@ -11,8 +11,8 @@ from devservers.cli.errors import stderr
 from devservers.cli.render import Format, OutputOption
 
 if TYPE_CHECKING:
-    from devservers.stacks.capacity import FlavorReport
-    from devservers.stacks.catalog import Catalog
+    from devservers.stacks.kube.capacity import FlavorReport
+    from devservers.stacks.kube.catalog import Catalog
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +26,7 @@ def flavors(ctx: typer.Context, output: Format = OutputOption) -> None:
     The catalog is the platform's (read from the cluster), unless the config
     names a flavors file; the built-in one only when no platform is deployed.
     """
-    from devservers.stacks.capacity import report_flavors
+    from devservers.stacks.kube.capacity import report_flavors
 
     report = report_flavors(ctx.obj.settings)
     note_source(report)

@@ -15,7 +15,7 @@ import typer
 
 from devservers.cli import admin, flavors, lifecycle, reaper, repair, servers, ssh
 from devservers.cli.errors import DevctlGroup
-from devservers.stacks.logs import configure_logging
+from devservers.stacks.base.logs import configure_logging
 
 if TYPE_CHECKING:
     from devservers.stacks import Settings

@@ -16,7 +16,7 @@ from devservers.components.naming import MAX_SERVER_NAME, check_label
 from devservers.components.specs import DevServerSpec, VolumeSpec
 from devservers.components.sshkeys import parse_public_keys
 from devservers.stacks import Settings, SpecError, describe_validation_error
-from devservers.stacks.catalog import load_catalog
+from devservers.stacks.kube.catalog import load_catalog
 
 DEFAULT_KEY_GLOB = "id_*.pub"
 """Public keys picked up from ``~/.ssh`` when neither the flag nor the config names any."""

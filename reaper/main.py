@@ -69,7 +69,7 @@ def reaper(
     from devservers.components import naming
     from devservers.components.durations import parse_duration
     from devservers.stacks import DevserversError, Reaping, SpecError, load_settings
-    from devservers.stacks.logs import configure_logging
+    from devservers.stacks.base.logs import configure_logging
 
     configure_logging(logging.INFO, "%(asctime)s %(levelname)s %(name)s: %(message)s", debug)
     try:

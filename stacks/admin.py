@@ -19,9 +19,9 @@ import yaml
 
 from devservers.components import naming
 from devservers.components.platform_specs import USER_SERVICE_ACCOUNT
-from devservers.stacks.cluster import REQUEST_TIMEOUT_SECONDS, _api, connect
-from devservers.stacks.errors import SpecError
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.errors import SpecError
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.kube.cluster import REQUEST_TIMEOUT_SECONDS, _api, connect
 
 MIN_TOKEN_SECONDS = 600
 """Shortest token lifetime the TokenRequest API accepts (10 minutes)."""

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devservers.components import labels as lbl
-from devservers.stacks import workspace
-from devservers.stacks.cluster import Cluster, connect
-from devservers.stacks.engine import engine_errors
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine import workspace
+from devservers.stacks.engine.failures import engine_errors
+from devservers.stacks.kube.cluster import Cluster, connect
 
 
 @dataclass(frozen=True)

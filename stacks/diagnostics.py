@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pulumi import automation as auto
 
 from devservers.components import labels as lbl
-from devservers.stacks.cluster import Cluster
-from devservers.stacks.engine import failure_lines
-from devservers.stacks.errors import DevserversError, ProvisionError
+from devservers.stacks.base.errors import DevserversError, ProvisionError
+from devservers.stacks.engine.failures import failure_lines
+from devservers.stacks.kube.cluster import Cluster
 
 RECENT_EVENTS = 5
 """Events shown per pod."""

@@ -2,7 +2,7 @@
 
 Each operation re-runs the DevServer program on the server's stack with one
 field of the stored state changed (expiry or replicas), through
-:func:`devservers.stacks.programs.apply_state`, so the spec, the claims and
+:func:`devservers.stacks.engine.programs.apply_state`, so the spec, the claims and
 the SSH host keys stay exactly as they were.
 """
 
@@ -17,14 +17,14 @@ from pulumi import automation as auto
 from devservers.components.durations import format_duration, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.naming import stack_name
-from devservers.stacks import workspace
-from devservers.stacks.cluster import connect
+from devservers.stacks.base.errors import Conflict, SpecError, server_not_found
+from devservers.stacks.base.results import ServerDetails
+from devservers.stacks.base.settings import Settings
 from devservers.stacks.diagnostics import explain_failure
-from devservers.stacks.engine import engine_errors
-from devservers.stacks.errors import Conflict, SpecError, server_not_found
-from devservers.stacks.listing import describe_server
-from devservers.stacks.locks import server_lock
-from devservers.stacks.programs import (
+from devservers.stacks.engine import workspace
+from devservers.stacks.engine.failures import engine_errors
+from devservers.stacks.engine.locks import server_lock
+from devservers.stacks.engine.programs import (
     Check,
     Checkpoint,
     Progress,
@@ -34,11 +34,11 @@ from devservers.stacks.programs import (
     read_state,
     server_program,
 )
-from devservers.stacks.recovery import recover_stack
-from devservers.stacks.results import ServerDetails
-from devservers.stacks.safety import check_update
+from devservers.stacks.engine.recovery import recover_stack
+from devservers.stacks.engine.safety import check_update
+from devservers.stacks.kube.cluster import connect
+from devservers.stacks.listing import describe_server
 from devservers.stacks.servers import _check_cluster
-from devservers.stacks.settings import Settings
 
 Change = Callable[[ServerState], ServerState]
 """The new state of a server from its current one; raises ``SpecError`` to refuse."""
@@ -166,7 +166,7 @@ def change_server(
     Like every update of an existing stack: under this machine's lock on the
     server, after clearing what an interrupted command left (stale locks,
     pending operations), and previewed first so that it is refused if it
-    would lose data (see :mod:`.safety`). The state is read from the stack's
+    would lose data (see :mod:`.engine.safety`). The state is read from the stack's
     outputs; the update goes through only if, under the engine's lock, the
     expiry and replicas are still those read (a concurrent ``extend`` or
     reaper on another machine wins instead of being overwritten). With

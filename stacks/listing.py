@@ -13,11 +13,11 @@ from devservers.components import VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import parse_instant
 from devservers.components.naming import stack_name
-from devservers.stacks.cluster import Cluster, connect
-from devservers.stacks.errors import server_not_found
-from devservers.stacks.notices import with_notice
-from devservers.stacks.results import PodInfo, Server, ServerDetails
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.errors import server_not_found
+from devservers.stacks.base.results import PodInfo, Server, ServerDetails
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.kube.cluster import Cluster, connect
+from devservers.stacks.kube.notices import with_notice
 
 
 def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
@@ -83,8 +83,8 @@ def stack_outputs(settings: Settings, stack_id: str) -> dict[str, Any]:
         NotFound: No such stack.
         ProvisionError: The backend cannot be read.
     """
-    from devservers.stacks import workspace
-    from devservers.stacks.engine import engine_errors
+    from devservers.stacks.engine import workspace
+    from devservers.stacks.engine.failures import engine_errors
 
     with engine_errors(stack_id, "read"):
         return workspace.plain_outputs(workspace.select_stack(settings, stack_id).outputs())

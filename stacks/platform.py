@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from devservers.components.platform import Platform
 from devservers.components.platform_specs import PlatformSpec
-from devservers.stacks.errors import SpecError
+from devservers.stacks.base.errors import SpecError
 
 CONFIG_NAMESPACE = "devservers"
 """Config namespace of every platform key (``devservers:<key>``)."""

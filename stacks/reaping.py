@@ -6,12 +6,12 @@ the ``<name>-sshd`` ConfigMaps, so a server whose Deployment was deleted by
 hand is still found. A destroy killed midway may leave a stack whose
 objects are all gone but whose lock is stale; with a ``file://`` backend
 those stacks are found by listing the lock directory (see
-:mod:`devservers.stacks.locks`), and only they are opened. No other stack
+:mod:`devservers.stacks.engine.locks`), and only they are opened. No other stack
 is opened to find candidates.
 
 Acting on one server opens its stack only: the expiry is re-read from the
 stack's outputs, and again under the stack's lock inside the operation (see
-:func:`devservers.stacks.programs.guarded`), so an ``extend`` that lands
+:func:`devservers.stacks.engine.programs.guarded`), so an ``extend`` that lands
 before the lock wins. Only objects labelled ``app.kubernetes.io/managed-by=
 devservers`` whose stack label parses as ``<user>.<server>`` (matching their
 owner and server labels) are considered, and a stack is touched only if its
@@ -32,14 +32,14 @@ from devservers.components import labels as lbl
 from devservers.components.durations import format_instant, parse_instant
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES, WARNED_EXPIRY
 from devservers.components.naming import parse_stack_name
-from devservers.stacks import workspace
-from devservers.stacks.cluster import Cluster, connect
-from devservers.stacks.engine import engine_errors
-from devservers.stacks.errors import Conflict, NotFound
+from devservers.stacks.base.errors import Conflict, NotFound
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine import workspace
+from devservers.stacks.engine.failures import engine_errors
+from devservers.stacks.engine.locks import server_lock, stale_locked_stacks
+from devservers.stacks.engine.programs import Checkpoint, ServerState, guarded, outputs_expiry
+from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.lifecycle import change_server
-from devservers.stacks.locks import server_lock, stale_locked_stacks
-from devservers.stacks.programs import Checkpoint, ServerState, guarded, outputs_expiry
-from devservers.stacks.settings import Settings
 from devservers.stacks.teardown import destroy_stack
 
 log = logging.getLogger(__name__)

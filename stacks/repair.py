@@ -1,6 +1,6 @@
 """``repair``: bring a DevServer's stack and objects back to what was asked for.
 
-Clears stale locks and pending operations (:mod:`.recovery`), refreshes to
+Clears stale locks and pending operations (:mod:`.engine.recovery`), refreshes to
 find drift (objects edited or deleted by hand), then runs an update with the
 recorded spec and host keys so that the server re-converges.
 """
@@ -11,17 +11,17 @@ from typing import Any
 
 from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
-from devservers.stacks import workspace
-from devservers.stacks.cluster import connect
-from devservers.stacks.engine import engine_errors
-from devservers.stacks.errors import ProvisionError
-from devservers.stacks.locks import server_lock
-from devservers.stacks.programs import ServerState, server_program
-from devservers.stacks.recovery import recover_stack
-from devservers.stacks.results import Repaired
-from devservers.stacks.safety import check_update
+from devservers.stacks.base.errors import ProvisionError
+from devservers.stacks.base.results import Repaired
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine import workspace
+from devservers.stacks.engine.failures import engine_errors
+from devservers.stacks.engine.locks import server_lock
+from devservers.stacks.engine.programs import ServerState, server_program
+from devservers.stacks.engine.recovery import recover_stack
+from devservers.stacks.engine.safety import check_update
+from devservers.stacks.kube.cluster import connect
 from devservers.stacks.servers import Progress, _check_cluster
-from devservers.stacks.settings import Settings
 
 
 def repair_server(
@@ -35,7 +35,7 @@ def repair_server(
 
     The update is previewed first and refused if it would delete or replace
     a claim, or replace the Deployment of a server mounting one (unless
-    ``allow_replace``); see :mod:`.safety`.
+    ``allow_replace``); see :mod:`.engine.safety`.
 
     Raises:
         NotFound: No such DevServer stack.

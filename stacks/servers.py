@@ -9,27 +9,27 @@ from pulumi import automation as auto
 
 from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
-from devservers.stacks import workspace
-from devservers.stacks.checkpoints import checkpoint_set_aside
-from devservers.stacks.cluster import Cluster, connect
+from devservers.stacks.base.errors import Conflict, NotFound
+from devservers.stacks.base.results import Deleted, ServerDetails
+from devservers.stacks.base.settings import Settings
 from devservers.stacks.diagnostics import explain_failure
-from devservers.stacks.engine import engine_errors, retry_unreadable_checkpoint
-from devservers.stacks.errors import Conflict, NotFound
-from devservers.stacks.hostkeys import generate_host_keys
-from devservers.stacks.listing import describe_server
-from devservers.stacks.locks import server_lock
-from devservers.stacks.programs import (
+from devservers.stacks.engine import workspace
+from devservers.stacks.engine.checkpoints import checkpoint_set_aside
+from devservers.stacks.engine.failures import engine_errors, retry_unreadable_checkpoint
+from devservers.stacks.engine.hostkeys import generate_host_keys
+from devservers.stacks.engine.locks import server_lock
+from devservers.stacks.engine.programs import (
     Progress,
     ServerState,
     apply_state,
     read_state,
     server_program,
 )
-from devservers.stacks.recovery import recover_stack
-from devservers.stacks.results import Deleted, ServerDetails
-from devservers.stacks.safety import check_update
-from devservers.stacks.settings import Settings
-from devservers.stacks.sweep import find_objects, foreign_objects, sweep_objects
+from devservers.stacks.engine.recovery import recover_stack
+from devservers.stacks.engine.safety import check_update
+from devservers.stacks.kube.cluster import Cluster, connect
+from devservers.stacks.kube.sweep import find_objects, foreign_objects, sweep_objects
+from devservers.stacks.listing import describe_server
 from devservers.stacks.teardown import destroy_stack
 
 
@@ -177,7 +177,7 @@ def _refuse_objects_of_another_backend(
 
     They were created from another state backend; adopting them would leave two
     stacks owning one server. Only a checkpoint this backend moved aside
-    (:mod:`.checkpoints`) lets a new stack take them over.
+    (:mod:`.engine.checkpoints`) lets a new stack take them over.
 
     Raises:
         Conflict: Naming the objects.

@@ -4,7 +4,7 @@ The engine destroys what its state knows (refreshing first, so objects
 deleted by hand count as gone). Objects the state does not know (their
 create was interrupted) are then swept by label, and the stack is removed
 only once a fresh label-selected listing proves no object of it is left.
-PersistentVolumeClaims are never touched (see :mod:`.sweep`).
+PersistentVolumeClaims are never touched (see :mod:`.kube.sweep`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from devservers.stacks import sshconfig
-from devservers.stacks.cluster import Cluster
-from devservers.stacks.errors import ProvisionError
-from devservers.stacks.recovery import recover_stack
-from devservers.stacks.settings import Settings
-from devservers.stacks.sweep import find_objects, sweep_objects
+from devservers.stacks.base.errors import ProvisionError
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine.recovery import recover_stack
+from devservers.stacks.kube.cluster import Cluster
+from devservers.stacks.kube.sweep import find_objects, sweep_objects
+from devservers.stacks.ssh import sshconfig
 
 log = logging.getLogger(__name__)
 

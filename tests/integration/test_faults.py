@@ -404,7 +404,8 @@ def test_a_stack_destroyed_but_not_removed_is_created_again(
     devctl_env: dict[str, str], backend: str, leftovers: Leftovers, namespace: str
 ) -> None:
     """What a reaper killed between its destroy and the stack's removal leaves."""
-    from devservers.stacks import load_settings, workspace
+    from devservers.stacks import load_settings
+    from devservers.stacks.engine import workspace
 
     assert devctl(devctl_env, "create", "box", "--no-wait").returncode == 0
     settings = load_settings(

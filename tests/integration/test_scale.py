@@ -10,7 +10,8 @@ import pytest
 from kubernetes import client
 
 from devservers.components import labels as lbl
-from devservers.stacks import Settings, list_servers, load_settings, sweep_consistency, workspace
+from devservers.stacks import Settings, list_servers, load_settings, sweep_consistency
+from devservers.stacks.engine import workspace
 
 
 def labelled_deployment(user: str, name: str, flavor: str = "cpu-small") -> client.V1Deployment:

@@ -32,7 +32,7 @@ import pytest
 from kubernetes import client
 
 from devservers.components.sshd import SshdPaths, render_sshd_config, render_start_script
-from devservers.stacks.hostkeys import generate_host_keys
+from devservers.stacks.engine.hostkeys import generate_host_keys
 
 SSHD = "/usr/sbin/sshd"
 UNPRIVILEGED_UID = 1000

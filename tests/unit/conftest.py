@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
-from devservers.stacks.cluster import Cluster
+from devservers.stacks.kube.cluster import Cluster
 
 
 class RecordingMocks(pulumi.runtime.Mocks):

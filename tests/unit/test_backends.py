@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from devservers.stacks import SpecError, load_settings
-from devservers.stacks.backends import backend_kind, is_shared, redact, secrets_env
+from devservers.stacks.engine.backends import backend_kind, is_shared, redact, secrets_env
 
 PG = "postgres://team:s3cret@db.example:5432/pulumi?sslmode=disable"
 S3 = "s3://state?endpoint=minio.example:9000&s3ForcePathStyle=true&disableSSL=true"

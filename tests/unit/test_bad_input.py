@@ -226,7 +226,7 @@ def test_unwritable_file_backend_is_refused_before_the_engine(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from devservers.stacks import SpecError, load_settings
-    from devservers.stacks.workspace import workspace_options
+    from devservers.stacks.engine.workspace import workspace_options
 
     blocker = home / "blocker"
     blocker.write_text("a file, not a directory")
@@ -240,7 +240,7 @@ def test_create_refuses_bad_input_before_reading_the_cluster(
     home: Path, monkeypatch: pytest.MonkeyPatch, key: str
 ) -> None:
     from devservers.stacks import ClusterUnavailable
-    from devservers.stacks.cluster import Cluster
+    from devservers.stacks.kube.cluster import Cluster
 
     def unreachable(self: Cluster, namespace: str, name: str) -> None:
         raise ClusterUnavailable("cannot reach the API server")

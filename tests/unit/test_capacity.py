@@ -5,7 +5,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from devservers.components.catalog import BUILTIN_FLAVORS, find_flavor
-from devservers.stacks.capacity import availability, pod_requests
+from devservers.stacks.kube.capacity import availability, pod_requests
 
 CPU_SMALL = find_flavor(BUILTIN_FLAVORS, "cpu-small")
 GPU_SMALL = find_flavor(BUILTIN_FLAVORS, "gpu-small")

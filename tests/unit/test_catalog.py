@@ -8,7 +8,7 @@ import pytest
 
 from devservers.components.catalog import BUILTIN_FLAVORS, check_catalog, find_flavor
 from devservers.stacks import SpecError, load_settings
-from devservers.stacks.catalog import load_catalog
+from devservers.stacks.kube.catalog import load_catalog
 
 SMALL = "{name: tiny, cpu_request: '1', cpu_limit: '1', memory_request: 1Gi, memory_limit: 1Gi"
 

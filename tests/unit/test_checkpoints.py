@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devservers.stacks import load_settings
-from devservers.stacks.checkpoints import restore_unreadable_checkpoint
+from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
 
 
 def backend(tmp_path: Path):
@@ -87,24 +87,24 @@ def test_nothing_is_repaired_while_a_live_process_holds_the_lock(tmp_path: Path)
 def test_an_operation_meeting_an_unreadable_checkpoint_runs_once_more(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from devservers.stacks import engine
-    from devservers.stacks.errors import ProvisionError
+    from devservers.stacks.base.errors import ProvisionError
+    from devservers.stacks.engine import failures
 
-    monkeypatch.setattr(engine, "RETRY_AFTER_SECONDS", 0)
+    monkeypatch.setattr(failures, "RETRY_AFTER_SECONDS", 0)
     calls: list[str] = []
 
-    @engine.retry_unreadable_checkpoint
+    @failures.retry_unreadable_checkpoint
     def operation(fail: list[Exception]) -> str:
         calls.append("run")
         if fail:
             raise fail.pop(0)
         return "done"
 
-    assert operation([engine.UnreadableCheckpoint("failed to load checkpoint: EOF")]) == "done"
+    assert operation([failures.UnreadableCheckpoint("failed to load checkpoint: EOF")]) == "done"
     assert len(calls) == 2
     calls.clear()
-    with pytest.raises(engine.UnreadableCheckpoint):
-        operation([engine.UnreadableCheckpoint("a"), engine.UnreadableCheckpoint("b")])
+    with pytest.raises(failures.UnreadableCheckpoint):
+        operation([failures.UnreadableCheckpoint("a"), failures.UnreadableCheckpoint("b")])
     assert len(calls) == 2
     calls.clear()
     with pytest.raises(ProvisionError):
@@ -116,15 +116,15 @@ def test_an_engine_failure_shows_the_reasons_listed_under_errors_occurred() -> N
     from pulumi import automation as auto
     from pulumi.automation._cmd import CommandResult
 
-    from devservers.stacks import engine
-    from devservers.stacks.errors import ProvisionError
+    from devservers.stacks.base.errors import ProvisionError
+    from devservers.stacks.engine import failures
 
     stderr = (
         " ~  kubernetes:apps/v1:Deployment h1 update ; error: Preview failed: 1 error occurred:\n"
         '    \t* Deployment.apps "h1" is invalid: spec.selector: field is immutable\n'
         "    error: preview failed\n"
     )
-    with pytest.raises(ProvisionError) as failed, engine.engine_errors("alice.h1", "repair"):
+    with pytest.raises(ProvisionError) as failed, failures.engine_errors("alice.h1", "repair"):
         raise auto.CommandError(CommandResult("", stderr, 255))
     assert 'Deployment.apps "h1" is invalid' in failed.value.message
     assert failed.value.hint and "then run 'devctl repair NAME'" in failed.value.hint

@@ -119,7 +119,7 @@ def test_list_all_users_shows_namespaces_as_kubectl_does(
     from datetime import UTC, datetime, timedelta
 
     import devservers.stacks as stacks
-    from devservers.stacks.results import Server
+    from devservers.stacks.base.results import Server
 
     expiry = datetime.now(UTC) + timedelta(hours=3)
     servers = [
@@ -148,7 +148,7 @@ def test_delete_asks_on_a_terminal_and_a_no_changes_nothing(
     home: Path, monkeypatch: pytest.MonkeyPatch, answer: str, deletes: bool
 ) -> None:
     import devservers.stacks as stacks
-    from devservers.stacks.results import Deleted
+    from devservers.stacks.base.results import Deleted
 
     deleted: list[str] = []
 

@@ -14,7 +14,7 @@ from devservers.cli.main import app
 from devservers.components.catalog import encode_flavor
 from devservers.components.specs import FlavorSpec
 from devservers.stacks.admin import render_kubeconfig
-from devservers.stacks.cluster import Cluster
+from devservers.stacks.kube.cluster import Cluster
 
 TINY = FlavorSpec(
     name="tiny", cpu_request="1", cpu_limit="1", memory_request="1Gi", memory_limit="1Gi"

@@ -14,8 +14,9 @@ from pulumi.automation._cmd import CommandResult
 
 from devservers.components.catalog import BUILTIN_FLAVORS
 from devservers.components.specs import DevServerSpec
-from devservers.stacks import lifecycle, workspace
-from devservers.stacks.programs import ServerState
+from devservers.stacks import lifecycle
+from devservers.stacks.engine import workspace
+from devservers.stacks.engine.programs import ServerState
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 from devservers.components import labels as lbl
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES
 from devservers.stacks import Settings
+from devservers.stacks.kube.notices import with_notice
 from devservers.stacks.listing import _annotations, _server
-from devservers.stacks.notices import with_notice
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devservers.stacks import Conflict, load_settings
-from devservers.stacks.locks import clear_stale_engine_locks, server_lock
+from devservers.stacks.engine.locks import clear_stale_engine_locks, server_lock
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_second_command_on_the_same_server_is_a_conflict_naming_the_first(settin
 
 
 def test_stacks_whose_every_lock_is_stale_are_found_without_opening_them(settings) -> None:
-    from devservers.stacks.locks import stale_locked_stacks
+    from devservers.stacks.engine.locks import stale_locked_stacks
 
     assert stale_locked_stacks(settings, "devservers") == []
     write_lock(settings, dead_pid())
@@ -101,7 +101,7 @@ def test_stacks_whose_every_lock_is_stale_are_found_without_opening_them(setting
 
 
 def test_stale_stacks_are_a_file_backend_matter(settings, tmp_path: Path) -> None:
-    from devservers.stacks.locks import stale_locked_stacks
+    from devservers.stacks.engine.locks import stale_locked_stacks
 
     remote = load_settings(tmp_path / "none.yaml", user="alice", backend_url="postgres://db/x")
     assert stale_locked_stacks(remote, "devservers") == []

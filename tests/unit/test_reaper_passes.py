@@ -395,7 +395,7 @@ def test_the_platform_lets_the_reaper_record_its_warnings() -> None:
 def test_the_scheduler_logs_each_run_only_with_debug(debug: bool) -> None:
     import logging
 
-    from devservers.stacks.logs import configure_logging
+    from devservers.stacks.base.logs import configure_logging
 
     configure_logging(logging.INFO, "%(message)s", debug)
     executor = logging.getLogger("apscheduler.executors.default")

@@ -7,7 +7,13 @@ from types import SimpleNamespace
 import pytest
 
 from devservers.stacks import Conflict
-from devservers.stacks.safety import DEPLOYMENT_TYPE, PVC_TYPE, Step, check_plan, planned_steps
+from devservers.stacks.engine.safety import (
+    DEPLOYMENT_TYPE,
+    PVC_TYPE,
+    Step,
+    check_plan,
+    planned_steps,
+)
 
 SECRET = "kubernetes:core/v1:Secret"
 

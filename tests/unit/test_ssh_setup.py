@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from devservers.cli.main import app
 from devservers.components.sshd import SshdPaths, render_start_script
 from devservers.stacks import ClusterUnavailable, NotFound, NotReady, SshSetup
-from devservers.stacks.portforward import find_pod
-from devservers.stacks.relay import relay
-from devservers.stacks.sshconfig import (
+from devservers.stacks.ssh.portforward import find_pod
+from devservers.stacks.ssh.relay import relay
+from devservers.stacks.ssh.sshconfig import (
     HostEntry,
     SshFiles,
     forget,

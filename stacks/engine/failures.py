@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 
 from pulumi import automation as auto
 
-from devservers.stacks.errors import Conflict, ProvisionError, server_not_found
+from devservers.stacks.base.errors import Conflict, ProvisionError, server_not_found
 
 P = ParamSpec("P")
 R = TypeVar("R")

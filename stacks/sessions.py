@@ -14,15 +14,15 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from devservers.stacks import sshconfig
-from devservers.stacks.cluster import Cluster, connect
-from devservers.stacks.errors import NotFound
+from devservers.stacks.base.errors import NotFound
+from devservers.stacks.base.results import SshSetup
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.listing import describe_server, list_servers
-from devservers.stacks.portforward import find_pod, open_tunnel
-from devservers.stacks.relay import relay
-from devservers.stacks.results import SshSetup
-from devservers.stacks.settings import Settings
-from devservers.stacks.sshconfig import HostEntry, SshFiles
+from devservers.stacks.ssh import sshconfig
+from devservers.stacks.ssh.portforward import find_pod, open_tunnel
+from devservers.stacks.ssh.relay import relay
+from devservers.stacks.ssh.sshconfig import HostEntry, SshFiles
 
 ProxyCommand = Callable[[str], Sequence[str]]
 """Server name → argv of the ProxyCommand (``devctl … ssh-proxy NAME``)."""
@@ -161,7 +161,7 @@ def proxy_ssh(
     """Carries ssh's bytes between ``stdin_fd``/``stdout_fd`` and the server's sshd.
 
     Raises:
-        NotFound, NotReady: See :func:`~devservers.stacks.portforward.find_pod`.
+        NotFound, NotReady: See :func:`~devservers.stacks.ssh.portforward.find_pod`.
         ClusterUnavailable: The tunnel cannot be opened, or sshd does not
             answer within ``settings.ssh_connect_timeout_seconds``.
     """

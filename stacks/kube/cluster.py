@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devservers.components.durations import format_instant
-from devservers.stacks.errors import ClusterUnavailable, NotFound, SpecError
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.errors import ClusterUnavailable, NotFound, SpecError
+from devservers.stacks.base.settings import Settings
 
 REQUEST_TIMEOUT_SECONDS = 15
 """Bound on every single Kubernetes API request."""

@@ -15,8 +15,8 @@ from typing import Any
 
 from devservers.components import labels as lbl
 from devservers.components.naming import object_names
-from devservers.stacks.cluster import REQUEST_TIMEOUT_SECONDS, Cluster, api_errors
-from devservers.stacks.errors import NotFound
+from devservers.stacks.base.errors import NotFound
+from devservers.stacks.kube.cluster import REQUEST_TIMEOUT_SECONDS, Cluster, api_errors
 
 log = logging.getLogger(__name__)
 

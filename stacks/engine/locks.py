@@ -31,8 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from devservers.components.durations import format_instant
-from devservers.stacks.errors import Conflict
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.errors import Conflict
+from devservers.stacks.base.settings import Settings
 
 log = logging.getLogger(__name__)
 

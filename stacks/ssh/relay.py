@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devservers.stacks.errors import ClusterUnavailable
+from devservers.stacks.base.errors import ClusterUnavailable
 
 CHUNK_BYTES = 65536
 """Largest read from either side, in bytes."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pulumi import automation as auto
 
-from devservers.stacks.errors import Conflict
+from devservers.stacks.base.errors import Conflict
 
 PVC_TYPE = "kubernetes:core/v1:PersistentVolumeClaim"
 DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"

@@ -21,9 +21,9 @@ from typing import Any
 
 from devservers.components import labels as lbl
 from devservers.components.sshd import SSH_PORT
-from devservers.stacks.cluster import Cluster, connect
-from devservers.stacks.errors import ClusterUnavailable, NotFound, NotReady
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.errors import ClusterUnavailable, NotFound, NotReady
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.kube.cluster import Cluster, connect
 
 log = logging.getLogger(__name__)
 

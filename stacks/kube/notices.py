@@ -12,8 +12,8 @@ from devservers.components.expiry import (
     expiry_notice,
     is_expiring_soon,
 )
-from devservers.stacks.results import Server
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.results import Server
+from devservers.stacks.base.settings import Settings
 
 
 def with_notice(

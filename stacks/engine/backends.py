@@ -22,8 +22,8 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from devservers.stacks.errors import SpecError
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.errors import SpecError
+from devservers.stacks.base.settings import Settings
 
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 """Environment variables that carry the passphrase; the first one set wins."""

@@ -21,8 +21,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from devservers.stacks.locks import _all_stale, engine_locks
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine.locks import _all_stale, engine_locks
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from devservers.stacks import backends
-from devservers.stacks.checkpoints import restore_unreadable_checkpoint
-from devservers.stacks.locks import clear_stale_engine_locks
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine import backends
+from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
+from devservers.stacks.engine.locks import clear_stale_engine_locks
 
 PROJECT = "devservers"
 """Pulumi project of every DevServer stack."""
@@ -29,7 +29,7 @@ ENGINE_ENV = {
 
 
 def passphrase_env(settings: Settings) -> dict[str, str]:
-    """Secrets-provider environment; see :func:`devservers.stacks.backends.secrets_env`."""
+    """Secrets-provider environment; see :func:`devservers.stacks.engine.backends.secrets_env`."""
     return backends.secrets_env(settings)
 
 
@@ -56,7 +56,7 @@ def create_stack(settings: Settings, stack: str, program: Callable[[], None]) ->
     """Creates a new stack; raises Pulumi's ``StackAlreadyExistsError`` if it exists.
 
     A lock a dead process left (e.g. one killed while removing the stack) is
-    cleared first; a live holder raises :class:`.errors.Conflict`.
+    cleared first; a live holder raises :class:`~devservers.stacks.base.errors.Conflict`.
     """
     restore_unreadable_checkpoint(settings, PROJECT, stack)
     clear_stale_engine_locks(settings, PROJECT, stack, settings.operation_timeout_seconds)

@@ -25,10 +25,10 @@ from pulumi import automation as auto
 from devservers.components import DevServerSpec
 from devservers.components.devserver import DevServer
 from devservers.components.durations import format_instant, parse_instant
-from devservers.stacks import workspace
-from devservers.stacks.errors import DevserversError
-from devservers.stacks.hostkeys import public_host_keys
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.errors import DevserversError
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine import workspace
+from devservers.stacks.engine.hostkeys import public_host_keys
 
 Progress = Callable[[str], Any]
 
@@ -111,7 +111,7 @@ def apply_state(
     Returns:
         The stack's outputs after the update, as plain values.
 
-    Call it inside :func:`~devservers.stacks.engine.engine_errors` (and, to
+    Call it inside :func:`~devservers.stacks.engine.failures.engine_errors` (and, to
     explain a failed wait, :func:`~devservers.stacks.diagnostics.explain_failure`).
 
     Raises:

@@ -21,9 +21,9 @@ from devservers.components.catalog import (
     decode_catalog,
 )
 from devservers.components.specs import FlavorSpec
-from devservers.stacks.cluster import Cluster, connect
-from devservers.stacks.errors import SpecError
-from devservers.stacks.settings import Settings, describe_validation_error, yaml_problem
+from devservers.stacks.base.errors import SpecError
+from devservers.stacks.base.settings import Settings, describe_validation_error, yaml_problem
+from devservers.stacks.kube.cluster import Cluster, connect
 
 BUILTIN = "built-in"
 """``Catalog.source`` of the built-in catalog."""

@@ -30,7 +30,7 @@ from devservers.components.durations import parse_duration
 from devservers.components.expiry import Policy
 from devservers.components.platform_specs import SYSTEM_NAMESPACE, Namespace
 from devservers.components.specs import ImageRef
-from devservers.stacks.errors import SpecError
+from devservers.stacks.base.errors import SpecError
 
 DEFAULT_IMAGE = "localhost/devservers/devserver:bookworm"
 """Default DevServer image: ``images/devserver`` built and pushed under this name.
@@ -84,7 +84,7 @@ class Settings(BaseModel):
             waiting for sshd's first byte.
         secrets_provider: ``passphrase`` (default) or a key-management URL
             (``awskms://…``, ``gcpkms://…``, ``azurekeyvault://…``,
-            ``hashivault://…``); see :mod:`.backends`.
+            ``hashivault://…``); see :mod:`devservers.stacks.engine.backends`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

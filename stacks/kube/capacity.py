@@ -21,9 +21,9 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 from devservers.components.specs import GPU_RESOURCE, FlavorSpec, Toleration
-from devservers.stacks.catalog import load_catalog
-from devservers.stacks.cluster import connect
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.kube.catalog import load_catalog
+from devservers.stacks.kube.cluster import connect
 
 _BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 _BINARY = (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from pulumi import automation as auto
 
-from devservers.stacks import workspace
-from devservers.stacks.locks import clear_stale_engine_locks
-from devservers.stacks.settings import Settings
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine import workspace
+from devservers.stacks.engine.locks import clear_stale_engine_locks
 
 log = logging.getLogger(__name__)
 
