@@ -1,35 +1,22 @@
-"""The reaper's stack operations: observe DevServers on the cluster, then destroy, stop or warn.
+"""The reaper's operations on one cluster and backend: observe every server, then act on one.
 
-Observing costs two label-selected list calls whatever the number of
-servers, read as plain JSON: the Deployments (expiry, replicas, what the reaper recorded) and
-the ``<name>-sshd`` ConfigMaps, so a server whose Deployment was deleted by
-hand is still found. A destroy killed midway may leave a stack whose
-objects are all gone but whose lock is stale; with a ``file://`` backend
-those stacks are found by listing the lock directory (see
-:mod:`devservers.stacks.engine.locks`), and only they are opened. No other stack
-is opened to find candidates.
-
-Acting on one server opens its stack only: the expiry is re-read from the
-stack's outputs, and again under the stack's lock inside the operation (see
-:func:`devservers.stacks.engine.programs.guarded`), so an ``extend`` that lands
-before the lock wins. Only objects labelled ``app.kubernetes.io/managed-by=
-devservers`` whose stack label parses as ``<user>.<server>`` (matching their
-owner and server labels) are considered, and a stack is touched only if its
-outputs name the same namespace and cluster as the objects that led to it.
+Each action (destroy, stop, warn) re-reads the expiry from the server's
+stack, and again under the stack's lock; the package's docstring says why,
+and what is touched.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from pulumi import automation as auto
 
 from devservers.components import labels as lbl
-from devservers.components.durations import format_instant, parse_instant
+from devservers.components.durations import format_instant
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES, WARNED_EXPIRY
 from devservers.components.naming import parse_stack_name
 from devservers.stacks.base.errors import Conflict, NotFound
@@ -40,6 +27,7 @@ from devservers.stacks.engine.locks import server_lock, stale_locked_stacks
 from devservers.stacks.engine.programs import Checkpoint, ServerState, guarded, outputs_expiry
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.lifecycle import change_server
+from devservers.stacks.reaping.observations import Observed, Outcome, observed_from
 from devservers.stacks.teardown import destroy_stack
 
 log = logging.getLogger(__name__)
@@ -49,47 +37,6 @@ COMPONENT = "devservers-reaper"
 
 Due = Callable[[datetime], bool]
 """Whether a server with this expiry is due for the action (evaluated again under the lock)."""
-
-
-@dataclass(frozen=True)
-class Observed:
-    """One DevServer as the reaper sees it on the cluster, without opening its stack.
-
-    Attributes:
-        stack: The stack label, ``<user>.<server>``.
-        expiry: The expiry annotation; ``None`` if absent or unreadable.
-        replicas: The Deployment's replicas; ``None`` if the Deployment is gone.
-        uid: The Deployment's UID (for Events), if there is one.
-        warned_expiry: The expiry the last warning was about.
-        failures: Reaper attempts that failed in a row.
-        failed_at: When the last one failed.
-        last_error: ``<state>: <reason>`` of the last failure.
-    """
-
-    stack: str
-    user: str
-    name: str
-    namespace: str
-    expiry: datetime | None
-    replicas: int | None
-    uid: str | None = None
-    warned_expiry: datetime | None = None
-    failures: int = 0
-    failed_at: datetime | None = None
-    last_error: str | None = None
-
-    @property
-    def is_ours(self) -> bool:
-        """Whether the stack label parses as ``<user>.<server>`` of the owner and server labels."""
-        return parse_stack_name(self.stack) == (self.user, self.name)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one server: ``deleted``, ``stopped``, ``warned`` or ``skipped``."""
-
-    state: str
-    reason: str
 
 
 class NoLongerDue(Conflict):
@@ -135,11 +82,11 @@ class Reaping:
         found: dict[str, Observed] = {}
         for deployment in self.cluster.labelled("deployments", lbl.SELECTOR, self.namespace):
             replicas = (deployment.get("spec") or {}).get("replicas", 1)
-            seen = _observed(deployment.get("metadata") or {}, replicas)
+            seen = observed_from(deployment.get("metadata") or {}, replicas)
             if seen is not None:
                 found[seen.stack] = seen
         for config_map in self.cluster.labelled("configmaps", lbl.SELECTOR, self.namespace):
-            seen = _observed(config_map.get("metadata") or {}, None)
+            seen = observed_from(config_map.get("metadata") or {}, None)
             if seen is not None:
                 found.setdefault(seen.stack, seen)
         for stack in stale_locked_stacks(self.settings, workspace.PROJECT):
@@ -171,7 +118,7 @@ class Reaping:
         under the engine's lock, is ``due``; this machine's lock on the
         server is held throughout. Objects deleted by hand are not an error;
         what an interrupted command left (stale locks of dead processes,
-        pending operations) is cleared first (:func:`.teardown.destroy_stack`).
+        pending operations) is cleared first (:func:`devservers.stacks.teardown.destroy_stack`).
 
         Raises:
             ProvisionError: The engine failed, or objects survived; the stack
@@ -216,7 +163,7 @@ class Reaping:
     def stop(self, server: Observed, due: Due) -> Outcome:
         """Scales the server to zero through its stack (the ``stop`` expiry policy).
 
-        The same update path as ``devctl stop`` (:func:`.lifecycle.change_server`).
+        The same update path as ``devctl stop`` (:func:`devservers.stacks.lifecycle.change_server`).
 
         Raises:
             ProvisionError: The engine failed.
@@ -322,37 +269,6 @@ class Reaping:
             self.cluster.annotate_deployment(server.namespace, server.name, notes)
         except NotFound:
             log.info("Deployment %s/%s is gone; nothing to annotate", server.namespace, server.name)
-
-
-def _observed(meta: dict[str, Any], replicas: int | None) -> Observed | None:
-    """An observation from an object's ``metadata`` (Kubernetes JSON)."""
-    labels, notes = meta.get("labels") or {}, meta.get("annotations") or {}
-    if not all(labels.get(key) for key in (lbl.STACK, lbl.OWNER, lbl.SERVER)):
-        return None
-    return Observed(
-        stack=labels[lbl.STACK],
-        user=labels[lbl.OWNER],
-        name=labels[lbl.SERVER],
-        namespace=meta.get("namespace", ""),
-        expiry=_instant(notes.get(lbl.EXPIRY)),
-        replicas=replicas,
-        uid=meta.get("uid") if replicas is not None else None,
-        warned_expiry=_instant(notes.get(WARNED_EXPIRY)),
-        failures=_count(notes.get(REAP_FAILURES)),
-        failed_at=_instant(notes.get(REAP_FAILED_AT)),
-        last_error=notes.get(REAP_ERROR),
-    )
-
-
-def _instant(text: str | None) -> datetime | None:
-    try:
-        return parse_instant(text) if text else None
-    except ValueError:
-        return None
-
-
-def _count(text: str | None) -> int:
-    return int(text) if text and text.isdigit() else 0
 
 
 def _not_due(expiry: datetime | None) -> Outcome:
