@@ -4,6 +4,16 @@ Contract: ``devservers.cli`` and ``devservers.reaper`` call what ``__all__``
 exports; every function returns frozen records from :mod:`.base.results` (no
 Pulumi types) and raises only the :mod:`.base.errors` tree.
 
+Layers, one way (the import-linter contracts in ``pyproject.toml`` check them):
+
+* the operations a command runs, at the top of this package (``servers``,
+  ``lifecycle``, ``listing``, ``repair``, ``sessions``, ``reaping``, …), with
+  the helpers that join concerns (``teardown``, ``diagnostics``);
+* the concerns, independent of each other: :mod:`.engine` (Automation API
+  and state backend), :mod:`.kube` (Kubernetes API), :mod:`.ssh` (devctl's
+  SSH client side; its port-forward uses :mod:`.kube.cluster`);
+* :mod:`.base`: settings, errors, results, logging.
+
 Exports are imported on first use (PEP 562), so a command that only reads the
 cluster (``devctl list``) never loads the Pulumi SDK.
 """

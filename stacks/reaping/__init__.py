@@ -20,5 +20,5 @@ outputs name the same namespace and cluster as the objects that led to it.
 Contract: an operation, beside those at the top of ``stacks`` (it stops
 through :mod:`..lifecycle` and destroys through :mod:`..teardown`); imports
 them, the concern packages and :mod:`..base`, and is imported by none of them.
-:mod:`.observations` holds the records, :mod:`.actions` the :class:`Reaping`.
+:mod:`.observations` holds the records, :mod:`.actions` the :class:`~.actions.Reaping`.
 """
