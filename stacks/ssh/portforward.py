@@ -6,8 +6,9 @@ No NodePort, no LoadBalancer: bytes travel over the API server's
 namespace.
 
 Test seam: when ``$DEVSERVERS_SSH_TARGET`` is ``HOST:PORT``, :func:`open_tunnel`
-connects there over TCP instead (the tests' local sshd; KWOK pods run no
-process). Everything else, the relay included, is the same code.
+connects there over TCP instead (the test of an sshd that accepts and never
+answers, which no real pod shows). Everything else, the relay included, is
+the same code.
 """
 
 from __future__ import annotations
