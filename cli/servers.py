@@ -206,6 +206,7 @@ def _details_view(d: ServerDetails) -> Any:
         f"Stack:      {s.stack}",
         f"Flavor:     {s.flavor}",
         f"Status:     {s.status}",
+        *([f"Reason:     {d.reason}"] if d.reason else []),
         f"Expiry:     {render.plain(s.expiry)} ({_expiry_state(s)})",
         *([f"Notice:     {s.notice}"] if s.notice else []),
         f"Service:    {d.service} (port 22)",

@@ -26,6 +26,7 @@ _EXPORTS = {
         "ClusterUnavailable",
         "Conflict",
         "DevserversError",
+        "LimitExceeded",
         "NotFound",
         "NotReady",
         "ProvisionError",

@@ -17,7 +17,9 @@ from devservers.stacks.base.errors import server_not_found
 from devservers.stacks.base.results import PodInfo, Server, ServerDetails
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.kube.cluster import Cluster, connect
+from devservers.stacks.kube.facts import Facts, read_facts
 from devservers.stacks.kube.notices import with_notice
+from devservers.stacks.kube.readiness import blocked, name_of
 
 
 def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
@@ -46,6 +48,9 @@ def describe_server(
 ) -> ServerDetails:
     """One DevServer in full: its objects, pods, recent events and host keys.
 
+    A Pending server carries the reason it is not Ready when the cluster has
+    given a final one (quota, image, exited container, unschedulable).
+
     Looks in ``settings.server_namespace`` only, so a user's own (namespaced)
     credentials suffice. ``outputs`` (the stack's, as plain values) spares
     opening the stack when the caller has just updated it.
@@ -54,16 +59,12 @@ def describe_server(
         NotFound: No Deployment of that server exists in that namespace.
     """
     cluster = cluster or connect(settings)
-    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
-    found = cluster.labelled("deployments", selector, settings.server_namespace)
-    if not found:
+    facts = read_facts(cluster, settings.server_namespace, user, name)
+    if facts.deployment is None:
         raise server_not_found(
             stack_name(user, name), f"no Deployment in {settings.server_namespace}"
         )
-    deployment = found[0]
-    server = _listed(deployment, settings, datetime.now(UTC))
-    pods = cluster.pods(server.namespace, f"{lbl.OWNER}={user},{lbl.SERVER}={name}")
-    events = cluster.events(server.namespace, name)
+    server = _listed(facts.deployment, settings, datetime.now(UTC))
     if outputs is None:
         outputs = stack_outputs(settings, server.stack)
     return ServerDetails(
@@ -71,9 +72,16 @@ def describe_server(
         service=f"{name}-ssh",
         volumes=tuple(str(VolumeSpec(**v)) for v in outputs.get("spec", {}).get("volumes", [])),
         host_public_keys=dict(outputs.get("host_public_keys", {})),
-        pods=tuple(_pod(p) for p in pods),
-        events=tuple(f"{e.type} {e.reason}: {e.message}" for e in events[-10:]),
+        pods=tuple(_pod(p) for p in facts.pods),
+        events=tuple(_event(e) for e in sorted(facts.events, key=_when)[-RECENT_EVENTS:]),
+        reason=_reason(facts) if server.status == "Pending" else None,
     )
+
+
+def _reason(facts: Facts) -> str | None:
+    """Why a Pending server is not Ready, if the cluster has said (see :mod:`.kube.readiness`)."""
+    found = blocked(facts.deployment, facts.replica_sets, facts.pods, facts.events)
+    return found.describe() if found else None
 
 
 def stack_outputs(settings: Settings, stack_id: str) -> dict[str, Any]:
@@ -123,12 +131,34 @@ def _server(deployment: dict[str, Any]) -> Server:
     )
 
 
-def _pod(pod: Any) -> PodInfo:
-    conditions = pod.status.conditions or []
-    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+RECENT_EVENTS = 10
+"""Events shown by ``describe``: the newest about the Deployment, its ReplicaSets and pods."""
+
+
+def _event(event: dict[str, Any]) -> str:
+    message = " ".join(str(event.get("message") or "").split())
+    return f"{event.get('type')} {event.get('reason')}: {message}"
+
+
+def _when(event: dict[str, Any]) -> str:
+    series = event.get("series") or {}
+    return str(
+        series.get("lastObservedTime")
+        or event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )
+
+
+def _pod(pod: dict[str, Any]) -> PodInfo:
+    """A PodInfo from a pod as plain Kubernetes JSON."""
+    status = pod.get("status") or {}
+    conditions = status.get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     return PodInfo(
-        name=pod.metadata.name,
-        phase=pod.status.phase or "Unknown",
+        name=name_of(pod),
+        phase=status.get("phase") or "Unknown",
         ready=ready,
-        node=pod.spec.node_name,
+        node=(pod.get("spec") or {}).get("nodeName"),
     )

@@ -43,7 +43,13 @@ class PodInfo:
 
 @dataclass(frozen=True)
 class ServerDetails:
-    """A DevServer in full, for ``describe``."""
+    """A DevServer in full, for ``describe``.
+
+    Attributes:
+        reason: Why a ``Pending`` server will not become Ready without a
+            change, in the cluster's words (e.g. ``FailedCreate: … exceeded
+            quota …``), or ``None``.
+    """
 
     server: Server
     service: str
@@ -51,6 +57,7 @@ class ServerDetails:
     host_public_keys: dict[str, str]
     pods: tuple[PodInfo, ...] = ()
     events: tuple[str, ...] = field(default_factory=tuple)
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

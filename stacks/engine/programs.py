@@ -112,7 +112,7 @@ def apply_state(
         The stack's outputs after the update, as plain values.
 
     Call it inside :func:`~devservers.stacks.engine.failures.engine_errors` (and, to
-    explain a failed wait, :func:`~devservers.stacks.diagnostics.explain_failure`).
+    end a wait early and explain it, :func:`~devservers.stacks.waits.watched_wait`).
 
     Raises:
         DevserversError: Whatever ``check`` raised; nothing was changed.
