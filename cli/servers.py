@@ -159,9 +159,18 @@ def _confirmed(question: str) -> bool:
 
 
 def _progress(ctx: typer.Context) -> Any:
+    """One line per object the engine changes on stderr; its own output with ``--debug``."""
     if ctx.obj.quiet:
         return None
-    return lambda line: sys.stderr.write(line if line.endswith("\n") else line + "\n")
+
+    def write(line: str) -> None:
+        sys.stderr.write(line if line.endswith("\n") else line + "\n")
+
+    if ctx.obj.debug:
+        from devservers.stacks import RawOutput
+
+        return RawOutput(write)
+    return write
 
 
 def _left(server: Server, marker: str = " !") -> str:

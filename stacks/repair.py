@@ -18,6 +18,7 @@ from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock
 from devservers.stacks.engine.programs import ServerState, server_program
+from devservers.stacks.engine.progress import engine_output
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
 from devservers.stacks.kube.cluster import connect
@@ -55,7 +56,8 @@ def repair_server(
         cluster = connect(settings)
         _check_cluster(cluster, outputs, stack_id)
         recovery = recover_stack(settings, stack, refresh=False)
-        refreshed = stack.refresh(on_output=progress, color="never", suppress_outputs=True)
+        output = engine_output(progress, stack_id)
+        refreshed = stack.refresh(color="never", suppress_outputs=True, **output)
         if "spec" not in outputs:
             raise ProvisionError(
                 f"stack {stack_id} has no recorded spec: its first create never finished",
@@ -70,7 +72,9 @@ def repair_server(
         check_update(stack, mounts_claims=bool(spec.mounts), allow_deployment_replace=allow_replace)
         target = Target(cluster, spec.namespace, user, name, stack_id)
         with watched_wait(target, settings.operation_timeout_seconds):
-            updated = stack.up(on_output=progress, color="never", suppress_outputs=True)
+            updated = stack.up(
+                color="never", suppress_outputs=True, **engine_output(progress, stack_id)
+            )
     return Repaired(
         name=name,
         stack=stack_id,

@@ -29,8 +29,7 @@ from devservers.stacks.base.errors import DevserversError
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.hostkeys import public_host_keys
-
-Progress = Callable[[str], Any]
+from devservers.stacks.engine.progress import Progress, engine_output
 
 
 @dataclass(frozen=True)
@@ -122,10 +121,10 @@ def apply_state(
     with guarded(stack, program, check) as run:
         result = stack.up(
             program=run,
-            on_output=progress,
             color="never",
             suppress_outputs=True,
             refresh=refresh,
+            **engine_output(progress, stack.name),
         )
     return workspace.plain_outputs(result.outputs)
 
