@@ -6,6 +6,7 @@ cost does not grow with the number of stacks in the backend.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from devservers.components import VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import parse_instant
 from devservers.components.naming import stack_name
+from devservers.components.specs import GPU_RESOURCE
 from devservers.stacks.base.errors import server_not_found
 from devservers.stacks.base.results import PodInfo, Server, ServerDetails
 from devservers.stacks.base.settings import Settings
@@ -22,21 +24,36 @@ from devservers.stacks.kube.notices import with_notice
 from devservers.stacks.kube.readiness import blocked, name_of
 
 
-def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
+def list_servers(settings: Settings, all_users: bool = False, wide: bool = False) -> list[Server]:
     """The user's DevServers (or everyone's) from one label-selected API call.
+
+    With ``wide``, a second call (their pods) fills in each server's node.
 
     Raises:
         ClusterUnavailable: The API server cannot be reached.
     """
     cluster = connect(settings)
     if all_users:
-        found = cluster.labelled("deployments", lbl.SELECTOR, None)
+        selector, namespace = lbl.SELECTOR, None
     else:
         selector, namespace = lbl.owner_selector(settings.user), settings.server_namespace
-        found = cluster.labelled("deployments", selector, namespace)
+    found = cluster.labelled("deployments", selector, namespace)
     now = datetime.now(UTC)
-    servers = (_listed(d, settings, now) for d in found)
+    servers = [_listed(d, settings, now) for d in found]
+    if wide:
+        nodes = _nodes(cluster.labelled("pods", selector, namespace))
+        servers = [replace(s, node=nodes.get((s.namespace, s.stack))) for s in servers]
     return sorted(servers, key=lambda s: (s.user, s.name))
+
+
+def _nodes(pods: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """Mapping of (namespace, stack) → the node of that server's pod; Ready pods win."""
+    found: dict[tuple[str, str], str] = {}
+    for pod in sorted(pods, key=lambda p: _pod(p).ready):
+        meta, node = pod["metadata"], (pod.get("spec") or {}).get("nodeName")
+        if node and not meta.get("deletionTimestamp"):
+            found[(meta["namespace"], (meta.get("labels") or {}).get(lbl.STACK, ""))] = node
+    return found
 
 
 def describe_server(
@@ -117,6 +134,9 @@ def _server(deployment: dict[str, Any]) -> Server:
         state = "Running"
     else:
         state = "Pending"
+    template = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    resources = template[0].get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
     return Server(
         name=labels.get(lbl.SERVER, meta["name"]),
         user=labels.get(lbl.OWNER, ""),
@@ -128,7 +148,16 @@ def _server(deployment: dict[str, Any]) -> Server:
         if lbl.EXPIRY in notes
         else datetime.max.replace(tzinfo=UTC),
         created=parse_instant(meta["creationTimestamp"]),
+        image=str(template[0].get("image", "")),
+        cpu=_range(requests.get("cpu"), limits.get("cpu")),
+        memory=_range(requests.get("memory"), limits.get("memory")),
+        gpus=str(limits.get(GPU_RESOURCE) or requests.get(GPU_RESOURCE) or 0),
     )
+
+
+def _range(request: str | None, limit: str | None) -> str:
+    """``1-2`` (request-limit, Kubernetes quantities), as ``devctl flavors`` shows them."""
+    return "-".join(q for q in (request, limit) if q)
 
 
 RECENT_EVENTS = 10

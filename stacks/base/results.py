@@ -17,6 +17,11 @@ class Server:
         expiring_soon: The expiry lies within the warning window.
         notice: One line about the expiry or the reaper, e.g. a warning, the
             deletion time of a server stopped at expiry, or ``destroy-failed: …``.
+        image: The container image.
+        cpu: CPU request-limit (Kubernetes quantities, e.g. ``1-2``).
+        memory: Memory request-limit (e.g. ``4Gi-8Gi``).
+        gpus: ``nvidia.com/gpu`` count (``0`` for none).
+        node: The node of its pod, when asked for (``list -o wide``) and scheduled.
     """
 
     name: str
@@ -29,6 +34,11 @@ class Server:
     created: datetime | None = None
     expiring_soon: bool = False
     notice: str | None = None
+    image: str = ""
+    cpu: str = ""
+    memory: str = ""
+    gpus: str = "0"
+    node: str | None = None
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,8 @@ class Cluster:
         the number of objects); callers read a few fields only.
 
         Args:
-            kind: ``deployments`` or ``configmaps`` (any namespace), or
-                ``replicasets``, ``pods`` or ``events`` (one namespace).
+            kind: ``deployments``, ``configmaps`` or ``pods`` (any namespace),
+                or ``replicasets`` or ``events`` (one namespace).
             selector: A label selector (``""``: every object).
             namespace: One namespace, or ``None`` for all of them.
 
@@ -103,7 +103,10 @@ class Cluster:
                 lambda: self.core.list_namespaced_config_map,
             ),
             "replicasets": (None, lambda: self.apps.list_namespaced_replica_set),
-            "pods": (None, lambda: self.core.list_namespaced_pod),
+            "pods": (
+                lambda: self.core.list_pod_for_all_namespaces,
+                lambda: self.core.list_namespaced_pod,
+            ),
             "events": (None, lambda: self.core.list_namespaced_event),
         }[kind]
         raw = {"label_selector": selector, "_preload_content": False}

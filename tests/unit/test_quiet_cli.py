@@ -127,3 +127,45 @@ def test_options_after_double_dash_stay_the_remote_command_s() -> None:
         "--user",
         "x",
     ]
+
+
+def test_list_wide_adds_resources_node_image_and_age(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import devservers.stacks as stacks
+    from devservers.stacks.base.results import Server
+
+    now = datetime.now(UTC)
+    box = Server(
+        "box",
+        "alice",
+        "dev-alice",
+        "alice.box",
+        "gpu-small",
+        "Running",
+        now + timedelta(hours=3),
+        created=now - timedelta(hours=5),
+        image="reg/devserver:1",
+        cpu="1-2",
+        memory="4Gi-8Gi",
+        gpus="1",
+        node="kwok-gpu-0",
+    )
+    asked: list[dict[str, Any]] = []
+
+    def list_servers(settings: Any, **options: Any) -> list[Server]:
+        asked.append(options)
+        return [box]
+
+    monkeypatch.setattr(stacks, "list_servers", list_servers)
+    code, out, err = run("ls", "-o", "wide")
+
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert header.split()[-6:] == ["CPU", "MEMORY", "GPUS", "NODE", "IMAGE", "AGE"]
+    assert row.split()[-6:] == ["1-2", "4Gi-8Gi", "1", "kwok-gpu-0", "reg/devserver:1", "5h"]
+    assert asked == [{"all_users": False, "wide": True}]
+    code, out, _ = run("list")
+    assert "NODE" not in out and asked[-1] == {"all_users": False}
