@@ -79,6 +79,9 @@ def create(
     spec = build_spec(settings, name, flavor, volume or [], ttl, ssh_public_key_file or [], image)
     details = create_server(settings, spec, wait=wait, progress=_progress(ctx))
     render.emit(details, output, _details_view)
+    if not ctx.obj.quiet:
+        ready = details.server.status == "Running"
+        print(f"connect{'' if ready else ' once Ready'}: devctl ssh {name}", file=sys.stderr)
 
 
 def list_(
@@ -126,18 +129,26 @@ def delete(
             "and remove the stack once nothing is left."
         ),
     ] = False,
+    ignore_not_found: Annotated[
+        bool, typer.Option(help="A server that does not exist is no error (exit 0).")
+    ] = False,
     output: Format = OutputOption,
 ) -> None:
     """Delete a DevServer and its stack. Volumes (claims) are never deleted. Alias: rm."""
     from devservers.cli.requests import check_server_name
-    from devservers.stacks import delete_server
+    from devservers.stacks import NotFound, delete_server
 
     check_server_name(name)
     if not yes and not _confirmed(f"Delete DevServer {name!r}? Its claims are kept."):
         print(f"{name} not deleted", file=sys.stderr)
         return
     settings = ctx.obj.settings
-    result = delete_server(settings, settings.user, name, progress=_progress(ctx), force=force)
+    try:
+        result = delete_server(settings, settings.user, name, progress=_progress(ctx), force=force)
+    except NotFound:
+        if not ignore_not_found:
+            raise
+        return
     render.emit(
         result,
         output,

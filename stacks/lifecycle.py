@@ -18,7 +18,7 @@ from devservers.components.durations import format_duration, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.naming import stack_name
 from devservers.stacks.base.errors import Conflict, SpecError, server_not_found
-from devservers.stacks.base.results import ServerDetails
+from devservers.stacks.base.results import ServerDetails, Started
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
@@ -109,13 +109,15 @@ def start_server(
     wait: bool = True,
     now: datetime | None = None,
     progress: Progress | None = None,
-) -> ServerDetails:
+) -> Started:
     """Scales a stopped server back to one replica and (by default) waits until Ready.
 
     Objects deleted or edited by hand while it was stopped are put back (refresh).
+    A server that is running already is left as it is, whatever its expiry.
 
     Raises:
-        SpecError: The server's expiry has passed; extend it first. Nothing changed.
+        SpecError: The server is stopped and its expiry has passed; extend it
+            first. Nothing changed.
         NotFound: No such DevServer.
         Conflict: Locked, changed meanwhile, or on another cluster.
         ProvisionError: The engine failed (a pod that never becomes Ready included).
@@ -124,6 +126,8 @@ def start_server(
     start = _replicas(1)
 
     def change(state: ServerState) -> ServerState:
+        if state.replicas == 1:
+            return state
         if is_expired(state.expiry, at):
             raise SpecError(
                 f"DevServer {name!r} expired at {format_instant(state.expiry)}; "
@@ -132,7 +136,10 @@ def start_server(
             )
         return start(state)
 
-    return update_server(settings, user, name, change, wait=wait, progress=progress, refresh=True)
+    changed = change_server(
+        settings, user, name, change, wait=wait, progress=progress, refresh=True
+    )
+    return Started(describe_server(settings, user, name), already_running=not changed)
 
 
 def update_server(

@@ -71,6 +71,14 @@ class ServerDetails:
 
 
 @dataclass(frozen=True)
+class Started:
+    """Result of ``start``: the server, and whether it was running already (nothing done)."""
+
+    details: ServerDetails
+    already_running: bool = False
+
+
+@dataclass(frozen=True)
 class Deleted:
     """Result of ``delete``: the stack removed and the claims left untouched."""
 

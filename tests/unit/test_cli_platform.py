@@ -161,10 +161,19 @@ def test_broken_platform_catalog_exits_2_naming_it(platform) -> None:
 
 
 def test_create_without_flavor_uses_the_platform_default(platform, monkeypatch) -> None:
+    from datetime import UTC, datetime
+
     import devservers.stacks as stacks
+    from devservers.stacks.base.results import Server, ServerDetails
 
     made = []
-    monkeypatch.setattr(stacks, "create_server", lambda settings, spec, **kw: made.append(spec))
+    server = Server("box", "alice", "dev-alice", "alice.box", "tiny", "Running", datetime.now(UTC))
+
+    def create_server(settings: Any, spec: Any, **_: Any) -> ServerDetails:
+        made.append(spec)
+        return ServerDetails(server, "box-ssh", (), {})
+
+    monkeypatch.setattr(stacks, "create_server", create_server)
     monkeypatch.setattr("devservers.cli.servers.render.emit", lambda *args: None)
 
     code, _, err = run("create", "box")

@@ -169,3 +169,51 @@ def test_list_wide_adds_resources_node_image_and_age(
     assert asked == [{"all_users": False, "wide": True}]
     code, out, _ = run("list")
     assert "NODE" not in out and asked[-1] == {"all_users": False}
+
+
+@pytest.mark.parametrize(("flag", "code"), [([], 3), (["--ignore-not-found"], 0)])
+def test_delete_ignore_not_found_exits_0_for_a_missing_server(
+    home: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], code: int
+) -> None:
+    import devservers.stacks as stacks
+    from devservers.stacks.base.errors import server_not_found
+
+    def delete_server(settings: Any, user: str, name: str, **_: Any) -> Any:
+        raise server_not_found(f"{user}.{name}")
+
+    monkeypatch.setattr(stacks, "delete_server", delete_server)
+    exit_code, out, err = run("rm", "nope", "--yes", *flag)
+
+    assert exit_code == code, err
+    assert out == ""
+    assert ("does not exist" in err) == (code == 3)
+
+
+@pytest.mark.parametrize(
+    ("status", "quiet", "line"),
+    [
+        ("Running", [], "connect: devctl ssh box\n"),
+        ("Pending", [], "connect once Ready: devctl ssh box\n"),
+        ("Running", ["-q"], None),
+    ],
+)
+def test_create_ends_with_the_next_step_on_stderr(
+    home: Path, monkeypatch: pytest.MonkeyPatch, status: str, quiet: list[str], line: str | None
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import devservers.stacks as stacks
+    from devservers.stacks.base.results import Server, ServerDetails
+
+    def create_server(settings: Any, spec: Any, **_: Any) -> ServerDetails:
+        expiry = datetime.now(UTC) + timedelta(hours=1)
+        server = Server("box", "alice", "dev-alice", "alice.box", "cpu-small", status, expiry)
+        return ServerDetails(server, "box-ssh", (), {})
+
+    monkeypatch.setattr(stacks, "create_server", create_server)
+    code, out, err = run("create", "box", "-o", "json", *quiet)
+
+    assert code == 0, err
+    assert f'"status": "{status}"' in out
+    assert "devctl ssh" not in out
+    assert err.endswith(line) if line else "devctl ssh" not in err, err
