@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devservers.cli import admin, flavors, lifecycle, reaper, repair, servers, ssh
+from devservers.cli import admin, flavors, forwarding, lifecycle, reaper, repair, servers, ssh
 from devservers.cli.errors import DevctlGroup
 from devservers.stacks.base.logs import configure_logging
 
@@ -34,6 +34,7 @@ lifecycle.register(app)
 reaper.register(app)
 flavors.register(app)
 ssh.register(app)
+forwarding.register(app)
 admin.register(app)
 repair.register(app)
 

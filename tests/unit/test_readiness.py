@@ -116,9 +116,7 @@ def test_image_errors_end_the_wait_with_the_kubelet_message(reason: str) -> None
     found = blocked(None, [], [pod(waiting(reason, 'image "no/such:1" not present'))], [])
 
     assert found is not None and found.reason == reason and not found.limit
-    assert (
-        found.message == 'pod box-5c9d7-x2x4z container devserver: image "no/such:1" not present'
-    )
+    assert found.message == 'pod box-5c9d7-x2x4z container devserver: image "no/such:1" not present'
 
 
 def test_a_container_that_exited_carries_its_last_lines() -> None:
