@@ -12,11 +12,14 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from devservers.components.sshd import CONTAINER
-from devservers.stacks.base.errors import DevserversError, SpecError
+from devservers.stacks.base.errors import DevserversError, NotReady, SpecError
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.kube.cluster import REQUEST_TIMEOUT_SECONDS, Cluster, api_errors, connect
+from devservers.stacks.kube.facts import read_facts
+from devservers.stacks.kube.readiness import name_of
 from devservers.stacks.ssh.portforward import find_pod, port_forward
 from devservers.stacks.ssh.relay import relay
 
@@ -50,20 +53,23 @@ def stream_logs(
 ) -> None:
     """Writes the server's container log to ``write``; with ``follow``, until it ends.
 
+    A container that keeps exiting shows its last run's log (not followed).
+
     Raises:
         NotFound: No such DevServer.
-        NotReady: Stopped, or no Ready pod.
+        NotReady: It has no pod (stopped, or not created yet).
         ClusterUnavailable: The API server cannot be reached.
     """
     cluster = connect(settings)
     namespace = settings.server_namespace
-    pod = find_pod(cluster, user, name, namespace)
+    pod, previous = _log_source(cluster, user, name, namespace)
     with api_errors(f"read log of pod {namespace}/{pod}"):
         response = cluster.core.read_namespaced_pod_log(
             pod,
             namespace,
             container=CONTAINER,
-            follow=follow,
+            follow=follow and not previous,
+            previous=previous,
             _preload_content=False,
             _request_timeout=None if follow else REQUEST_TIMEOUT_SECONDS,
         )
@@ -72,6 +78,32 @@ def stream_logs(
                 write(chunk)
         finally:
             response.release_conn()
+
+
+def _log_source(cluster: Cluster, user: str, name: str, namespace: str) -> tuple[str, bool]:
+    """The pod whose log to read, and whether its container's previous run (a crash loop).
+
+    The current Ready pod if there is one, else the newest pod: a server
+    whose container keeps exiting is the one whose log matters most.
+
+    Raises:
+        NotFound: No such DevServer.
+        NotReady: It has no pod (stopped, or not created yet).
+    """
+    try:
+        return find_pod(cluster, user, name, namespace), False
+    except NotReady:
+        pods = [p for p in read_facts(cluster, namespace, user, name).pods if _live(p)]
+        if not pods:
+            raise
+    newest = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", "")))
+    statuses = (newest.get("status") or {}).get("containerStatuses") or []
+    waiting = any("waiting" in (c.get("state") or {}) and c.get("restartCount") for c in statuses)
+    return name_of(newest), waiting
+
+
+def _live(pod: dict[str, Any]) -> bool:
+    return not (pod.get("metadata") or {}).get("deletionTimestamp")
 
 
 def forward_ports(

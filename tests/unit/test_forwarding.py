@@ -120,3 +120,26 @@ def test_port_forward_carries_each_connection_to_the_pod_s_port(
             local.sendall(word)
             assert local.recv(1024) == word.upper()
     assert streams == [("box-abc", 8888), ("box-abc", 8888)]
+
+
+def test_logs_of_a_crash_looping_server_are_its_last_run_s(
+    home: Path, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devservers.stacks.base.errors import NotReady
+    from devservers.stacks.kube.facts import Facts
+
+    def no_ready_pod(*args: Any) -> str:
+        raise NotReady("DevServer 'box' has no Ready pod of its current revision yet")
+
+    crashing = {
+        "metadata": {"name": "box-xyz", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "status": {"containerStatuses": [{"restartCount": 3, "state": {"waiting": {}}}]},
+    }
+    monkeypatch.setattr(forwarding, "find_pod", no_ready_pod)
+    monkeypatch.setattr(forwarding, "read_facts", lambda *args: Facts(None, (), (crashing,), ()))
+    code, out, err = run("logs", "box", "-f")
+
+    assert code == 0, err
+    assert "Server listening" in out
+    asked = cluster.core.asked
+    assert (asked["pod"], asked["previous"], asked["follow"]) == ("box-xyz", True, False)
