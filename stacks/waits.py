@@ -87,10 +87,15 @@ def watched_wait(target: Target, timeout_seconds: int, wait: bool = True) -> Ite
 
 
 def blocked_error(target: Target, found: Blocked) -> DevserversError:
-    """The error of a wait ended by ``found``, with the pods' report beneath it."""
+    """The error of a wait ended by ``found``, with the pods' report beneath it.
+
+    A pod that could not be created has no report: there is no pod.
+    """
     try:
         report = pod_report(target.cluster, target.namespace, target.user, target.name)
     except DevserversError:
+        report = []
+    if found.reason == "FailedCreate":
         report = []
     lines = [f"DevServer {target.name!r} cannot become Ready: {found.describe()}"]
     if report:

@@ -223,6 +223,7 @@ def test_a_quota_refusal_interrupts_the_engine_and_is_a_conflict(
     assert caught.value.message.startswith("DevServer 'box' cannot become Ready: FailedCreate:")
     assert "exceeded quota: compute" in caught.value.message
     assert "free some of your quota" in (caught.value.hint or "")
+    assert "no pod of" not in caught.value.message  # refused, not missing
 
 
 def test_an_image_error_interrupts_the_engine_with_exit_5(monkeypatch: pytest.MonkeyPatch) -> None:
