@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 """Interval between two reads of the server's objects while the engine waits."""
+
+SETTLE_SECONDS = {"Unschedulable": 5.0}
+"""Reasons the cluster may still resolve by itself (the scheduler retries when nodes or
+claims change): they end a wait only once seen this long (seconds) on every poll."""
 
 AUTOSCALER_STATUS = ("kube-system", "cluster-autoscaler-status")
 """The ConfigMap the Kubernetes cluster-autoscaler publishes (``--write-status-configmap``)."""
@@ -127,6 +132,7 @@ class _Watcher:
         self._thread = threading.Thread(target=self._run, name=f"wait-{target.name}", daemon=True)
         self._seen: dict[str, int] | None = None
         self._autoscaler = False
+        self._since: tuple[str | None, float] = (None, 0.0)
 
     def start(self) -> None:
         """Starts polling."""
@@ -146,6 +152,7 @@ class _Watcher:
             except DevserversError as exc:  # the engine reports an unreachable cluster itself
                 log.debug("wait for %s: %s", self.target.name, exc.message)
                 found = None
+            found = self._settled(found)
             if found is not None and not self._stopped.is_set():
                 self.found = self._with_logs(found)
                 interrupted = interrupt_update(self.target.stack)
@@ -157,6 +164,15 @@ class _Watcher:
                 )
                 return
             self._stopped.wait(POLL_SECONDS)
+
+    def _settled(self, found: Blocked | None) -> Blocked | None:
+        """``found`` once it has lasted its :data:`SETTLE_SECONDS`, else ``None``."""
+        now = time.monotonic()
+        if found is None or found.reason != self._since[0]:
+            self._since = (found.reason if found else None, now)
+        if found is None or now - self._since[1] < SETTLE_SECONDS.get(found.reason, 0):
+            return None
+        return found
 
     def _poll(self) -> Blocked | None:
         t = self.target

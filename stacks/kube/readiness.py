@@ -37,6 +37,9 @@ START_ERRORS = ("CreateContainerConfigError", "CreateContainerError", "RunContai
 LIMIT_WORDS = ("exceeded quota", "maximum ", "minimum ", "must be less than or equal to")
 """Words of a ResourceQuota or LimitRange refusal in a ``FailedCreate`` message."""
 
+PASSING_UNSCHEDULABLE = ("unbound immediate PersistentVolumeClaims",)
+"""Words of an ``Unschedulable`` message that passes by itself (a new claim not bound yet)."""
+
 SCALE_UP_EVENTS = ("TriggeredScaleUp", "Nominated")
 """Pod Events of an autoscaler adding a node (cluster-autoscaler, Karpenter)."""
 
@@ -169,7 +172,8 @@ def _unschedulable(pod: Json, events: list[Json], autoscaler: bool) -> Blocked |
             and (e.get("involvedObject") or {}).get("name") == name_of(pod)
             for e in events
         )
-        if autoscaler or scaling:
+        passing = any(words in str(condition.get("message")) for words in PASSING_UNSCHEDULABLE)
+        if autoscaler or scaling or passing:
             return None
         message = f"pod {name_of(pod)}: {_one_line(condition.get('message'))}"
         return Blocked("Unschedulable", message)

@@ -154,6 +154,9 @@ def test_unschedulable_ends_the_wait_unless_an_autoscaler_may_add_a_node() -> No
     assert "Insufficient nvidia.com/gpu" in found.message
     assert blocked(None, [], [pending], [], autoscaler=True) is None
     assert blocked(None, [], [pending], [scaling]) is None
+    unbound = "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+    binding = pod(conditions=[{**UNSCHEDULABLE, "message": unbound}])
+    assert blocked(None, [], [binding], []) is None  # a new claim binds by itself
 
 
 def test_pulling_creating_and_deleted_pods_keep_the_wait_going() -> None:
