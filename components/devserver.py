@@ -12,7 +12,13 @@ from devservers.components import labels as lbl
 from devservers.components.access import DevServerUser
 from devservers.components.flavor import DevServerFlavor
 from devservers.components.specs import HOME_PATH, DevServerSpec
-from devservers.components.sshd import SSH_PORT, SshdPaths, render_sshd_config, render_start_script
+from devservers.components.sshd import (
+    CONTAINER,
+    SSH_PORT,
+    SshdPaths,
+    render_sshd_config,
+    render_start_script,
+)
 from devservers.components.volumes import DevServerVolumes
 
 DEV_UID = 1000
@@ -160,7 +166,7 @@ def _pod_spec(
         "tolerations": flavor.tolerations,
         "containers": [
             {
-                "name": "devserver",
+                "name": CONTAINER,
                 "image": spec.image,
                 "command": ["/bin/sh", f"{paths.config_dir}/start.sh"],
                 "env": [{"name": "HOME", "value": HOME_PATH}, {"name": "USER", "value": "dev"}],
