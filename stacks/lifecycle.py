@@ -8,16 +8,18 @@ the SSH host keys stay exactly as they were.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from pulumi import automation as auto
 
+from devservers.components import labels as lbl
 from devservers.components.durations import format_duration, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.naming import stack_name
-from devservers.stacks.base.errors import Conflict, SpecError, server_not_found
+from devservers.stacks.base.errors import Conflict, ProvisionError, SpecError, server_not_found
 from devservers.stacks.base.results import ServerDetails, Started
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
@@ -92,14 +94,39 @@ def stop_server(
 ) -> ServerDetails:
     """Scales the server to zero replicas; claims, host keys and expiry are kept.
 
-    Stopping a stopped server changes nothing.
+    Returns once its pod is gone (a terminating pod still holds its claims),
+    within ``settings.operation_timeout_seconds``. Stopping a stopped server
+    changes nothing.
 
     Raises:
         NotFound: No such DevServer.
         Conflict: Locked, changed meanwhile, or on another cluster.
-        ProvisionError: The engine failed.
+        ProvisionError: The engine failed, or the pod outlived the timeout.
     """
-    return update_server(settings, user, name, _replicas(0), wait=False, progress=progress)
+    details = update_server(settings, user, name, _replicas(0), wait=False, progress=progress)
+    if not details.pods:
+        return details
+    _wait_until_no_pods(settings, user, name)
+    return describe_server(settings, user, name)
+
+
+def _wait_until_no_pods(settings: Settings, user: str, name: str) -> None:
+    """Polls the server's pods every 0.5 s until none is left.
+
+    Raises:
+        ProvisionError: One is still there after ``operation_timeout_seconds``.
+    """
+    cluster = connect(settings)
+    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
+    deadline = time.monotonic() + settings.operation_timeout_seconds
+    while cluster.pods(settings.server_namespace, selector):
+        if time.monotonic() > deadline:
+            raise ProvisionError(
+                f"the pod of DevServer {name!r} is still terminating after "
+                f"{settings.operation_timeout_seconds} s",
+                hint=f"'devctl describe {name}' shows it; its node may be down",
+            )
+        time.sleep(0.5)
 
 
 def start_server(
