@@ -43,7 +43,14 @@ class PodInfo:
 
 @dataclass(frozen=True)
 class ServerDetails:
-    """A DevServer in full, for ``describe``."""
+    """A DevServer in full, for ``describe``.
+
+    Attributes:
+        image: The user's image the server runs.
+        sshd_image: The sshd carrier image whose sshd it runs; ``None`` for a
+            stack last updated before the carrier existed (its pod runs the
+            image's own sshd until its next update).
+    """
 
     server: Server
     service: str
@@ -51,6 +58,8 @@ class ServerDetails:
     host_public_keys: dict[str, str]
     pods: tuple[PodInfo, ...] = ()
     events: tuple[str, ...] = field(default_factory=tuple)
+    image: str = ""
+    sshd_image: str | None = None
 
 
 @dataclass(frozen=True)
