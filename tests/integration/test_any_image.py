@@ -47,6 +47,36 @@ def env(core: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> Ite
     core.delete_namespace(namespace)
 
 
+def test_an_image_without_a_shell_stops_at_once_with_a_message(env, core) -> None:
+    # The carrier image itself has no /bin/sh. Runs before `box` exists: one server at a time.
+    created = devctl(env, "create", "nosh", "--image", DEFAULT_SSHD_IMAGE, "--no-wait")
+    try:
+        assert created.returncode == 0, created.stderr
+        messages: list[str] = []
+
+        def stopped() -> bool:
+            messages[:] = _init_messages(core, env["DEVSERVERS_NAMESPACE"], "nosh")
+            return bool(messages)
+
+        _wait_for(stopped, "the passwd init container to stop")
+        assert "devserver: the image has no /bin/sh, which sessions need" in messages[0]
+        assert "see 'DevServer images' in the devservers README" in messages[0]
+    finally:
+        assert devctl(env, "delete", "nosh", "--yes").returncode == 0
+
+
+def _init_messages(core: client.CoreV1Api, namespace: str, name: str) -> list[str]:
+    """Termination messages of the server's ``passwd`` init container (current or last run)."""
+    pods = core.list_namespaced_pod(namespace, label_selector=f"devservers.dev/server={name}")
+    found = []
+    for pod in pods.items:
+        for status in pod.status.init_container_statuses or []:
+            for state in (status.state, status.last_state):
+                if status.name == "passwd" and state and state.terminated:
+                    found.append(state.terminated.message or "")
+    return found
+
+
 @pytest.fixture(scope="module")
 def box(env: dict[str, str]) -> Iterator[Path]:
     """A server of the plain Debian image; yields devctl's ssh config file."""
