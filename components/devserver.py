@@ -14,6 +14,7 @@ from devservers.components.flavor import DevServerFlavor
 from devservers.components.specs import HOME_PATH, DevServerSpec
 from devservers.components.sshd import (
     CARRIER_DIR,
+    CONTAINER,
     SSH_PORT,
     SshdPaths,
     render_passwd_script,
@@ -248,7 +249,7 @@ def _main_container(
 ) -> dict[str, Any]:
     """The user's image running the carrier's sshd through the start script."""
     return {
-        "name": "devserver",
+        "name": CONTAINER,
         "image": spec.image,
         "command": [f"{paths.carrier_dir}/busybox", "sh", f"{paths.config_dir}/start.sh"],
         "env": [{"name": "HOME", "value": HOME_PATH}, {"name": "USER", "value": "dev"}],

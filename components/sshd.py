@@ -19,6 +19,9 @@ from dataclasses import dataclass
 SSH_PORT = 2222
 """Port sshd listens on inside the pod (non-privileged, so no root needed)."""
 
+CONTAINER = "devserver"
+"""Name of the pod's one container, the one running sshd."""
+
 LOGIN_USER = "dev"
 """The user name clients log in as; it runs as the pod's UID (1000)."""
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
 
 
@@ -70,6 +71,25 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
     core.delete_namespace(name)
 
 
+def hermetic_catalog(path: Path) -> Path:
+    """The built-in catalog, with ``cpu-small`` requesting 100m CPU and 256Mi (limits kept).
+
+    Its pods run on the real node, which has the machine's 2 CPUs: at the
+    built-in request of 1 CPU, two servers at once (the demo's among them)
+    would fill it, and the suite runs more than that in parallel.
+    """
+    from devservers.components.catalog import BUILTIN_FLAVORS
+
+    flavors = [
+        f.model_copy(update={"cpu_request": "100m", "memory_request": "256Mi"})
+        if f.name == "cpu-small"
+        else f
+        for f in BUILTIN_FLAVORS
+    ]
+    path.write_text(yaml.safe_dump([f.model_dump(mode="json") for f in flavors]))
+    return path
+
+
 def devctl_environment(tmp: Path, backend: str, namespace: str) -> dict[str, str]:
     """Environment of a devctl process: its own home (with a public key), state and namespace."""
     from cryptography.hazmat.primitives import serialization
@@ -91,8 +111,9 @@ def devctl_environment(tmp: Path, backend: str, namespace: str) -> dict[str, str
         XDG_DATA_HOME=str(tmp / "data"),
         DEVSERVERS_USER="alice",
         DEVSERVERS_NAMESPACE=namespace,
-        # Hermetic catalog: no platform publishes one here, so the built-in one is used.
+        # Hermetic catalog: no platform publishes one here.
         DEVSERVERS_PLATFORM_NAMESPACE=namespace,
+        DEVSERVERS_FLAVORS_FILE=str(hermetic_catalog(tmp / "flavors.yaml")),
         DEVSERVERS_BACKEND_URL=backend,
         DEVSERVERS_OPERATION_TIMEOUT_SECONDS="120",
     )
