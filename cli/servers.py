@@ -64,7 +64,8 @@ def create(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the pod is Ready.")] = True,
     image: Annotated[
-        str | None, typer.Option(metavar="IMAGE", help="Container image with sshd and a shell.")
+        str | None,
+        typer.Option(metavar="IMAGE", help="Container image: any Linux image with /bin/sh."),
     ] = None,
     output: Format = OutputOption,
 ) -> None:
@@ -247,6 +248,8 @@ def _details_view(d: ServerDetails) -> Any:
         *([f"Reason:     {d.reason}"] if d.reason else []),
         f"Expiry:     {render.plain(s.expiry)} ({_expiry_state(s)})",
         *([f"Notice:     {s.notice}"] if s.notice else []),
+        f"Image:      {d.image}",
+        f"sshd:       {d.sshd_image or 'the image own /usr/sbin/sshd (until the next update)'}",
         f"Service:    {d.service} (port 22)",
         f"Volumes:    {', '.join(d.volumes) or 'none (ephemeral home)'}",
         "Pods:",

@@ -21,6 +21,12 @@ from devservers.components.sshkeys import parse_public_keys
 HOME_PATH = "/home/dev"
 """Home directory of the DevServer user; an emptyDir unless a volume mounts it."""
 
+DEFAULT_SSHD_IMAGE = "localhost/devservers/sshd:9.2p1-2-deb12u10"
+"""The sshd carrier image (``images/sshd``), tagged with its Debian openssh version.
+
+``images/build.sh`` builds it under this name (a unit test checks they agree).
+"""
+
 RESERVED_PATHS = ("/dev/shm", "/etc/devserver", "/run/devserver")
 """Paths the DevServer itself mounts; user volumes may not mount at or under them."""
 
@@ -149,6 +155,9 @@ class DevServerSpec(_Spec):
     Attributes:
         expiry: Absolute UTC instant after which the reaper destroys the server.
         ssh_public_keys: Normalised OpenSSH public keys for authorized_keys.
+        image: The user's image the server runs (any Linux image with ``/bin/sh``).
+        sshd_image: The sshd carrier image whose sshd the server runs; stacks
+            made before it existed read as the default.
     """
 
     name: ServerName
@@ -159,6 +168,7 @@ class DevServerSpec(_Spec):
     ssh_public_keys: tuple[str, ...]
     image: ImageRef
     expiry: datetime
+    sshd_image: ImageRef = DEFAULT_SSHD_IMAGE
 
     @model_validator(mode="after")
     def _check(self) -> DevServerSpec:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the project's images without a registry, each an OCI archive for
 # `ctr -n k8s.io images import`: a Debian base (mmdebstrap, this machine's apt
-# sources), the DevServer image (images/devserver/Dockerfile) on it, and the
-# sandbox ("pause") image from build/pause of the pinned k8s.io/kubernetes.
+# sources), the DevServer image (images/devserver/Dockerfile) on it, the sshd
+# carrier (images/sshd/Dockerfile: a static sshd built from Debian's source
+# package of OpenSSH $OPENSSH_VERSION) on it, and the sandbox ("pause") image from build/pause of the pinned k8s.io/kubernetes.
 # An archive is named by a hash of its inputs, so a finished one is never
 # rebuilt and a changed input rebuilds only what depends on it. Buildah's
 # storage (vfs: nothing mounted) is a scratch directory under the cache.
@@ -22,6 +23,11 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/devservers/images"
 # 3.10.1, whose change from 3.10 was Windows-only); its TAG is the binary's -v.
 PAUSE_TAG=3.10
 SUITE=bookworm
+# The Debian version of the openssh source package the carrier's sshd is built
+# from; the carrier's tag says it (":" dropped, "+" as "-": tags allow neither).
+# The Python setting sshd_image defaults to that tag (a unit test checks it).
+OPENSSH_VERSION=1:9.2p1-2+deb12u10
+SSHD_TAG="$(sed 's/^[0-9]*://; s/+/-/g' <<<"$OPENSSH_VERSION")"
 
 log() { printf '[images %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
@@ -36,16 +42,19 @@ key() { { cat "${BASH_SOURCE[0]}"; printf '%s\n' "$@"; } | sha256sum | cut -c1-1
 debian=localhost/devservers/debian:$SUITE
 devserver=localhost/devservers/devserver:$SUITE
 pause=localhost/devservers/pause:$PAUSE_TAG
+sshd=localhost/devservers/sshd:$SSHD_TAG
 debian_key="$(key "$SUITE" "$(cat "$sources")")"
 devserver_key="$(key "$debian_key" "$(cd "$here/devserver" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)")"
 pause_key="$(key "$KUBERNETES_VERSION" "$PAUSE_TAG")"
+sshd_key="$(key "$debian_key" "$OPENSSH_VERSION" "$(sha256sum <"$here/sshd/Dockerfile")")"
 debian_archive="$cache/debian-$SUITE-$debian_key.oci.tar"
 devserver_archive="$cache/devserver-$SUITE-$devserver_key.oci.tar"
 pause_archive="$cache/pause-$PAUSE_TAG-$pause_key.oci.tar"
+sshd_archive="$cache/sshd-$SSHD_TAG-$sshd_key.oci.tar"
 
 list() {
   printf '%s %s\n' "$debian" "$debian_archive" "$devserver" "$devserver_archive" \
-    "$pause" "$pause_archive"
+    "$pause" "$pause_archive" "$sshd" "$sshd_archive"
 }
 case "${1:-}" in
   --list) list; exit 0 ;;
@@ -53,7 +62,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--list]" >&2; exit 2 ;;
 esac
 
-if [[ -f "$debian_archive" && -f "$devserver_archive" && -f "$pause_archive" ]]; then
+if [[ -f "$debian_archive" && -f "$devserver_archive" && -f "$pause_archive" && -f "$sshd_archive" ]]; then
   log "all images cached in $cache"; list; exit 0
 fi
 command -v buildah >/dev/null && command -v mmdebstrap >/dev/null \
@@ -148,6 +157,12 @@ build_devserver() {
     -t "$devserver" "$here/devserver"
 }
 
+build_sshd() {
+  in_storage "$debian" "$debian_archive"
+  buildah build --quiet --pull=never --network=host --build-arg "BASE=$debian" \
+    --build-arg "OPENSSH_VERSION=$OPENSSH_VERSION" -t "$sshd" "$here/sshd"
+}
+
 build_pause() {
   local json src tag ctr
   json="$(cd "$work" && GOTOOLCHAIN=local GOWORK=off go mod download -json \
@@ -171,5 +186,6 @@ total=$SECONDS
 step "$debian" "$debian_archive" build_debian
 step "$devserver" "$devserver_archive" build_devserver
 step "$pause" "$pause_archive" build_pause
+step "$sshd" "$sshd_archive" build_sshd
 log "images ready in $cache ($((SECONDS - total))s)"
 list

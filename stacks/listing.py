@@ -84,10 +84,13 @@ def describe_server(
     server = _listed(facts.deployment, settings, datetime.now(UTC))
     if outputs is None:
         outputs = stack_outputs(settings, server.stack)
+    spec = outputs.get("spec", {})
     return ServerDetails(
         server=server,
         service=f"{name}-ssh",
-        volumes=tuple(str(VolumeSpec(**v)) for v in outputs.get("spec", {}).get("volumes", [])),
+        volumes=tuple(str(VolumeSpec(**v)) for v in spec.get("volumes", [])),
+        image=spec.get("image", ""),
+        sshd_image=spec.get("sshd_image"),
         host_public_keys=dict(outputs.get("host_public_keys", {})),
         pods=tuple(_pod(p) for p in facts.pods),
         events=tuple(_event(e) for e in sorted(facts.events, key=_when)[-RECENT_EVENTS:]),

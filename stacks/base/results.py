@@ -56,6 +56,10 @@ class ServerDetails:
     """A DevServer in full, for ``describe``.
 
     Attributes:
+        image: The user's image the server runs.
+        sshd_image: The sshd carrier image whose sshd it runs; ``None`` for a
+            stack last updated before the carrier existed (its pod runs the
+            image's own sshd until its next update).
         reason: Why a ``Pending`` server will not become Ready without a
             change, in the cluster's words (e.g. ``FailedCreate: … exceeded
             quota …``), or ``None``.
@@ -67,6 +71,8 @@ class ServerDetails:
     host_public_keys: dict[str, str]
     pods: tuple[PodInfo, ...] = ()
     events: tuple[str, ...] = field(default_factory=tuple)
+    image: str = ""
+    sshd_image: str | None = None
     reason: str | None = None
 
 

@@ -46,7 +46,7 @@ def test_create_list_describe_delete(
     assert details["server"]["status"] == "Running"
     assert details["server"]["stack"] == "alice.box"
     assert details["volumes"] == [f"{claim}:/data:ro", f"{claim}:/scratch"]
-    assert set(details["host_public_keys"]) == {"ed25519", "ecdsa"}
+    assert set(details["host_public_keys"]) == {"ed25519"}
 
     deployment = apps.read_namespaced_deployment("box", namespace)
     assert deployment.metadata.labels["app.kubernetes.io/managed-by"] == "devservers"

@@ -85,14 +85,7 @@ def box(core: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> Ite
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     pvs = [make_claim(core, namespace, c, tmp / c) for c in ("work", "reference")]
     (tmp / "reference" / "README").write_text("read-only reference data\n")
-    state = tmp / "state"
-    state.mkdir()
-    env = devctl_environment(tmp, f"file://{state}", namespace)
-    env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test"
-    env.pop("SSH_AUTH_SOCK", None)
-    key = Path(env["HOME"]) / ".ssh" / "id_ed25519"
-    key.with_suffix(".pub").unlink()
-    _keygen(key)
+    env, key = ssh_environment(tmp, namespace)
     server = Box(env, namespace, key)
     created = devctl(env, *CREATE)
     assert created.returncode == 0, created.stderr
@@ -102,6 +95,19 @@ def box(core: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> Ite
     core.delete_namespace(namespace)
     for pv in pvs:
         core.delete_persistent_volume(pv)
+
+
+def ssh_environment(tmp: Path, namespace: str) -> tuple[dict[str, str], Path]:
+    """devctl's environment with a file backend and a key pair of ssh-keygen's; and the key."""
+    state = tmp / "state"
+    state.mkdir()
+    env = devctl_environment(tmp, f"file://{state}", namespace)
+    env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test"
+    env.pop("SSH_AUTH_SOCK", None)
+    key = Path(env["HOME"]) / ".ssh" / "id_ed25519"
+    key.with_suffix(".pub").unlink()
+    _keygen(key)
+    return env, key
 
 
 def test_the_pod_runs_on_the_real_node_unprivileged(box: Box, core: client.CoreV1Api) -> None:
@@ -188,11 +194,16 @@ def test_scp_sftp_and_rsync_copy_64_mib_intact(box: Box, tmp_path: Path) -> None
 
 
 def test_local_forward_reaches_a_port_in_the_pod(box: Box) -> None:
+    assert_local_forward_reaches_sshd(box.env, box.config)
+
+
+def assert_local_forward_reaches_sshd(env: dict[str, str], config: Path) -> None:
+    """``ssh -L`` to port 2222 in the pod answers with sshd's banner."""
     # sshd itself listens on 2222 in the pod: a Jupyter or TensorBoard port is reached the same way.
     port = _free_port()
     with subprocess.Popen(
-        ["ssh", "-F", str(box.config), "-N", "-L", f"{port}:127.0.0.1:2222", "devserver-box"],
-        env=box.env,
+        ["ssh", "-F", str(config), "-N", "-L", f"{port}:127.0.0.1:2222", "devserver-box"],
+        env=env,
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     ) as tunnel:
