@@ -126,12 +126,12 @@ def _refusal(reason: str, owner: Json | None, fact: Json) -> Blocked:
 
 def _container_problem(pod: Json) -> Blocked | None:
     status = pod.get("status") or {}
-    for container in [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
-    ]:
+    inits = status.get("initContainerStatuses") or []
+    for container in [*inits, *(status.get("containerStatuses") or [])]:
         state, last = container.get("state") or {}, container.get("lastState") or {}
         waiting = state.get("waiting") or {}
+        if container in inits and (state.get("terminated") or {}).get("exitCode") == 0:
+            continue  # an init container that did its job
         where = f"pod {name_of(pod)} container {container.get('name', '')}"
         if waiting.get("reason") in (*IMAGE_ERRORS, *START_ERRORS):
             detail = _one_line(waiting.get("message")) or container.get("image", "")

@@ -144,6 +144,21 @@ def test_a_container_that_exited_carries_its_last_lines() -> None:
     assert "  | devserver: no passwd entry dev" in found.describe()
 
 
+def test_init_containers_that_finished_keep_the_wait_going_one_that_failed_ends_it() -> None:
+    done = {"name": "sshd", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+    failed = {
+        "name": "passwd",
+        "state": {"terminated": {"exitCode": 1, "reason": "Error", "message": "no /bin/sh"}},
+    }
+    starting = pod(waiting("ContainerCreating"))
+
+    assert blocked(None, [], [{**starting, "status": {**starting["status"],
+                   "initContainerStatuses": [done]}}], []) is None  # fmt: skip
+    found = blocked(None, [], [{**starting, "status": {**starting["status"],
+                    "initContainerStatuses": [done, failed]}}], [])  # fmt: skip
+    assert found is not None and found.container == ("box-5c9d7-x2x4z", "passwd")
+
+
 def test_unschedulable_ends_the_wait_unless_an_autoscaler_may_add_a_node() -> None:
     pending = pod(conditions=[UNSCHEDULABLE])
     scaling = event("TriggeredScaleUp", "pod triggered scale-up", name="box-5c9d7-x2x4z", uid="e2")
