@@ -87,14 +87,16 @@ def box(core: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> Ite
     (tmp / "reference" / "README").write_text("read-only reference data\n")
     env, key = ssh_environment(tmp, namespace)
     server = Box(env, namespace, key)
-    created = devctl(env, *CREATE)
-    assert created.returncode == 0, created.stderr
-    server.configure()
-    yield server
-    devctl(env, "delete", "box", "--yes")
-    core.delete_namespace(namespace)
-    for pv in pvs:
-        core.delete_persistent_volume(pv)
+    try:
+        created = devctl(env, *CREATE)
+        assert created.returncode == 0, created.stderr
+        server.configure()
+        yield server
+    finally:
+        devctl(env, "delete", "box", "--yes")
+        core.delete_namespace(namespace)
+        for pv in pvs:
+            core.delete_persistent_volume(pv)
 
 
 def ssh_environment(tmp: Path, namespace: str) -> tuple[dict[str, str], Path]:
