@@ -192,7 +192,7 @@ def where_create_time_goes(env: dict[str, str]) -> list[dict[str, Any]]:
     """One create with engine progress on, each progress line stamped with its second."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        ["devctl", "create", "profiled", "--wait"],
+        ["devctl", "--debug", "create", "profiled", "--wait"],  # the engine's own output
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
