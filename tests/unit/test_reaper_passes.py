@@ -62,6 +62,20 @@ def test_delete_reason_names_the_expiry_and_how_long_ago() -> None:
     assert decision.reason == "expired at 2026-03-01T11:55:00Z (5m ago)"
 
 
+@pytest.mark.parametrize("expires_in", [timedelta(seconds=59), timedelta(seconds=1)])
+def test_a_warning_under_a_minute_before_expiry_never_says_in_0m(expires_in: timedelta) -> None:
+    reason = decide(server(expires_in=expires_in), NOW, DELETE).reason
+
+    assert "(in <1m)" in reason
+    assert "0m" not in reason
+
+
+def test_a_server_that_just_expired_did_not_expire_0m_ago() -> None:
+    reason = decide(server(expires_in=-timedelta(seconds=20)), NOW, DELETE).reason
+
+    assert reason.endswith("(<1m ago)")
+
+
 @pytest.mark.parametrize(
     ("expires_in", "replicas", "action"),
     [
