@@ -14,7 +14,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from devservers.stacks.base.settings import Settings
-from devservers.stacks.engine import backends
+from devservers.stacks.engine import backends, guard
 from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
 from devservers.stacks.engine.locks import clear_stale_engine_locks
 
@@ -40,14 +40,18 @@ def pulumi_command() -> auto.PulumiCommand:
 
 
 def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
-    """Options shared by every stack operation: project, backend and environment."""
+    """Options shared by every stack operation: project, backend and environment.
+
+    The environment marks the engine's processes for :mod:`.guard`, which ends
+    them when this process ends.
+    """
     backends.prepare(settings)
     return auto.LocalWorkspaceOptions(
         pulumi_command=pulumi_command(),
         project_settings=auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=settings.backend)
         ),
-        env_vars={**ENGINE_ENV, **passphrase_env(settings)},
+        env_vars={**ENGINE_ENV, **passphrase_env(settings), **guard.engine_env()},
         secrets_provider=settings.secrets_provider,
     )
 
