@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 stdout = LazyConsole(highlight=False, soft_wrap=True)
 
+UNBOUNDED_WIDTH = 100_000
+"""Columns a view may take when stdout is not a terminal (a pipe or a file has no width)."""
+
 
 class Format(enum.StrEnum):
     """Output formats of ``-o/--output``."""
@@ -55,8 +58,19 @@ def emit(result: Any, fmt: Format, table: Callable[[Any], Table | str]) -> None:
         import yaml
 
         print(yaml.safe_dump(plain(result), sort_keys=False), end="")
-    else:
+    elif stdout.is_terminal:
         stdout.print(table(result))
+    else:
+        _print_unbounded(table(result))
+
+
+def _print_unbounded(view: Any) -> None:
+    """Prints ``view`` at its full width: a pipe or a file has none, so nothing is truncated."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    width = Measurement.get(stdout, stdout.options.update_width(UNBOUNDED_WIDTH), view).maximum
+    Console(width=max(width, 1), highlight=False, soft_wrap=True).print(view)
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
