@@ -34,6 +34,7 @@ _EXPORTS = {
     "base.results": ("Deleted", "PodInfo", "Repaired", "Server", "ServerDetails", "SshSetup"),
     "base.settings": ("Settings", "describe_validation_error", "load_settings"),
     "consistency": ("Consistency", "LabelledObject", "sweep_consistency"),
+    "engine.guard": ("interrupted", "on_interrupt"),
     "lifecycle": ("check_extension", "extend_server", "start_server", "stop_server"),
     "listing": ("describe_server", "list_servers"),
     "reaping.actions": ("Reaping",),

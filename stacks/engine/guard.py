@@ -47,7 +47,12 @@ def engine_env() -> dict[str, str]:
     Returns:
         Mapping of ``DEVSERVERS_ENGINE_OWNER`` → this process's mark, for the
         engine's environment.
+
+    Raises:
+        KeyboardInterrupt: This process was interrupted: no engine starts any more.
     """
+    if _interrupts:
+        raise KeyboardInterrupt
     if not _started:
         import secrets
         import subprocess
@@ -66,6 +71,34 @@ def engine_env() -> dict[str, str]:
         os.close(read_end)
         _started.update({OWNER_VAR: mark, "write_end": str(write_end)})
     return {OWNER_VAR: _started[OWNER_VAR]}
+
+
+_interrupts: list[int] = []
+
+
+def on_interrupt(signum: int, frame: object) -> None:
+    """Handles devctl's SIGINT, SIGTERM and SIGHUP: the engine ends, then devctl.
+
+    While an engine operation runs, the first signal has the guard end the
+    engine now (closing the pipe wakes it as this process's exit would) and
+    returns: the call waiting on the engine returns with its error once the
+    engine's output is read to the end, so no reader of it is cut off.
+    Otherwise, and at a second signal, it raises ``KeyboardInterrupt``. After
+    a signal no engine operation starts (:func:`engine_env` raises).
+    """
+    _interrupts.append(signum)
+    mark = _started.get(OWNER_VAR)
+    if len(_interrupts) == 1 and mark and marked(mark):
+        write_end = _started.pop("write_end")
+        _started.clear()
+        os.close(int(write_end))
+        return
+    raise KeyboardInterrupt
+
+
+def interrupted() -> int | None:
+    """The first signal :func:`on_interrupt` received, or ``None``."""
+    return _interrupts[0] if _interrupts else None
 
 
 def marked(mark: str) -> list[int]:

@@ -111,3 +111,79 @@ def test_processes_without_the_mark_are_left_alone() -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+FAKE_PULUMI = textwrap.dedent(
+    """\
+    #!{python}
+    # A stand-in for the Pulumi CLI: a plugin in its own process group, progress on stdout,
+    # and on SIGINT/SIGTERM a cancel that closes the plugin and exits 255, as the CLI does.
+    import os, signal, subprocess, sys, time
+    if sys.argv[1:] == ["version"]:
+        sys.exit(print("v3.274.1"))
+    plugin = subprocess.Popen(["sleep", "600"], process_group=0)
+    def cancel(signum, frame):
+        print("cancelling", flush=True)
+        os.killpg(plugin.pid, signal.SIGKILL)
+        sys.exit(255)
+    signal.signal(signal.SIGINT, cancel)
+    signal.signal(signal.SIGTERM, cancel)
+    print("plugin", plugin.pid, flush=True)
+    while True:
+        print("updating...", flush=True)
+        time.sleep(0.05)
+    """
+)
+
+DEVCTL_UP = textwrap.dedent(
+    """
+    import signal, sys
+    import typer
+    from pulumi import automation as auto
+    from devservers.cli.errors import DevctlGroup
+    from devservers.stacks import on_interrupt
+    from devservers.stacks.engine import guard
+    from devservers.stacks.engine.failures import engine_errors
+
+    app = typer.Typer(cls=DevctlGroup, pretty_exceptions_enable=False)
+
+    @app.command()
+    def up(root: str) -> None:
+        command = auto.PulumiCommand(root=root, skip_version_check=True)
+        show = lambda line: print(line, file=sys.stderr, flush=True)
+        with engine_errors("alice.box", "update"):
+            command.run(["up"], root, guard.engine_env(), on_output=show)
+
+    @app.callback()
+    def main() -> None: ...
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_interrupt)
+    app()
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_an_interrupted_command_ends_its_engine_and_says_one_line(
+    tmp_path, sig: signal.Signals
+) -> None:
+    pulumi = tmp_path / "bin" / "pulumi"
+    pulumi.parent.mkdir()
+    pulumi.write_text(FAKE_PULUMI.format(python=sys.executable))
+    pulumi.chmod(0o755)
+    devctl = subprocess.Popen(
+        [sys.executable, "-c", DEVCTL_UP, "up", str(tmp_path)], stderr=subprocess.PIPE, text=True
+    )
+    with devctl.stderr:
+        while not (line := devctl.stderr.readline()).startswith("plugin "):
+            assert line
+        plugin = int(line.split()[1])
+        devctl.send_signal(sig)
+        rest = devctl.stderr.read()
+    assert devctl.wait() == 128 + sig
+    errors = [line for line in rest.splitlines() if "error" in line.lower()]
+    assert errors == [f"error: interrupted by {sig.name}: run the same command again to resume"]
+    assert "Traceback" not in rest and "Exception" not in rest
+    assert "cancelling" in rest  # the engine ended its own way, its output read to the end
+    assert _wait_until_gone([plugin]) == []
