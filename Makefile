@@ -5,14 +5,18 @@ ENV := eval "$$(toolchain/env.sh)"
 # uv from PATH, else the one `make python` installs with pip.
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help bootstrap python toolchain env cluster-up cluster-down platform demo test test-unit lint bench
+.PHONY: help bootstrap system python toolchain images env cluster-up cluster-down platform demo test test-unit lint bench
 
 ## help: this list
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
-## bootstrap: Python environment + pinned engines (idempotent; cached by pins)
-bootstrap: python toolchain
+## bootstrap: Debian packages, Python environment, pinned engines, images (idempotent; cached by inputs)
+bootstrap: system python toolchain images
+
+## system: the Debian packages the project needs (apt-get as root; otherwise names them)
+system:
+	toolchain/system.sh
 
 python:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -21,15 +25,19 @@ python:
 toolchain:
 	toolchain/bootstrap.sh
 
+## images: the base, DevServer and sandbox images, built from Debian's packages (cached by inputs)
+images: system
+	images/build.sh >/dev/null
+
 ## env: shell exports for using pulumi, kubectl and devctl by hand
 env:
 	@toolchain/env.sh
 
-## cluster-up: start the local cluster (kwok nodes; DEVSERVERS_CLUSTER_NAME for another)
-cluster-up:
+## cluster-up: start the local cluster (a real node, kwok nodes; DEVSERVERS_CLUSTER_NAME for another)
+cluster-up: images
 	cluster/up.sh
 
-## cluster-down: delete the local cluster and the stacks kept for it
+## cluster-down: delete the local cluster, undo the real node's host state, forget its stacks
 cluster-down:
 	cluster/down.sh
 
@@ -44,16 +52,16 @@ platform:
 	  && { pulumi stack select $(PLATFORM_STACK) 2>/dev/null || pulumi stack init $(PLATFORM_STACK); } \
 	  && pulumi up --yes --refresh --stack $(PLATFORM_STACK)
 
-## demo: bootstrap, local cluster, the example platform, a DevServer with a volume, listed
+## demo: bootstrap, local cluster, the example platform, a DevServer with a volume, listed, an SSH session
 demo: bootstrap cluster-up platform
 	cluster/demo.sh
 
 ## test: lint, then unit and integration tests (starts the local cluster if needed)
-test: lint cluster-up
+test: bootstrap lint cluster-up
 	$(ENV) && python -m pytest
 
 ## test-unit: the quick loop, no engine, no cluster
-test-unit:
+test-unit: system python
 	.venv/bin/python -m pytest -m "not integration"
 
 ## lint: ruff and the import layers contract

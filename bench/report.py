@@ -54,6 +54,20 @@ def markdown(r: dict[str, Any]) -> str:
             f"{rp['reaped']} destroyed, pass {rp['reap_pass_seconds']} s",
         ),
     ]
+    dp = r["ssh_data_path"]
+    for name, label, unit in (
+        ("scp_256mib", "scp of 256 MiB", "MiB/s"),
+        ("rsync_256mib", "rsync of 256 MiB", "MiB/s"),
+        ("connect_first_command", "ssh connect → first command", "s"),
+    ):
+        row = dp[name]
+        rows.append(
+            (
+                f"{label}, devctl ssh-proxy / kubectl port-forward",
+                f"{row['devctl']} / {row['kubectl']} {unit}",
+                f"ratio {row['ratio']}×, median of {row['n']}, same pod on the real node",
+            )
+        )
     for workers, row in r["parallel_create"].items():
         rows.append(
             (
@@ -74,6 +88,11 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     at_200 = r["listing"].get("200")
     goals = [
+        (
+            "scp and rsync through devctl ≥ 0.8× kubectl port-forward",
+            f"{dp['scp_256mib']['ratio']}× / {dp['rsync_256mib']['ratio']}×",
+            _goal(min(dp["scp_256mib"]["ratio"], dp["rsync_256mib"]["ratio"]) >= 0.8),
+        ),
         ("create→Ready ≤ 2.5× kubectl", f"{cd['create_ratio']}×", _goal(cd["create_ratio"] <= 2.5)),
         (
             "list at 200 ≤ 1.5× kubectl get",

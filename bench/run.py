@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import report
+from datapath import data_path
 from proctree import Peak, run_sampled, sampling
 
 RUN = uuid.uuid4().hex[:6]
@@ -72,15 +73,31 @@ def ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> float:
     return round(ours["median"] / theirs["median"], 2)
 
 
+FAKE_FLAVOR = "fake-cpu"
+"""A flavor for the steps that only need scale: its pods go to kwok's fake cpu node."""
+
+FLAVORS = f"""
+- {{name: cpu-small, default: true, cpu_request: 100m, cpu_limit: "2", memory_request: 256Mi,
+   memory_limit: 8Gi, shm_size: 1Gi}}
+- {{name: {FAKE_FLAVOR}, cpu_request: "1", cpu_limit: "2", memory_request: 4Gi,
+   memory_limit: 8Gi, shm_size: 1Gi, node_selector: {{type: kwok}},
+   tolerations: [{{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}}]}}
+"""
+"""cpu-small with the built-in limits but small requests (its pods run on the real node,
+which has 2 CPUs and may hold other servers), and the fake one."""
+
+
 def devctl_env(work: Path) -> dict[str, str]:
     """Environment of the benchmark's devctl: its user, namespace, key and file backend."""
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / "key"))
+    (work / "flavors.yaml").write_text(FLAVORS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVSERVERS_")}
     env.update(
         DEVSERVERS_USER=USER,
         DEVSERVERS_NAMESPACE=NAMESPACE,
         DEVSERVERS_BACKEND_URL=f"file://{work / 'state'}",
         DEVSERVERS_SSH_PUBLIC_KEY_FILES=str(work / "key.pub"),
+        DEVSERVERS_FLAVORS_FILE=str(work / "flavors.yaml"),
         DEVSERVERS_OPERATION_TIMEOUT_SECONDS="300",
         DEVSERVERS_CONFIG=str(work / "none.yaml"),
         XDG_CONFIG_HOME=str(work / "config"),
@@ -295,7 +312,8 @@ def parallel(env: dict[str, str], workers: list[int], jobs: int) -> dict[str, An
             sampling(os.getpid(), interval=0.2) as peak,
             concurrent.futures.ThreadPoolExecutor(count) as pool,
         ):
-            list(pool.map(lambda n: sh("devctl", "-q", "create", n, env=env), names))
+            list(pool.map(lambda n: sh("devctl", "-q", "create", n, "-f", FAKE_FLAVOR, env=env),
+                          names))  # fmt: skip
         elapsed = time.monotonic() - start
         with concurrent.futures.ThreadPoolExecutor(count) as pool:
             list(pool.map(lambda n: sh("devctl", "-q", "delete", n, "--yes", env=env), names))
@@ -332,7 +350,7 @@ def reaper_pass(env: dict[str, str], size: int, runs: int = 5) -> dict[str, Any]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         made = pool.map(
             lambda n: sh("devctl", "-q", "create", n, "--ttl", "1m", "--no-wait", "-o", "json",
-                         env=env), expiring)  # fmt: skip
+                         "-f", FAKE_FLAVOR, env=env), expiring)  # fmt: skip
         last = max(json.loads(out)["server"]["expiry"] for out in made)
     expiry = datetime.fromisoformat(last.replace("Z", "+00:00"))
     time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 1)
@@ -351,6 +369,15 @@ def reaper_pass(env: dict[str, str], size: int, runs: int = 5) -> dict[str, Any]
         "reap_process_seconds": round(seconds, 2),
         "reap_pass_seconds": reaped["duration_seconds"],
     }
+
+
+def ssh_data_path(env: dict[str, str]) -> dict[str, Any]:
+    """One server on the real node: scp/rsync throughput and connect latency (see datapath)."""
+    sh("devctl", "-q", "create", "dp", "--wait", env=env)
+    try:
+        return data_path(env, NAMESPACE, "dp")
+    finally:
+        sh("devctl", "-q", "delete", "dp", "--yes", env=env)
 
 
 def compile_bytecode() -> None:
@@ -403,6 +430,7 @@ def main() -> None:
             ("startup", lambda: startup(env)),
             ("create_delete", lambda: create_delete(env, args.servers)),
             ("create_timeline", lambda: where_create_time_goes(env)),
+            ("ssh_data_path", lambda: ssh_data_path(env)),
             ("listing", lambda: listing(env, [int(n) for n in args.list_sizes.split(",")])),
             ("reaper", lambda: reaper_pass(env, max(int(n) for n in args.list_sizes.split(",")))),
             ("parallel_create", lambda: parallel(

@@ -24,7 +24,15 @@ stderr = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 class DevctlGroup(typer.core.TyperGroup):
-    """Runs a command and reports devservers and validation errors on stderr."""
+    """Runs a command and reports devservers and validation errors on stderr.
+
+    Its own (global) options may also follow the command, as in kubectl:
+    ``devctl list -q --context prod`` is ``devctl -q --context prod list``.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Moves the group's options found after the command to the front, then parses."""
+        return super().parse_args(ctx, hoist_options(args, self.params))
 
     def invoke(self, ctx: click.Context) -> Any:
         """Invokes the command; maps known errors to their exit codes."""
@@ -57,3 +65,36 @@ def _report(message: str, hint: str | None, ctx: click.Context) -> None:
         stderr.print(f"[dim]hint: {hint}[/dim]")
     if ctx.find_root().params.get("debug"):
         log.exception("details")
+
+
+def hoist_options(args: list[str], params: list[click.Parameter]) -> list[str]:
+    """``args`` with every option of ``params`` (and its value) moved to the front.
+
+    Nothing after ``--`` moves (a remote command's own options stay its own).
+
+    Args:
+        args: The command line after the program name.
+        params: The group's parameters; options among them are hoisted.
+    """
+    flags, valued = set(), set()
+    for param in params:
+        if param.param_type_name == "option":  # Typer's parameters are click-shaped
+            names = (*param.opts, *param.secondary_opts)
+            is_flag = getattr(param, "is_flag", False) or getattr(param, "count", False)
+            (flags if is_flag else valued).update(names)
+    front: list[str] = []
+    rest: list[str] = []
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            rest += [word, *words]
+            break
+        name = word.split("=", 1)[0]
+        if word in flags or (name in valued and "=" in word):
+            front.append(word)
+        elif word in valued:
+            value = next(words, None)
+            front += [word] if value is None else [word, value]
+        else:
+            rest.append(word)
+    return [*front, *rest]

@@ -30,11 +30,16 @@ def flavors(ctx: typer.Context, output: Format = OutputOption) -> None:
 
     report = report_flavors(ctx.obj.settings)
     note_source(report)
+    if report.unreadable:
+        stderr.print(
+            f"[dim]whether each flavor fits a node now is not known: {report.unreadable}[/dim]",
+            markup=True,
+        )
     items = [
         {**a.flavor.model_dump(mode="json"), "schedulable": a.schedulable, "reason": a.reason}
         for a in report.flavors
     ]
-    render.emit(items, output, _view)
+    render.emit(items, output, _catalog_view if report.unreadable else _view)
 
 
 def note_source(catalog: Catalog | FlavorReport) -> None:
@@ -43,20 +48,27 @@ def note_source(catalog: Catalog | FlavorReport) -> None:
         stderr.print(f"[dim]using the built-in flavor catalog: {catalog.note}[/dim]")
 
 
+SIZES = ("name", "cpu", "memory", "gpus", "shm")
+
+
+def _sizes(f: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        f["name"] + (" *" if f["default"] else ""),
+        f"{f['cpu_request']}-{f['cpu_limit']}",
+        f"{f['memory_request']}-{f['memory_limit']}",
+        str(f["gpus"]),
+        f["shm_size"],
+    )
+
+
 def _view(items: list[dict[str, Any]]) -> Any:
     answer = {True: "Yes", False: "No", None: "Unknown"}
-    rows = [
-        (
-            f["name"] + (" *" if f["default"] else ""),
-            f"{f['cpu_request']}-{f['cpu_limit']}",
-            f"{f['memory_request']}-{f['memory_limit']}",
-            str(f["gpus"]),
-            f["shm_size"],
-            answer[f["schedulable"]],
-            f["reason"],
-        )
-        for f in items
-    ]
-    table = render.table(("name", "cpu", "memory", "gpus", "shm", "schedulable", "reason"), rows)
+    rows = [(*_sizes(f), answer[f["schedulable"]], f["reason"]) for f in items]
+    table = render.table((*SIZES, "schedulable", "reason"), rows)
     table.columns[-1].no_wrap = False
     return table
+
+
+def _catalog_view(items: list[dict[str, Any]]) -> Any:
+    """The sizes only: availability is not known (said once, on stderr)."""
+    return render.table(SIZES, [_sizes(f) for f in items])

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from devservers.cli import render
+from devservers.cli.errors import stderr
 from devservers.cli.render import Format, OutputOption
 from devservers.cli.servers import NameArg, details_view, progress_writer
 
@@ -62,11 +63,16 @@ def start(
     wait: Annotated[bool, typer.Option(help="Wait until the pod is Ready.")] = True,
     output: Format = OutputOption,
 ) -> None:
-    """Start a stopped DevServer with the same host keys; refused after its expiry (exit 2)."""
+    """Start a stopped DevServer with the same host keys; refused after its expiry (exit 2).
+
+    A server that is running already is left alone (exit 0).
+    """
     from devservers.cli.requests import check_server_name
     from devservers.stacks import start_server
 
     check_server_name(name)
     settings = ctx.obj.settings
-    details = start_server(settings, settings.user, name, wait=wait, progress=progress_writer(ctx))
-    render.emit(details, output, details_view)
+    started = start_server(settings, settings.user, name, wait=wait, progress=progress_writer(ctx))
+    if started.already_running:
+        stderr.print(f"{name} is already running")
+    render.emit(started.details, output, details_view)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devservers.cli import admin, flavors, lifecycle, reaper, repair, servers, ssh
+from devservers.cli import admin, flavors, forwarding, lifecycle, reaper, repair, servers, ssh
 from devservers.cli.errors import DevctlGroup
 from devservers.stacks.base.logs import configure_logging
 
@@ -34,6 +34,7 @@ lifecycle.register(app)
 reaper.register(app)
 flavors.register(app)
 ssh.register(app)
+forwarding.register(app)
 admin.register(app)
 repair.register(app)
 
@@ -45,6 +46,7 @@ class Context:
     config: Path | None = None
     overrides: dict[str, object] = field(default_factory=dict)
     quiet: bool = False
+    debug: bool = False
     _settings: Settings | None = None
 
     @property
@@ -94,12 +96,18 @@ def main(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No engine progress on stderr.")
     ] = False,
-    debug: Annotated[bool, typer.Option(help="Log details and tracebacks on stderr.")] = False,
+    debug: Annotated[
+        bool, typer.Option(help="The engine's own output, details and tracebacks on stderr.")
+    ] = False,
 ) -> None:
-    """Development servers on Kubernetes, one Pulumi stack each."""
+    """Development servers on Kubernetes, one Pulumi stack each.
+
+    Global options may come before or after the command, as in kubectl.
+    """
     configure_logging(logging.WARNING, "%(levelname)s %(name)s: %(message)s", debug)
     ctx.obj = Context(
         config=config,
         overrides={"kubeconfig": kubeconfig, "context": context, "user": user},
         quiet=quiet,
+        debug=debug,
     )

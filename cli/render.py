@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 
 stdout = LazyConsole(highlight=False, soft_wrap=True)
 
-UNBOUNDED_WIDTH = 100_000
-"""Columns a view may take when stdout is not a terminal (a pipe or a file has no width)."""
-
 
 class Format(enum.StrEnum):
     """Output formats of ``-o/--output``."""
@@ -35,6 +32,18 @@ class Format(enum.StrEnum):
 
 
 OutputOption = typer.Option(Format.table, "--output", "-o", help="Output format.")
+
+
+class ListFormat(enum.StrEnum):
+    """Output formats of a listing's ``-o/--output``: ``wide`` adds columns, as in kubectl."""
+
+    table = "table"
+    wide = "wide"
+    json = "json"
+    yaml = "yaml"
+
+
+ListOutputOption = typer.Option(ListFormat.table, "--output", "-o", help="Output format.")
 
 
 def plain(value: Any) -> Any:
@@ -50,27 +59,36 @@ def plain(value: Any) -> Any:
     return value
 
 
-def emit(result: Any, fmt: Format, table: Callable[[Any], Table | str]) -> None:
+def emit(result: Any, fmt: Format | ListFormat, table: Callable[[Any], Table | str]) -> None:
     """Writes ``result`` to stdout in ``fmt``; ``table`` builds the human view."""
-    if fmt is Format.json:
+    if fmt == Format.json:
         print(json.dumps(plain(result), indent=2))
-    elif fmt is Format.yaml:
+    elif fmt == Format.yaml:
         import yaml
 
         print(yaml.safe_dump(plain(result), sort_keys=False), end="")
-    elif stdout.is_terminal:
-        stdout.print(table(result))
     else:
-        _print_unbounded(table(result))
+        _print_unclipped(table(result))
 
 
-def _print_unbounded(view: Any) -> None:
-    """Prints ``view`` at its full width: a pipe or a file has none, so nothing is truncated."""
+def _print_unclipped(view: Any) -> None:
+    """Prints ``view`` at its natural width, as kubectl does.
+
+    A table is never cut to fit the terminal (or the 80 columns rich assumes for a pipe).
+    """
     from rich.console import Console
     from rich.measure import Measurement
 
-    width = Measurement.get(stdout, stdout.options.update_width(UNBOUNDED_WIDTH), view).maximum
-    Console(width=max(width, 1), highlight=False, soft_wrap=True).print(view)
+    unbounded = stdout.options.update(max_width=UNBOUNDED_COLUMNS)
+    need = Measurement.get(stdout, unbounded, view).maximum
+    if need <= stdout.width:
+        stdout.print(view)
+    else:  # rich never prints wider than its console
+        Console(highlight=False, soft_wrap=True, width=need).print(view)
+
+
+UNBOUNDED_COLUMNS = 10_000
+"""Width a table is measured in, so that its natural width is found."""
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:

@@ -60,6 +60,7 @@ def build_spec(
         volumes=mounts,
         ssh_public_keys=keys,
         image=image or settings.image,
+        sshd_image=settings.sshd_image,
         expiry=expiry,
     )
 

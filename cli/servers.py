@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from devservers.cli import render
-from devservers.cli.render import Format, OutputOption
+from devservers.cli.render import Format, ListFormat, ListOutputOption, OutputOption
 
 if TYPE_CHECKING:
     from devservers.stacks import Server, ServerDetails
@@ -27,8 +28,10 @@ def register(app: typer.Typer) -> None:
     """Adds the server commands to ``app``."""
     app.command()(create)
     app.command("list")(list_)
+    app.command("ls", hidden=True)(list_)
     app.command()(describe)
     app.command()(delete)
+    app.command("rm", hidden=True)(delete)
 
 
 def create(
@@ -61,7 +64,8 @@ def create(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the pod is Ready.")] = True,
     image: Annotated[
-        str | None, typer.Option(metavar="IMAGE", help="Container image with sshd and a shell.")
+        str | None,
+        typer.Option(metavar="IMAGE", help="Container image: any Linux image with /bin/sh."),
     ] = None,
     output: Format = OutputOption,
 ) -> None:
@@ -76,6 +80,9 @@ def create(
     spec = build_spec(settings, name, flavor, volume or [], ttl, ssh_public_key_file or [], image)
     details = create_server(settings, spec, wait=wait, progress=_progress(ctx))
     render.emit(details, output, _details_view)
+    if not ctx.obj.quiet:
+        ready = details.server.status == "Running"
+        print(f"connect{'' if ready else ' once Ready'}: devctl ssh {name}", file=sys.stderr)
 
 
 def list_(
@@ -83,13 +90,18 @@ def list_(
     all_users: Annotated[
         bool, typer.Option("--all-users", "-A", help="Everyone's servers (admins).")
     ] = False,
-    output: Format = OutputOption,
+    output: ListFormat = ListOutputOption,
 ) -> None:
-    """List your DevServers with their status and expiry (one API call)."""
+    """List your DevServers with their status and expiry (one API call). Alias: ls.
+
+    -o wide adds flavor resources, node, image and age (one more call, for the nodes).
+    """
     from devservers.stacks import list_servers
 
-    view = _all_users_view if all_users else _list_view
-    render.emit(list_servers(ctx.obj.settings, all_users=all_users), output, view)
+    wide = output == ListFormat.wide
+    more = {"wide": True} if wide else {}  # the node needs a second call
+    servers = list_servers(ctx.obj.settings, all_users=all_users, **more)
+    render.emit(servers, output, partial(_list_view, namespaces=all_users, wide=wide))
 
 
 def describe(ctx: typer.Context, name: NameArg, output: Format = OutputOption) -> None:
@@ -118,18 +130,26 @@ def delete(
             "and remove the stack once nothing is left."
         ),
     ] = False,
+    ignore_not_found: Annotated[
+        bool, typer.Option(help="A server that does not exist is no error (exit 0).")
+    ] = False,
     output: Format = OutputOption,
 ) -> None:
-    """Delete a DevServer and its stack. Volumes (claims) are never deleted."""
+    """Delete a DevServer and its stack. Volumes (claims) are never deleted. Alias: rm."""
     from devservers.cli.requests import check_server_name
-    from devservers.stacks import delete_server
+    from devservers.stacks import NotFound, delete_server
 
     check_server_name(name)
     if not yes and not _confirmed(name):
         print(f"{name} not deleted", file=sys.stderr)
         return
     settings = ctx.obj.settings
-    result = delete_server(settings, settings.user, name, progress=_progress(ctx), force=force)
+    try:
+        result = delete_server(settings, settings.user, name, progress=_progress(ctx), force=force)
+    except NotFound:
+        if not ignore_not_found:
+            raise
+        return
     render.emit(
         result,
         output,
@@ -162,9 +182,18 @@ def _confirmed(name: str) -> bool:
 
 
 def _progress(ctx: typer.Context) -> Any:
+    """One line per object the engine changes on stderr; its own output with ``--debug``."""
     if ctx.obj.quiet:
         return None
-    return lambda line: sys.stderr.write(line if line.endswith("\n") else line + "\n")
+
+    def write(line: str) -> None:
+        sys.stderr.write(line if line.endswith("\n") else line + "\n")
+
+    if ctx.obj.debug:
+        from devservers.stacks import RawOutput
+
+        return RawOutput(write)
+    return write
 
 
 def _left(server: Server, marker: str = " !") -> str:
@@ -179,15 +208,19 @@ def _expiry_state(server: Server) -> str:
     return left if left == "expired" else f"{left} left"
 
 
-def _list_view(servers: list[Server], namespaces: bool = False) -> Any:
+def _list_view(servers: list[Server], namespaces: bool = False, wide: bool = False) -> Any:
+    """The table of ``list``: a NAMESPACE column first with ``-A``, more columns when wide."""
     if not servers:
         return "No DevServers. Create one with: devctl create NAME"
     from rich.console import Group
 
     header = ("namespace",) * namespaces + ("name", "user", "flavor", "status", "expiry", "left")
+    header += ("cpu", "memory", "gpus", "node", "image", "age") * wide
+    now = datetime.now(UTC)
     rows = [
         (s.namespace,) * namespaces
         + (s.name, s.user, s.flavor, s.status, render.plain(s.expiry), _left(s))
+        + (s.cpu, s.memory, s.gpus, s.node or "<none>", s.image, _age(s, now)) * wide
         for s in servers
     ]
     table = render.table(header, rows)
@@ -195,9 +228,15 @@ def _list_view(servers: list[Server], namespaces: bool = False) -> Any:
     return Group(table, *notices) if notices else table
 
 
-def _all_users_view(servers: list[Server]) -> Any:
-    """``list -A``: a NAMESPACE column first, as ``kubectl get -A``."""
-    return _list_view(servers, namespaces=True)
+def _age(server: Server, now: datetime) -> str:
+    """Age as ``kubectl get`` shows it: ``45s``, ``12m``, ``5h``, ``3d``."""
+    if server.created is None:
+        return "<unknown>"
+    seconds = max(0, int((now - server.created).total_seconds()))
+    for unit, size, below in (("s", 1, 120), ("m", 60, 120 * 60), ("h", 3600, 48 * 3600)):
+        if seconds < below:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 86400}d"
 
 
 def _details_view(d: ServerDetails) -> Any:
@@ -209,8 +248,11 @@ def _details_view(d: ServerDetails) -> Any:
         f"Stack:      {s.stack}",
         f"Flavor:     {s.flavor}",
         f"Status:     {s.status}",
+        *([f"Reason:     {d.reason}"] if d.reason else []),
         f"Expiry:     {render.plain(s.expiry)} ({_expiry_state(s)})",
         *([f"Notice:     {s.notice}"] if s.notice else []),
+        f"Image:      {d.image}",
+        f"sshd:       {d.sshd_image or 'the image own /usr/sbin/sshd (until the next update)'}",
         f"Service:    {d.service} (port 22)",
         f"Volumes:    {', '.join(d.volumes) or 'none (ephemeral home)'}",
         "Pods:",

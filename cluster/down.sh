@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Stops and deletes the local cluster, its data and the stacks kept for it. Idempotent.
+# Stops and deletes the local cluster, its real node (undoing the host state it
+# changed), its volumes' data and the stacks kept for it. Idempotent.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 eval "$("$here/../toolchain/env.sh")"
 name="${DEVSERVERS_CLUSTER_NAME:-devservers}"
+"$here/node.sh" down
 if command -v kwokctl >/dev/null && kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
   kwokctl delete cluster --name "$name" >&2
 fi
 rm -f "$KUBECONFIG"
-rm -rf "$here/../.cluster/$name-state"
+rm -rf "$here/../.cluster/$name-state" "$here/../.cluster/$name-volumes"

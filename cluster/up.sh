@@ -2,9 +2,12 @@
 # Starts the local control plane: etcd, kube-apiserver (RBAC on),
 # kube-controller-manager, kube-scheduler and kwok, all from the pinned
 # toolchain, then registers fake nodes, a default StorageClass and a pool of
-# PersistentVolumes. Idempotent: a healthy cluster is left alone, a stopped or
-# stale one (from a killed run) is restarted or recreated.
-# Returns only when every node is Ready.
+# PersistentVolumes, and starts the real node (cluster/node.sh). Idempotent: a
+# healthy cluster is left alone, a stopped or stale one (from a killed run) is
+# restarted or recreated; a stopped kubelet or containerd is only restarted.
+# Returns when every fake node and the real node are Ready. Where the real node
+# cannot run (DEVSERVERS_REAL_NODE=0, or a cause node.sh names), the cluster
+# comes up with the fake nodes only.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 eval "$("$here/../toolchain/env.sh")"
@@ -28,14 +31,36 @@ done
 
 # Every component's process is alive (kwok, the fake kubelets, included; a dead
 # one shows as NotReady nodes only minutes later), the API server is ready,
-# and so are the nodes.
+# and so are the fake nodes. The real node is not judged here: a stopped
+# kubelet must never make the cluster, and its stacks, be recreated.
 healthy() {
   local pid
   for pid in "$KWOK_WORKDIR/clusters/$name/pids/"*.pid; do
     [[ -e $pid ]] && kill -0 "$(<"$pid")" 2>/dev/null || return 1
   done
   kubectl get --raw /readyz >/dev/null 2>&1 &&
-    kubectl wait --for=condition=Ready --timeout=5s node --all >/dev/null 2>&1
+    kubectl wait --for=condition=Ready --timeout=5s node -l type=kwok >/dev/null 2>&1
+}
+
+# kwokctl's configuration: kwok manages the fake nodes only (annotated
+# kwok.x-k8s.io/node=fake), and the API server reaches the real kubelet (logs,
+# exec, port-forward) with the cluster's admin certificate at its InternalIP.
+kwokctl_config() {
+  local pki="$KWOK_WORKDIR/clusters/$name/pki"
+  cat <<YAML
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+componentsPatches:
+  - name: kube-apiserver
+    extraArgs:
+      - {key: kubelet-client-certificate, value: $pki/admin.crt}
+      - {key: kubelet-client-key, value: $pki/admin.key}
+      - {key: kubelet-preferred-address-types, value: "InternalIP,Hostname"}
+  - name: kwok-controller
+    extraArgs:
+      - {key: manage-all-nodes, value: "false", override: true}
+      - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
+YAML
 }
 
 if kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
@@ -43,10 +68,11 @@ if kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
     log "cluster '$name' already running"
   else
     log "cluster '$name' exists but is not answering; restarting it"
-    if ! kwokctl start cluster --name "$name" >&2 || ! kubectl wait --for=condition=Ready --timeout=10s node --all >/dev/null 2>&1; then
+    if ! kwokctl start cluster --name "$name" >&2 || ! kubectl wait --for=condition=Ready --timeout=10s node -l type=kwok >/dev/null 2>&1; then
       log "restart failed; recreating cluster '$name' (its stacks go with it)"
+      "$here/node.sh" down
       kwokctl delete cluster --name "$name" >&2 || true
-      rm -rf "$here/../.cluster/$name-state"
+      rm -rf "$here/../.cluster/$name-state" "$here/../.cluster/$name-volumes"
     fi
   fi
 fi
@@ -54,8 +80,9 @@ fi
 if ! kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
   log "creating cluster '$name' (kube v$KUBERNETES_VERSION, etcd v$ETCD_VERSION)"
   rm -f "$KUBECONFIG"
+  kwokctl_config >"$KWOK_WORKDIR/$name.kwokctl.yaml"
   kwokctl create cluster --name "$name" --kubeconfig "$KUBECONFIG" \
-    --kube-authorization=true --wait 120s >&2 || {
+    --config "$KWOK_WORKDIR/$name.kwokctl.yaml" --kube-authorization=true --wait 120s >&2 || {
       log "kwokctl create failed; logs: kwokctl logs --name $name kube-apiserver (KWOK_WORKDIR=$KWOK_WORKDIR)"
       log "if a port is in use by a killed run, 'make cluster-down' then retry"
       exit 1
@@ -64,6 +91,13 @@ fi
 
 kubectl apply -f "$here/nodes.yaml" >/dev/null
 kubectl apply -f "$here/storage.yaml" >/dev/null
+# The volumes' data lives beside the cluster and goes with it on cluster-down.
+# hostPath directories keep their mode (no fsGroup): writable for the pods' UID.
+volumes="$(cd "$here/.." && pwd)/.cluster/$name-volumes"
+mkdir -p "$volumes"
+for i in $(seq -w 1 "${DEVSERVERS_PV_COUNT:-40}"); do
+  [[ -d $volumes/pv-$i ]] || install -d -m 0777 "$volumes/pv-$i"
+done
 for i in $(seq -w 1 "${DEVSERVERS_PV_COUNT:-40}"); do
   cat <<PV
 ---
@@ -77,8 +111,11 @@ spec:
   accessModes: [ReadWriteOnce, ReadWriteMany, ReadOnlyMany]
   persistentVolumeReclaimPolicy: Retain
   storageClassName: standard
-  hostPath: {path: /var/lib/devservers-local/pv-$i}
+  hostPath: {path: $volumes/pv-$i, type: Directory}
 PV
 done | kubectl apply -f - >/dev/null
-kubectl wait --for=condition=Ready --timeout=120s node --all >/dev/null
+kubectl wait --for=condition=Ready --timeout=120s node -l type=kwok >/dev/null
+if [[ ${DEVSERVERS_REAL_NODE:-1} != 0 ]]; then
+  "$here/node.sh" up || log "the cluster runs with fake nodes only: DevServers of the cpu flavors stay Pending"
+fi
 kubectl get nodes >&2

@@ -12,15 +12,39 @@ from devservers.components import labels as lbl
 from devservers.components.access import DevServerUser
 from devservers.components.flavor import DevServerFlavor
 from devservers.components.specs import HOME_PATH, DevServerSpec
-from devservers.components.sshd import SSH_PORT, SshdPaths, render_sshd_config, render_start_script
+from devservers.components.sshd import (
+    CARRIER_DIR,
+    CONTAINER,
+    SSH_PORT,
+    SshdPaths,
+    render_passwd_script,
+    render_sshd_config,
+    render_start_script,
+)
 from devservers.components.volumes import DevServerVolumes
 
 DEV_UID = 1000
 """UID and GID of the unprivileged DevServer user that runs sshd."""
 
+INIT_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "16Mi"},
+    "limits": {"cpu": "500m", "memory": "64Mi"},
+}
+"""Resources of each init container (a copy of a few MiB, a passwd file)."""
+
+_CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+"""Every container's securityContext (Pod Security "restricted", with the pod's)."""
+
 
 class DevServer(pulumi.ComponentResource):
     """A DevServer: Deployment (1 replica, Recreate), ClusterIP SSH Service, sshd config.
+
+    The pod runs the user's image with sshd brought by the DevServer: init
+    container ``sshd`` copies the sshd carrier image's files into an emptyDir
+    that the other containers mount read-only; init container ``passwd``
+    runs the user's image to write its passwd and group files with user
+    ``dev`` added, which the main container mounts over ``/etc/passwd`` and
+    ``/etc/group``; the main container runs the carrier's sshd.
 
     Composed of :class:`DevServerUser` (keys), :class:`DevServerFlavor`
     (sizing) and :class:`DevServerVolumes` (claims and home). Every object
@@ -88,7 +112,11 @@ class DevServer(pulumi.ComponentResource):
         sshd = k8s.core.v1.ConfigMap(
             f"{name}-sshd",
             metadata={"name": f"{name}-sshd", **meta},
-            data={"sshd_config": render_sshd_config(paths), "start.sh": render_start_script(paths)},
+            data={
+                "sshd_config": render_sshd_config(paths),
+                "start.sh": render_start_script(paths),
+                "passwd.sh": render_passwd_script(paths),
+            },
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
         )
         pod_labels = {**labels, **lbl.selector_labels(spec.user, name)}
@@ -158,33 +186,8 @@ def _pod_spec(
         },
         "nodeSelector": flavor.node_selector,
         "tolerations": flavor.tolerations,
-        "containers": [
-            {
-                "name": "devserver",
-                "image": spec.image,
-                "command": ["/bin/sh", f"{paths.config_dir}/start.sh"],
-                "env": [{"name": "HOME", "value": HOME_PATH}, {"name": "USER", "value": "dev"}],
-                "ports": [{"name": "ssh", "containerPort": SSH_PORT, "protocol": "TCP"}],
-                "readinessProbe": {"tcpSocket": {"port": "ssh"}, "periodSeconds": 5},
-                "resources": flavor.resources,
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-                "volumeMounts": [
-                    {"name": "sshd", "mountPath": paths.config_dir, "readOnly": True},
-                    {"name": "host-keys", "mountPath": paths.host_keys_dir, "readOnly": True},
-                    {
-                        "name": "authorized-keys",
-                        "mountPath": paths.authorized_keys_dir,
-                        "readOnly": True,
-                    },
-                    {"name": "run", "mountPath": paths.run_dir},
-                    {"name": flavor.shm_volume["name"], "mountPath": "/dev/shm"},
-                    *volumes.mounts,
-                ],
-            }
-        ],
+        "initContainers": _init_containers(spec, paths),
+        "containers": [_main_container(spec, paths, flavor, volumes)],
         "volumes": [
             {"name": "sshd", "configMap": {"name": sshd.metadata.name}},
             {
@@ -196,7 +199,74 @@ def _pod_spec(
                 "secret": {"secretName": user.authorized_keys_secret, "defaultMode": 0o444},
             },
             {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+            {"name": "carrier", "emptyDir": {"sizeLimit": "64Mi"}},
+            {"name": "passwd", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
             flavor.shm_volume,
             *volumes.volumes,
+        ],
+    }
+
+
+def _init_containers(spec: DevServerSpec, paths: SshdPaths) -> list[dict[str, Any]]:
+    """``sshd`` copies the carrier into place; ``passwd`` writes the user's image's passwd/group."""
+    carrier = {"name": "carrier", "mountPath": paths.carrier_dir}
+    common = {
+        "resources": INIT_RESOURCES,
+        "securityContext": _CONTAINER_SECURITY,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    return [
+        {
+            "name": "sshd",
+            "image": spec.sshd_image,
+            "command": [
+                f"{CARRIER_DIR}/busybox",
+                "cp",
+                "-R",
+                f"{CARRIER_DIR}/.",
+                paths.carrier_dir,
+            ],
+            "volumeMounts": [carrier],
+            **common,
+        },
+        {
+            "name": "passwd",
+            "image": spec.image,
+            "command": [f"{paths.carrier_dir}/busybox", "sh", f"{paths.config_dir}/passwd.sh"],
+            "env": [{"name": "HOME", "value": HOME_PATH}],
+            "volumeMounts": [
+                {**carrier, "readOnly": True},
+                {"name": "sshd", "mountPath": paths.config_dir, "readOnly": True},
+                {"name": "passwd", "mountPath": paths.passwd_dir},
+            ],
+            **common,
+        },
+    ]
+
+
+def _main_container(
+    spec: DevServerSpec, paths: SshdPaths, flavor: DevServerFlavor, volumes: DevServerVolumes
+) -> dict[str, Any]:
+    """The user's image running the carrier's sshd through the start script."""
+    return {
+        "name": CONTAINER,
+        "image": spec.image,
+        "command": [f"{paths.carrier_dir}/busybox", "sh", f"{paths.config_dir}/start.sh"],
+        "env": [{"name": "HOME", "value": HOME_PATH}, {"name": "USER", "value": "dev"}],
+        "ports": [{"name": "ssh", "containerPort": SSH_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": "ssh"}, "periodSeconds": 5},
+        "resources": flavor.resources,
+        "securityContext": _CONTAINER_SECURITY,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [
+            {"name": "carrier", "mountPath": paths.carrier_dir, "readOnly": True},
+            {"name": "sshd", "mountPath": paths.config_dir, "readOnly": True},
+            {"name": "host-keys", "mountPath": paths.host_keys_dir, "readOnly": True},
+            {"name": "authorized-keys", "mountPath": paths.authorized_keys_dir, "readOnly": True},
+            {"name": "passwd", "mountPath": "/etc/passwd", "subPath": "passwd", "readOnly": True},
+            {"name": "passwd", "mountPath": "/etc/group", "subPath": "group", "readOnly": True},
+            {"name": "run", "mountPath": paths.run_dir},
+            {"name": flavor.shm_volume["name"], "mountPath": "/dev/shm"},
+            *volumes.mounts,
         ],
     }

@@ -88,9 +88,7 @@ def expiry_after(ttl: timedelta, now: datetime, max_ttl: timedelta) -> datetime:
         ValueError: If ``ttl`` exceeds ``max_ttl`` or is shorter than :data:`MIN_LIFETIME`.
     """
     if ttl > max_ttl:
-        raise ValueError(
-            f"ttl {format_exact(ttl)} exceeds the maximum of {format_exact(max_ttl)}"
-        )
+        raise ValueError(f"ttl {format_exact(ttl)} exceeds the maximum of {format_exact(max_ttl)}")
     check_lifetime(ttl, "ttl")
     return (now + ttl).astimezone(UTC).replace(microsecond=0)
 

@@ -58,6 +58,11 @@ def selector_labels(user: str, server: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "devserver", OWNER: user, SERVER: server}
 
 
+def server_selector(user: str, server: str) -> str:
+    """Label selector of one server's Deployment, ReplicaSets and pods (:func:`selector_labels`)."""
+    return ",".join(f"{key}={value}" for key, value in selector_labels(user, server).items())
+
+
 def server_annotations(expiry: datetime) -> dict[str, str]:
     """Annotations of every object of one DevServer (mapping of key → value)."""
     return {EXPIRY: format_instant(expiry)}

@@ -50,6 +50,12 @@ resolves the symlinks of a mount destination inside the image. A volume mounted 
 ``/home/dev``, ``/opt/…``, ``/tmp``, ``/mnt/…``, ``/var/cache/…``) is the user's to mount on.
 """
 
+DEFAULT_SSHD_IMAGE = "localhost/devservers/sshd:9.2p1-2-deb12u10"
+"""The sshd carrier image (``images/sshd``), tagged with its Debian openssh version.
+
+``images/build.sh`` builds it under this name (a unit test checks they agree).
+"""
+
 GPU_RESOURCE = "nvidia.com/gpu"
 """Extended resource name of NVIDIA GPUs (NVIDIA device plugin)."""
 
@@ -177,6 +183,9 @@ class DevServerSpec(_Spec):
     Attributes:
         expiry: Absolute UTC instant after which the reaper destroys the server.
         ssh_public_keys: Normalised OpenSSH public keys for authorized_keys.
+        image: The user's image the server runs (any Linux image with ``/bin/sh``).
+        sshd_image: The sshd carrier image whose sshd the server runs; stacks
+            made before it existed read as the default.
     """
 
     name: ServerName
@@ -187,6 +196,7 @@ class DevServerSpec(_Spec):
     ssh_public_keys: tuple[str, ...]
     image: ImageRef
     expiry: datetime
+    sshd_image: ImageRef = DEFAULT_SSHD_IMAGE
 
     @model_validator(mode="after")
     def _check(self) -> DevServerSpec:

@@ -1,10 +1,15 @@
-"""The sshd configuration and start script of a DevServer. Pure text, no I/O.
+"""The sshd configuration and start scripts of a DevServer. Pure text, no I/O.
 
-sshd runs as the unprivileged DevServer user (UID 1000) on a non-privileged
-port: public-key authentication only, no passwords, no root, agent
-forwarding allowed, sftp served in-process. Kubernetes mounts Secrets with
-group-readable modes under ``fsGroup``, which sshd's StrictModes rejects, so
-the start script copies keys into private files first.
+sshd comes with the DevServer, not with the user's image: the sshd carrier
+image (``images/sshd``: a static sshd and busybox under ``/devserver``) is
+copied into an emptyDir that the user's container mounts read-only, and the
+scripts run under the carrier's busybox, so any Linux image of the node's
+architecture with a ``/bin/sh`` works. sshd runs as the unprivileged
+DevServer user (UID 1000) on a non-privileged port: public-key
+authentication only, no passwords, no root, agent forwarding allowed, sftp
+served in-process. Kubernetes mounts Secrets with group-readable modes under
+``fsGroup``, which sshd's StrictModes rejects, so the start script copies
+keys into private files first.
 """
 
 from __future__ import annotations
@@ -14,11 +19,21 @@ from dataclasses import dataclass
 SSH_PORT = 2222
 """Port sshd listens on inside the pod (non-privileged, so no root needed)."""
 
+CONTAINER = "devserver"
+"""Name of the pod's one container, the one running sshd."""
+
 LOGIN_USER = "dev"
 """The user name clients log in as; it runs as the pod's UID (1000)."""
 
-HOST_KEY_TYPES = ("ed25519", "ecdsa")
-"""Host key algorithms generated per DevServer, in preference order."""
+HOST_KEY_TYPES = ("ed25519",)
+"""Host key algorithms generated per DevServer, in preference order.
+
+The carrier's sshd is built without OpenSSL: ed25519 is the one key type it
+loads (ECDSA and RSA need OpenSSL).
+"""
+
+CARRIER_DIR = "/devserver"
+"""Where the sshd carrier image keeps ``sshd`` and ``busybox`` (images/sshd/Dockerfile)."""
 
 
 @dataclass(frozen=True)
@@ -30,12 +45,18 @@ class SshdPaths:
         host_keys_dir: Mounted Secret with ``ssh_host_<type>_key`` files.
         authorized_keys_dir: Mounted Secret with ``authorized_keys``.
         run_dir: Writable directory for private key copies and the pid file.
+        carrier_dir: The carrier's files (``sshd``, ``busybox``), read-only.
+        passwd_dir: Writable directory where the passwd script writes
+            ``passwd`` and ``group``, mounted over ``/etc/passwd`` and
+            ``/etc/group`` in the user's container.
     """
 
     config_dir: str = "/etc/devserver/sshd"
     host_keys_dir: str = "/etc/devserver/host-keys"
     authorized_keys_dir: str = "/etc/devserver/authorized-keys"
     run_dir: str = "/run/devserver"
+    carrier_dir: str = "/etc/devserver/carrier"
+    passwd_dir: str = "/etc/devserver/passwd"
 
 
 def render_sshd_config(paths: SshdPaths, port: int = SSH_PORT) -> str:
@@ -52,7 +73,6 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin no
 PermitEmptyPasswords no
-UsePAM no
 StrictModes yes
 AllowAgentForwarding yes
 AllowTcpForwarding yes
@@ -62,16 +82,65 @@ Subsystem sftp internal-sftp
 """
 
 
-def render_start_script(paths: SshdPaths, login: str = LOGIN_USER) -> str:
-    """A POSIX sh script that installs keys with safe modes, makes ``login`` resolve, execs sshd.
+def render_passwd_script(paths: SshdPaths, login: str = LOGIN_USER) -> str:
+    """A busybox sh script, run in the user's image, that writes its passwd and group files.
 
-    sshd looks the login user up by name (``getpwnam``) and reads
-    ``AuthorizedKeysFile`` relative to that entry's home, so ``login`` must
-    resolve to the UID the script runs as, with ``$HOME`` as its home. When
-    the image's ``/etc/passwd`` has no such line, the script writes one into
-    ``run_dir`` and serves it through nss_wrapper (``LD_PRELOAD``), also in
-    the sessions sshd starts; with neither it stops with a message naming
-    what the image lacks. ``$SSHD`` overrides the sshd binary (tests).
+    sshd looks the login user up by name in ``/etc/passwd`` (musl's
+    ``getpwnam``: no NSS) and reads ``AuthorizedKeysFile`` from that entry's
+    home, and sessions name the user through the same files. The script
+    copies the image's own entries, minus any other holder of the name or of
+    the UID/GID it runs as, and adds ``login`` with home ``$HOME`` and the
+    image's ``/bin/bash``, else ``/bin/sh``, as login shell. It first checks
+    that the image's ``/bin/sh`` exists and is for this architecture (the ELF
+    machine of the carrier's busybox), else it exits 1 with the reason and a
+    hint on stderr, which the pod shows as the container's message.
+    ``$DEVSERVER_SH`` overrides the shell checked (tests).
+
+    Args:
+        paths: Where the carrier is mounted and where to write.
+        login: The user name clients log in as.
+    """
+    bb = f"{paths.carrier_dir}/busybox"
+    out = paths.passwd_dir
+    return f"""\
+set -eu
+bb={bb}
+fail() {{
+  echo "devserver: $*; see 'DevServer images' in the devservers README" >&2
+  exit 1
+}}
+sh=${{DEVSERVER_SH:-/bin/sh}}
+[ -e "$sh" ] || fail "the image has no /bin/sh, which sessions need: use an image with a shell"
+elf() {{ "$bb" od -An -tx1 -j18 -N2 "$1" 2>/dev/null | "$bb" tr -d ' \\n'; }}
+theirs=$(elf "$sh")
+ours=$(elf "$bb")
+[ "$theirs" = "$ours" ] || fail "the image's /bin/sh is not a program for this node" \
+  "($("$bb" uname -m); ELF machine $theirs, not $ours): use an image of this architecture"
+uid=$("$bb" id -u)
+gid=$("$bb" id -g)
+shell=/bin/sh
+[ -x /bin/bash ] && shell=/bin/bash
+{{
+  "$bb" grep -v -e "^{login}:" -e "^[^:]*:[^:]*:$uid:" /etc/passwd 2>/dev/null || true
+  echo "{login}:x:$uid:$gid:DevServer user:$HOME:$shell"
+}} >"{out}/passwd"
+{{
+  "$bb" grep -v -e "^{login}:" -e "^[^:]*:[^:]*:$gid:" /etc/group 2>/dev/null || true
+  echo "{login}:x:$gid:"
+}} >"{out}/group"
+"$bb" chmod 644 "{out}/passwd" "{out}/group"
+"""
+
+
+def render_start_script(paths: SshdPaths, login: str = LOGIN_USER) -> str:
+    """A busybox sh script that installs keys with safe modes and execs the carrier's sshd.
+
+    ``login`` must resolve to the UID the script runs as, with ``$HOME`` as
+    its home (:func:`render_passwd_script` sees to it); otherwise the script
+    stops with a message naming what is missing. Sessions get the
+    container's ``$PATH`` (the image's, e.g. a conda environment's ``bin``)
+    instead of sshd's built-in one. ``$SSHD`` overrides the sshd binary
+    (tests).
 
     Args:
         paths: Where the inputs are mounted.
@@ -79,54 +148,36 @@ def render_start_script(paths: SshdPaths, login: str = LOGIN_USER) -> str:
     """
     run = paths.run_dir
     return f"""\
-#!/bin/sh
 set -eu
+bb={paths.carrier_dir}/busybox
 umask 077
-uid=$(id -u)
-gid=$(id -g)
-mkdir -p "$HOME/.ssh" "{run}"
-cp "{paths.authorized_keys_dir}/authorized_keys" "$HOME/.ssh/authorized_keys"
-chmod 700 "$HOME/.ssh"
-chmod 600 "$HOME/.ssh/authorized_keys"
+uid=$("$bb" id -u)
+"$bb" mkdir -p "$HOME/.ssh" "{run}"
+"$bb" cp "{paths.authorized_keys_dir}/authorized_keys" "$HOME/.ssh/authorized_keys"
+"$bb" chmod 700 "$HOME/.ssh"
+"$bb" chmod 600 "$HOME/.ssh/authorized_keys"
 for t in {" ".join(HOST_KEY_TYPES)}; do
   if [ -f "{paths.host_keys_dir}/ssh_host_${{t}}_key" ]; then
-    cp "{paths.host_keys_dir}/ssh_host_${{t}}_key" "{run}/ssh_host_${{t}}_key"
-    chmod 600 "{run}/ssh_host_${{t}}_key"
+    "$bb" cp "{paths.host_keys_dir}/ssh_host_${{t}}_key" "{run}/ssh_host_${{t}}_key"
+    "$bb" chmod 600 "{run}/ssh_host_${{t}}_key"
   fi
 done
 # StrictModes refuses a group/world-writable home. An emptyDir home is created
 # root-owned and mode 0777 by the kubelet, which this unprivileged user cannot
 # change; the pod has one user only, so relax the check for that case alone.
-chmod go-w "$HOME" 2>/dev/null || true
+"$bb" chmod go-w "$HOME" 2>/dev/null || true
 strict=yes
-case "$(ls -ld "$HOME")" in
+case "$("$bb" ls -ld "$HOME")" in
   ?????w*|????????w*)
     strict=no
     echo "devserver: $HOME is writable by others; StrictModes off" >&2 ;;
 esac
 # sshd finds the login user by name: "{login}" must be UID $uid with home $HOME.
-if ! grep -q "^{login}:[^:]*:$uid:[^:]*:[^:]*:$HOME:" /etc/passwd; then
-  lib=
-  for f in /usr/lib/*-linux-gnu/libnss_wrapper.so /usr/lib64/libnss_wrapper.so \\
-      /usr/lib/libnss_wrapper.so; do
-    if [ -f "$f" ]; then lib=$f; break; fi
-  done
-  if [ -z "$lib" ]; then
-    echo "devserver: the image has no passwd entry {login} (UID $uid, home $HOME)" \\
-      "and no libnss_wrapper.so; see 'DevServer images' in the devservers README" >&2
-    exit 1
-  fi
-  shell=/bin/bash
-  [ -x "$shell" ] || shell=/bin/sh
-  grep -v -e "^{login}:" -e "^[^:]*:[^:]*:$uid:" /etc/passwd >"{run}/passwd" || true
-  echo "{login}:x:$uid:$gid:DevServer user:$HOME:$shell" >>"{run}/passwd"
-  grep -v -e "^{login}:" -e "^[^:]*:[^:]*:$gid:" /etc/group >"{run}/group" || true
-  echo "{login}:x:$gid:" >>"{run}/group"
-  chmod 644 "{run}/passwd" "{run}/group"
-  export LD_PRELOAD="$lib" NSS_WRAPPER_PASSWD="{run}/passwd" NSS_WRAPPER_GROUP="{run}/group"
-  echo "devserver: user {login} served by nss_wrapper ($lib)" >&2
-  set -- -o "SetEnv=LD_PRELOAD=$lib NSS_WRAPPER_PASSWD={run}/passwd NSS_WRAPPER_GROUP={run}/group"
+if ! "$bb" grep -q "^{login}:[^:]*:$uid:[^:]*:[^:]*:$HOME:" /etc/passwd; then
+  echo "devserver: /etc/passwd has no entry {login} (UID $uid, home $HOME);" \
+    "see 'DevServer images' in the devservers README" >&2
+  exit 1
 fi
-exec "${{SSHD:-/usr/sbin/sshd}}" -D -e -f "{paths.config_dir}/sshd_config" \\
-  -o "StrictModes=$strict" "$@"
+exec "${{SSHD:-{paths.carrier_dir}/sshd}}" -D -e -f "{paths.config_dir}/sshd_config" \
+  -o "StrictModes=$strict" -o "SetEnv=PATH=$PATH"
 """

@@ -8,19 +8,20 @@ the SSH host keys stay exactly as they were.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from pulumi import automation as auto
 
+from devservers.components import labels as lbl
 from devservers.components.durations import format_exact, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.naming import stack_name
-from devservers.stacks.base.errors import Conflict, SpecError, server_not_found
-from devservers.stacks.base.results import ServerDetails
+from devservers.stacks.base.errors import Conflict, ProvisionError, SpecError, server_not_found
+from devservers.stacks.base.results import ServerDetails, Started
 from devservers.stacks.base.settings import Settings
-from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock
@@ -39,6 +40,7 @@ from devservers.stacks.engine.safety import check_update
 from devservers.stacks.kube.cluster import connect
 from devservers.stacks.listing import describe_server
 from devservers.stacks.servers import _check_cluster
+from devservers.stacks.waits import Target, watched_wait
 
 Change = Callable[[ServerState], ServerState]
 """The new state of a server from its current one; raises ``SpecError`` to refuse."""
@@ -92,14 +94,39 @@ def stop_server(
 ) -> ServerDetails:
     """Scales the server to zero replicas; claims, host keys and expiry are kept.
 
-    Stopping a stopped server changes nothing.
+    Returns once its pod is gone (a terminating pod still holds its claims),
+    within ``settings.operation_timeout_seconds``. Stopping a stopped server
+    changes nothing.
 
     Raises:
         NotFound: No such DevServer.
         Conflict: Locked, changed meanwhile, or on another cluster.
-        ProvisionError: The engine failed.
+        ProvisionError: The engine failed, or the pod outlived the timeout.
     """
-    return update_server(settings, user, name, _replicas(0), wait=False, progress=progress)
+    details = update_server(settings, user, name, _replicas(0), wait=False, progress=progress)
+    if not details.pods:
+        return details
+    _wait_until_no_pods(settings, user, name)
+    return describe_server(settings, user, name)
+
+
+def _wait_until_no_pods(settings: Settings, user: str, name: str) -> None:
+    """Polls the server's pods every 0.5 s until none is left.
+
+    Raises:
+        ProvisionError: One is still there after ``operation_timeout_seconds``.
+    """
+    cluster = connect(settings)
+    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
+    deadline = time.monotonic() + settings.operation_timeout_seconds
+    while cluster.pods(settings.server_namespace, selector):
+        if time.monotonic() > deadline:
+            raise ProvisionError(
+                f"the pod of DevServer {name!r} is still terminating after "
+                f"{settings.operation_timeout_seconds} s",
+                hint=f"'devctl describe {name}' shows it; its node may be down",
+            )
+        time.sleep(0.5)
 
 
 def start_server(
@@ -109,13 +136,15 @@ def start_server(
     wait: bool = True,
     now: datetime | None = None,
     progress: Progress | None = None,
-) -> ServerDetails:
+) -> Started:
     """Scales a stopped server back to one replica and (by default) waits until Ready.
 
     Objects deleted or edited by hand while it was stopped are put back (refresh).
+    A server that is running already is left as it is, whatever its expiry.
 
     Raises:
-        SpecError: The server's expiry has passed; extend it first. Nothing changed.
+        SpecError: The server is stopped and its expiry has passed; extend it
+            first. Nothing changed.
         NotFound: No such DevServer.
         Conflict: Locked, changed meanwhile, or on another cluster.
         ProvisionError: The engine failed (a pod that never becomes Ready included).
@@ -124,6 +153,8 @@ def start_server(
     start = _replicas(1)
 
     def change(state: ServerState) -> ServerState:
+        if state.replicas == 1:
+            return state
         if is_expired(state.expiry, at):
             raise SpecError(
                 f"DevServer {name!r} expired at {format_instant(state.expiry)}; "
@@ -132,7 +163,10 @@ def start_server(
             )
         return start(state)
 
-    return update_server(settings, user, name, change, wait=wait, progress=progress, refresh=True)
+    changed = change_server(
+        settings, user, name, change, wait=wait, progress=progress, refresh=True
+    )
+    return Started(describe_server(settings, user, name), already_running=not changed)
 
 
 def update_server(
@@ -181,7 +215,9 @@ def change_server(
         SpecError: ``change`` refused; nothing changed.
         NotFound: No such DevServer.
         Conflict: Busy or locked, changed meanwhile, unsafe plan, or on another cluster.
-        ProvisionError: The engine failed (with the pods' report if a wait failed).
+        LimitExceeded: A ResourceQuota or LimitRange refused the pod.
+        ProvisionError: The engine failed, or the cluster gave a final reason the
+            pod cannot become Ready (with the pods' report).
     """
     stack_id = stack_name(user, name)
     with server_lock(settings, stack_id, "update"):
@@ -197,7 +233,7 @@ def change_server(
             recover_stack(settings, stack)
             stack = workspace.select_stack(settings, stack_id, server_program(settings, new, wait))
             check_update(stack, mounts_claims=bool(new.spec.mounts))
-            with explain_failure(cluster, namespace, user, name, stack_id, timeout):
+            with watched_wait(Target(cluster, namespace, user, name, stack_id), timeout, wait):
                 check = unchanged_since(state, name)
                 apply_state(
                     settings, stack, new, wait=wait, progress=progress, check=check, refresh=refresh

@@ -6,6 +6,7 @@ cost does not grow with the number of stacks in the backend.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,28 +14,46 @@ from devservers.components import VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import parse_instant
 from devservers.components.naming import stack_name
+from devservers.components.specs import GPU_RESOURCE
 from devservers.stacks.base.errors import server_not_found
 from devservers.stacks.base.results import PodInfo, Server, ServerDetails
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.kube.cluster import Cluster, connect
+from devservers.stacks.kube.facts import Facts, read_facts
 from devservers.stacks.kube.notices import with_notice
+from devservers.stacks.kube.readiness import blocked, name_of
 
 
-def list_servers(settings: Settings, all_users: bool = False) -> list[Server]:
+def list_servers(settings: Settings, all_users: bool = False, wide: bool = False) -> list[Server]:
     """The user's DevServers (or everyone's) from one label-selected API call.
+
+    With ``wide``, a second call (their pods) fills in each server's node.
 
     Raises:
         ClusterUnavailable: The API server cannot be reached.
     """
     cluster = connect(settings)
     if all_users:
-        found = cluster.labelled("deployments", lbl.SELECTOR, None)
+        selector, namespace = lbl.SELECTOR, None
     else:
         selector, namespace = lbl.owner_selector(settings.user), settings.server_namespace
-        found = cluster.labelled("deployments", selector, namespace)
+    found = cluster.labelled("deployments", selector, namespace)
     now = datetime.now(UTC)
-    servers = (_listed(d, settings, now) for d in found)
+    servers = [_listed(d, settings, now) for d in found]
+    if wide:
+        nodes = _nodes(cluster.labelled("pods", selector, namespace))
+        servers = [replace(s, node=nodes.get((s.namespace, s.stack))) for s in servers]
     return sorted(servers, key=lambda s: (s.user, s.name))
+
+
+def _nodes(pods: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """Mapping of (namespace, stack) → the node of that server's pod; Ready pods win."""
+    found: dict[tuple[str, str], str] = {}
+    for pod in sorted(pods, key=lambda p: _pod(p).ready):
+        meta, node = pod["metadata"], (pod.get("spec") or {}).get("nodeName")
+        if node and not meta.get("deletionTimestamp"):
+            found[(meta["namespace"], (meta.get("labels") or {}).get(lbl.STACK, ""))] = node
+    return found
 
 
 def describe_server(
@@ -46,6 +65,9 @@ def describe_server(
 ) -> ServerDetails:
     """One DevServer in full: its objects, pods, recent events and host keys.
 
+    A Pending server carries the reason it is not Ready when the cluster has
+    given a final one (quota, image, exited container, unschedulable).
+
     Looks in ``settings.server_namespace`` only, so a user's own (namespaced)
     credentials suffice. ``outputs`` (the stack's, as plain values) spares
     opening the stack when the caller has just updated it.
@@ -54,26 +76,32 @@ def describe_server(
         NotFound: No Deployment of that server exists in that namespace.
     """
     cluster = cluster or connect(settings)
-    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
-    found = cluster.labelled("deployments", selector, settings.server_namespace)
-    if not found:
+    facts = read_facts(cluster, settings.server_namespace, user, name)
+    if facts.deployment is None:
         raise server_not_found(
             stack_name(user, name), f"no Deployment in {settings.server_namespace}"
         )
-    deployment = found[0]
-    server = _listed(deployment, settings, datetime.now(UTC))
-    pods = cluster.pods(server.namespace, f"{lbl.OWNER}={user},{lbl.SERVER}={name}")
-    events = cluster.events(server.namespace, name)
+    server = _listed(facts.deployment, settings, datetime.now(UTC))
     if outputs is None:
         outputs = stack_outputs(settings, server.stack)
+    spec = outputs.get("spec", {})
     return ServerDetails(
         server=server,
         service=f"{name}-ssh",
-        volumes=tuple(str(VolumeSpec(**v)) for v in outputs.get("spec", {}).get("volumes", [])),
+        volumes=tuple(str(VolumeSpec(**v)) for v in spec.get("volumes", [])),
+        image=spec.get("image", ""),
+        sshd_image=spec.get("sshd_image"),
         host_public_keys=dict(outputs.get("host_public_keys", {})),
-        pods=tuple(_pod(p) for p in pods),
-        events=tuple(f"{e.type} {e.reason}: {e.message}" for e in events[-10:]),
+        pods=tuple(_pod(p) for p in facts.pods),
+        events=tuple(_event(e) for e in sorted(facts.events, key=_when)[-RECENT_EVENTS:]),
+        reason=_reason(facts) if server.status == "Pending" else None,
     )
+
+
+def _reason(facts: Facts) -> str | None:
+    """Why a Pending server is not Ready, if the cluster has said (see :mod:`.kube.readiness`)."""
+    found = blocked(facts.deployment, facts.replica_sets, facts.pods, facts.events)
+    return found.describe() if found else None
 
 
 def stack_outputs(settings: Settings, stack_id: str) -> dict[str, Any]:
@@ -109,6 +137,9 @@ def _server(deployment: dict[str, Any]) -> Server:
         state = "Running"
     else:
         state = "Pending"
+    template = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    resources = template[0].get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
     return Server(
         name=labels.get(lbl.SERVER, meta["name"]),
         user=labels.get(lbl.OWNER, ""),
@@ -120,15 +151,46 @@ def _server(deployment: dict[str, Any]) -> Server:
         if lbl.EXPIRY in notes
         else datetime.max.replace(tzinfo=UTC),
         created=parse_instant(meta["creationTimestamp"]),
+        image=str(template[0].get("image", "")),
+        cpu=_range(requests.get("cpu"), limits.get("cpu")),
+        memory=_range(requests.get("memory"), limits.get("memory")),
+        gpus=str(limits.get(GPU_RESOURCE) or requests.get(GPU_RESOURCE) or 0),
     )
 
 
-def _pod(pod: Any) -> PodInfo:
-    conditions = pod.status.conditions or []
-    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+def _range(request: str | None, limit: str | None) -> str:
+    """``1-2`` (request-limit, Kubernetes quantities), as ``devctl flavors`` shows them."""
+    return "-".join(q for q in (request, limit) if q)
+
+
+RECENT_EVENTS = 10
+"""Events shown by ``describe``: the newest about the Deployment, its ReplicaSets and pods."""
+
+
+def _event(event: dict[str, Any]) -> str:
+    message = " ".join(str(event.get("message") or "").split())
+    return f"{event.get('type')} {event.get('reason')}: {message}"
+
+
+def _when(event: dict[str, Any]) -> str:
+    series = event.get("series") or {}
+    return str(
+        series.get("lastObservedTime")
+        or event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )
+
+
+def _pod(pod: dict[str, Any]) -> PodInfo:
+    """A PodInfo from a pod as plain Kubernetes JSON."""
+    status = pod.get("status") or {}
+    conditions = status.get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     return PodInfo(
-        name=pod.metadata.name,
-        phase=pod.status.phase or "Unknown",
+        name=name_of(pod),
+        phase=status.get("phase") or "Unknown",
         ready=ready,
-        node=pod.spec.node_name,
+        node=(pod.get("spec") or {}).get("nodeName"),
     )

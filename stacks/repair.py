@@ -18,10 +18,12 @@ from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock
 from devservers.stacks.engine.programs import ServerState, server_program
+from devservers.stacks.engine.progress import engine_output
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
 from devservers.stacks.kube.cluster import connect
 from devservers.stacks.servers import Progress, _check_cluster
+from devservers.stacks.waits import Target, watched_wait
 
 
 def repair_server(
@@ -42,8 +44,10 @@ def repair_server(
         UnsafePlan: The update would lose data (exit 4, the plan is shown).
         Conflict: A live process or another host holds the stack's lock, or
             the stack belongs to another cluster.
+        LimitExceeded: A ResourceQuota or LimitRange refused the pod.
         ProvisionError: The stack never completed a create (no recorded spec),
-            or the engine failed.
+            the engine failed, or the cluster gave a final reason the pod
+            cannot become Ready.
     """
     stack_id = stack_name(user, name)
     with engine_errors(stack_id, "repair"), server_lock(settings, stack_id, "repair"):
@@ -52,7 +56,8 @@ def repair_server(
         cluster = connect(settings)
         _check_cluster(cluster, outputs, stack_id)
         recovery = recover_stack(settings, stack, refresh=False)
-        refreshed = stack.refresh(on_output=progress, color="never", suppress_outputs=True)
+        output = engine_output(progress, stack_id)
+        refreshed = stack.refresh(color="never", suppress_outputs=True, **output)
         if "spec" not in outputs:
             raise ProvisionError(
                 f"stack {stack_id} has no recorded spec: its first create never finished",
@@ -65,7 +70,11 @@ def repair_server(
         program = server_program(settings, state, True)
         stack = workspace.select_stack(settings, stack_id, program)
         check_update(stack, mounts_claims=bool(spec.mounts), allow_deployment_replace=allow_replace)
-        updated = stack.up(on_output=progress, color="never", suppress_outputs=True)
+        target = Target(cluster, spec.namespace, user, name, stack_id)
+        with watched_wait(target, settings.operation_timeout_seconds):
+            updated = stack.up(
+                color="never", suppress_outputs=True, **engine_output(progress, stack_id)
+            )
     return Repaired(
         name=name,
         stack=stack_id,

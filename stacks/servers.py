@@ -12,7 +12,6 @@ from devservers.components.naming import stack_name
 from devservers.stacks.base.errors import Conflict, NotFound
 from devservers.stacks.base.results import Deleted, ServerDetails
 from devservers.stacks.base.settings import Settings
-from devservers.stacks.diagnostics import explain_failure
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.checkpoints import checkpoint_set_aside
 from devservers.stacks.engine.failures import engine_errors, retry_unreadable_checkpoint
@@ -31,6 +30,7 @@ from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.kube.sweep import find_objects, foreign_objects, sweep_objects
 from devservers.stacks.listing import describe_server
 from devservers.stacks.teardown import destroy_stack
+from devservers.stacks.waits import Target, watched_wait
 
 
 @retry_unreadable_checkpoint
@@ -50,8 +50,11 @@ def create_server(
         NotFound: The namespace or a claim is missing.
         Conflict: The server exists already, its stack is locked, or it lives
             on another cluster.
+        LimitExceeded: A ResourceQuota or LimitRange refused the pod (the wait
+            ends as soon as the cluster says so).
         ClusterUnavailable: The API server cannot be reached.
-        ProvisionError: The engine failed (timeouts included).
+        ProvisionError: The engine failed (timeouts included), or the cluster
+            gave a final reason the pod cannot become Ready (see :mod:`.waits`).
     """
     cluster = connect(settings)
     cluster_id = cluster.identity()
@@ -92,14 +95,8 @@ def create_server(
             recover_stack(settings, stack)
             if spec.mounts:
                 check_update(stack, mounts_claims=True)
-        with explain_failure(
-            cluster,
-            spec.namespace,
-            spec.user,
-            spec.name,
-            spec.stack,
-            settings.operation_timeout_seconds,
-        ):
+        target = Target(cluster, spec.namespace, spec.user, spec.name, spec.stack)
+        with watched_wait(target, settings.operation_timeout_seconds, wait):
             outputs = apply_state(
                 settings, stack, state, wait=wait, progress=progress, refresh=resumed
             )

@@ -18,6 +18,7 @@ from pulumi import automation as auto
 from devservers.stacks.base.errors import ProvisionError
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
+from devservers.stacks.engine.progress import engine_output
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.kube.cluster import Cluster
 from devservers.stacks.kube.sweep import find_objects, sweep_objects
@@ -47,7 +48,7 @@ def destroy_stack(
         namespace: Where the server's objects live.
         force: When the engine cannot destroy, rely on the label sweep and
             remove the stack anyway (still only once nothing is left).
-        progress: Receives engine output lines.
+        progress: Receives progress lines (see :mod:`.engine.progress`).
         program: Run by the destroy under the stack's lock, before anything is
             deleted (``run_program``); it may raise to call the destroy off.
 
@@ -62,9 +63,8 @@ def destroy_stack(
     recover_stack(settings, stack, refresh=False)
     try:
         run = {"program": program, "run_program": True} if program else {}
-        stack.destroy(
-            on_output=_without_stack_rm_advice(progress), color="never", refresh=True, **run
-        )
+        output = engine_output(progress, stack.name, keep=_not_stack_rm_advice)
+        stack.destroy(color="never", refresh=True, **run, **output)
     except auto.CommandError:
         if not force:
             raise
@@ -89,7 +89,5 @@ STACK_RM_ADVICE = (
 """The engine's closing advice after a destroy; the stack is removed here, so it is dropped."""
 
 
-def _without_stack_rm_advice(progress: Callable[[str], Any] | None) -> Callable[[str], Any] | None:
-    if progress is None:
-        return None
-    return lambda line: None if any(a in line for a in STACK_RM_ADVICE) else progress(line)
+def _not_stack_rm_advice(line: str) -> bool:
+    return not any(advice in line for advice in STACK_RM_ADVICE)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the pinned engines (Pulumi CLI, Kubernetes provider plugin, Kubernetes
-# control plane, etcd, kwok) from the Go module proxy into a cache directory
-# keyed by the pins. Idempotent: a finished binary is never rebuilt, and each
-# binary is built in a temporary directory and moved into place only on success.
+# control plane, kubelet, crictl, etcd, kwok) from the Go module proxy into a
+# cache directory keyed by the pins. Idempotent: a finished binary is never
+# rebuilt, and each binary is built in a temporary directory and moved into
+# place only on success.
 #
 # Usage: toolchain/bootstrap.sh            build what is missing
 #        toolchain/bootstrap.sh --prefix   print the toolchain directory
@@ -123,29 +124,45 @@ install_provider_plugin() {
     || fail "pulumi plugin install kubernetes v$PULUMI_KUBERNETES_VERSION"
 }
 
-build_kubernetes() {
-  local d out kdir v="v$KUBERNETES_VERSION" staged="v0.${KUBERNETES_VERSION#1.}"
-  d="$(fresh_dir kubernetes)"; out="$d/out"; mkdir -p "$out"
-  kdir="$(module_dir "k8s.io/kubernetes@$v")"
+# kube_module DIR -> a wrapper module in DIR requiring k8s.io/kubernetes; prints
+# the module's directory. k8s.io/kubernetes requires its staging modules at
+# v0.0.0 through ./staging replaces; each is pointed at its published release.
+kube_module() {
+  local kdir m staged="v0.${KUBERNETES_VERSION#1.}"
+  kdir="$(module_dir "k8s.io/kubernetes@v$KUBERNETES_VERSION")"
+  (cd "$1" && go mod init devservers.invalid/kubernetes >/dev/null 2>&1 &&
+    go mod edit -require="k8s.io/kubernetes@v$KUBERNETES_VERSION" &&
+    for m in $(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$kdir/go.mod"); do
+      go mod edit -replace="$m=$m@$staged"
+    done) || fail "wrapper module for k8s.io/kubernetes v$KUBERNETES_VERSION"
+  echo "$kdir"
+}
+
+# build_kube NAME CMD... -> version-stamped binaries of k8s.io/kubernetes' mains.
+build_kube() {
+  local d out kdir c v="v$KUBERNETES_VERSION" ld="-s -w" pkg
+  d="$(fresh_dir "$1")"; out="$d/out"; mkdir -p "$out"
+  kdir="$(kube_module "$d")"
   cd "$d"
-  go mod init devservers.invalid/kubernetes >/dev/null 2>&1
-  go mod edit -require="k8s.io/kubernetes@$v"
-  # k8s.io/kubernetes requires its staging modules at v0.0.0 through ./staging
-  # replaces; point each at its published release instead.
-  local m
-  for m in $(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$kdir/go.mod"); do
-    go mod edit -replace="$m=$m@$staged"
-  done
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in "${@:2}"; do
     mkdir -p "cmd/$c"; cp "$kdir/cmd/$c"/*.go "cmd/$c/"; chmod u+w "cmd/$c"/*.go
   done
   local major="${KUBERNETES_VERSION%%.*}" minor; minor="$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
-  local ld="-s -w" pkg
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  go build -trimpath -ldflags "$ld" -o "$out/" ./cmd/... || fail "go build k8s.io/kubernetes $v"
+  go build -trimpath -ldflags "$ld" -o "$out/" ./cmd/... || fail "go build k8s.io/kubernetes $v ${*:2}"
+  install_bins "$out"
+}
+
+build_kubernetes() { build_kube kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl; }
+build_kubelet() { build_kube kubelet kubelet; }
+
+build_crictl() {
+  local d out; d="$(fresh_dir crictl)"; out="$d/out"; mkdir -p "$out"
+  GOBIN="$out" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v$CRI_TOOLS_VERSION" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@v$CRI_TOOLS_VERSION" || fail "go install crictl v$CRI_TOOLS_VERSION"
   install_bins "$out"
 }
 
@@ -192,5 +209,7 @@ fi
 step "etcd v$ETCD_VERSION" etcd build_etcd
 step "kwok v$KWOK_VERSION" kwok kwokctl build_kwok
 step "kubernetes v$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl build_kubernetes
+step "kubelet v$KUBERNETES_VERSION" kubelet build_kubelet
+step "crictl v$CRI_TOOLS_VERSION" crictl build_crictl
 rm -rf "$work"
 log "toolchain ready in $prefix ($((SECONDS - total))s)"

@@ -58,6 +58,10 @@ class NotReady(Conflict):
     """The DevServer exists but cannot be entered now: stopped, or no Ready pod."""
 
 
+class LimitExceeded(Conflict):
+    """The cluster refused the server's pod for a limit: a ResourceQuota or LimitRange."""
+
+
 class ProvisionError(DevserversError):
     """The engine failed to create, update or destroy a stack."""
 
@@ -68,3 +72,7 @@ class ClusterUnavailable(DevserversError):
     """The Kubernetes API server cannot be reached or refused the credentials."""
 
     exit_code = 5
+
+
+class Forbidden(ClusterUnavailable):
+    """The API server refused a call to these credentials (403): e.g. a user listing nodes."""

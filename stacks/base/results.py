@@ -17,6 +17,11 @@ class Server:
         expiring_soon: The expiry lies within the warning window.
         notice: One line about the expiry or the reaper, e.g. a warning, the
             deletion time of a server stopped at expiry, or ``destroy-failed: …``.
+        image: The container image.
+        cpu: CPU request-limit (Kubernetes quantities, e.g. ``1-2``).
+        memory: Memory request-limit (e.g. ``4Gi-8Gi``).
+        gpus: ``nvidia.com/gpu`` count (``0`` for none).
+        node: The node of its pod, when asked for (``list -o wide``) and scheduled.
     """
 
     name: str
@@ -29,6 +34,11 @@ class Server:
     created: datetime | None = None
     expiring_soon: bool = False
     notice: str | None = None
+    image: str = ""
+    cpu: str = ""
+    memory: str = ""
+    gpus: str = "0"
+    node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,17 @@ class PodInfo:
 
 @dataclass(frozen=True)
 class ServerDetails:
-    """A DevServer in full, for ``describe``."""
+    """A DevServer in full, for ``describe``.
+
+    Attributes:
+        image: The user's image the server runs.
+        sshd_image: The sshd carrier image whose sshd it runs; ``None`` for a
+            stack last updated before the carrier existed (its pod runs the
+            image's own sshd until its next update).
+        reason: Why a ``Pending`` server will not become Ready without a
+            change, in the cluster's words (e.g. ``FailedCreate: … exceeded
+            quota …``), or ``None``.
+    """
 
     server: Server
     service: str
@@ -51,6 +71,17 @@ class ServerDetails:
     host_public_keys: dict[str, str]
     pods: tuple[PodInfo, ...] = ()
     events: tuple[str, ...] = field(default_factory=tuple)
+    image: str = ""
+    sshd_image: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    """Result of ``start``: the server, and whether it was running already (nothing done)."""
+
+    details: ServerDetails
+    already_running: bool = False
 
 
 @dataclass(frozen=True)

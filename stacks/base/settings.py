@@ -29,14 +29,14 @@ from devservers.components import naming
 from devservers.components.durations import parse_duration
 from devservers.components.expiry import Policy
 from devservers.components.platform_specs import SYSTEM_NAMESPACE, Namespace
-from devservers.components.specs import ImageRef
+from devservers.components.specs import DEFAULT_SSHD_IMAGE, ImageRef
 from devservers.stacks.base.errors import SpecError
 
 DEFAULT_IMAGE = "localhost/devservers/devserver:bookworm"
 """Default DevServer image: ``images/devserver`` built and pushed under this name.
 
-Set ``image`` to where your registry serves it; README "DevServer images"
-says what any other image needs (``/bin/sh``, ``/usr/sbin/sshd``, user ``dev``).
+Set ``image`` to where your registry serves it, or to any Linux image with a
+``/bin/sh`` (README "DevServer images"): sshd comes from ``sshd_image``.
 """
 
 
@@ -66,7 +66,10 @@ class Settings(BaseModel):
             flavor catalog (ConfigMap ``flavors``).
         ssh_public_key_files: Public keys put on new servers; defaults to
             ``~/.ssh/id_*.pub``.
-        image: Container image of new DevServers.
+        image: Container image of new DevServers: any Linux image of the
+            node's architecture with a ``/bin/sh``.
+        sshd_image: The sshd carrier image (``images/sshd``) whose static
+            sshd new DevServers run, tagged with its Debian openssh version.
         default_ttl / max_ttl: Lifetime of new servers, and the cap on it
             (also on ``extend``: the expiry stays within ``max_ttl`` from now);
             ``default_ttl`` may not exceed ``max_ttl``.
@@ -96,6 +99,7 @@ class Settings(BaseModel):
     context: str | None = None
     namespace: Namespace | None = None
     image: ImageRef = DEFAULT_IMAGE
+    sshd_image: ImageRef = DEFAULT_SSHD_IMAGE
     default_ttl: Duration = "8h"
     max_ttl: Duration = "7d"
     expiry_policy: Policy = "delete"

@@ -12,7 +12,7 @@ def generate_host_keys() -> dict[str, str]:
     """New host keys, one per type of ``HOST_KEY_TYPES``.
 
     Returns:
-        Mapping of key type (``ed25519``, ``ecdsa``) → OpenSSH private key text.
+        Mapping of key type (``ed25519``) → OpenSSH private key text.
     """
     makers = {
         "ed25519": ed25519.Ed25519PrivateKey.generate,

@@ -29,8 +29,7 @@ from devservers.stacks.base.errors import DevserversError
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.hostkeys import public_host_keys
-
-Progress = Callable[[str], Any]
+from devservers.stacks.engine.progress import Progress, engine_output
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def apply_state(
         The stack's outputs after the update, as plain values.
 
     Call it inside :func:`~devservers.stacks.engine.failures.engine_errors` (and, to
-    explain a failed wait, :func:`~devservers.stacks.diagnostics.explain_failure`).
+    end a wait early and explain it, :func:`~devservers.stacks.waits.watched_wait`).
 
     Raises:
         DevserversError: Whatever ``check`` raised; nothing was changed.
@@ -122,10 +121,10 @@ def apply_state(
     with guarded(stack, program, check) as run:
         result = stack.up(
             program=run,
-            on_output=progress,
             color="never",
             suppress_outputs=True,
             refresh=refresh,
+            **engine_output(progress, stack.name),
         )
     return workspace.plain_outputs(result.outputs)
 

@@ -21,6 +21,7 @@ from typing import Any
 from kubernetes.utils.quantity import parse_quantity
 
 from devservers.components.specs import GPU_RESOURCE, FlavorSpec, Toleration
+from devservers.stacks.base.errors import Forbidden
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.kube.catalog import load_catalog
 from devservers.stacks.kube.cluster import connect
@@ -51,15 +52,21 @@ class FlavorReport:
     Attributes:
         source: Where the catalog came from (see ``Catalog.source``).
         note: Why the built-in catalog is in effect, or ``None``.
+        unreadable: What could not be read to tell whether flavors fit (the
+            refused call, e.g. ``list nodes: forbidden …``), or ``None``.
     """
 
     source: str
     note: str | None
     flavors: tuple[FlavorAvailability, ...]
+    unreadable: str | None = None
 
 
 def report_flavors(settings: Settings) -> FlavorReport:
     """The catalog (file > platform > built-in) and each flavor's availability.
+
+    Credentials that may not list nodes or all pods (a user's) leave each
+    flavor's availability ``None``, and ``unreadable`` says which call was refused.
 
     Raises:
         ClusterUnavailable: The API server cannot be reached.
@@ -67,13 +74,13 @@ def report_flavors(settings: Settings) -> FlavorReport:
     """
     cluster = connect(settings)
     catalog = load_catalog(settings, cluster)
-    state = cluster.nodes_and_pods()
-    if state is None:
-        unknown = "no access to nodes and pods with these credentials"
+    try:
+        nodes, pods = cluster.nodes_and_pods()
+    except Forbidden as exc:
+        unknown = f"not known: {exc.message}"
         items = tuple(FlavorAvailability(f, None, unknown) for f in catalog.flavors)
-    else:
-        nodes, pods = state
-        items = tuple(FlavorAvailability(f, *availability(f, nodes, pods)) for f in catalog.flavors)
+        return FlavorReport(catalog.source, catalog.note, items, unreadable=exc.message)
+    items = tuple(FlavorAvailability(f, *availability(f, nodes, pods)) for f in catalog.flavors)
     return FlavorReport(source=catalog.source, note=catalog.note, flavors=items)
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devservers.components.durations import format_instant
-from devservers.stacks.base.errors import ClusterUnavailable, NotFound, SpecError
+from devservers.stacks.base.errors import ClusterUnavailable, Forbidden, NotFound, SpecError
 from devservers.stacks.base.settings import Settings, yaml_problem
 
 REQUEST_TIMEOUT_SECONDS = 15
@@ -79,14 +79,15 @@ class Cluster:
         return list(result.items)
 
     def labelled(self, kind: str, selector: str, namespace: str | None) -> list[dict[str, Any]]:
-        """Deployments or ConfigMaps matching a label selector, as plain JSON: one API call.
+        """Objects of one kind matching a label selector, as plain JSON: one API call.
 
         Skips the client's model classes (their deserialization grows with
         the number of objects); callers read a few fields only.
 
         Args:
-            kind: ``deployments`` or ``configmaps``.
-            selector: A label selector.
+            kind: ``deployments``, ``configmaps`` or ``pods`` (any namespace),
+                or ``replicasets`` or ``events`` (one namespace).
+            selector: A label selector (``""``: every object).
             namespace: One namespace, or ``None`` for all of them.
 
         Returns:
@@ -101,10 +102,16 @@ class Cluster:
                 lambda: self.core.list_config_map_for_all_namespaces,
                 lambda: self.core.list_namespaced_config_map,
             ),
+            "replicasets": (None, lambda: self.apps.list_namespaced_replica_set),
+            "pods": (
+                lambda: self.core.list_pod_for_all_namespaces,
+                lambda: self.core.list_namespaced_pod,
+            ),
+            "events": (None, lambda: self.core.list_namespaced_event),
         }[kind]
         raw = {"label_selector": selector, "_preload_content": False}
         with _api(f"list {kind}"):
-            if namespace is None:
+            if namespace is None and everywhere is not None:
                 response = everywhere()(**raw, _request_timeout=REQUEST_TIMEOUT_SECONDS)
             else:
                 response = namespaced()(namespace, **raw, _request_timeout=REQUEST_TIMEOUT_SECONDS)
@@ -190,6 +197,33 @@ class Cluster:
             ).items
         return sorted(items, key=lambda e: str(e.last_timestamp or e.event_time or ""))
 
+    def container_log(self, namespace: str, pod: str, container: str, lines: int) -> list[str]:
+        """The last ``lines`` lines a container wrote before it last exited (``previous``).
+
+        Falls back to the current instance's log when there was no earlier one;
+        ``[]`` when the kubelet has none (e.g. a container that never started).
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        for previous in (True, False):
+            with _api(f"read log of pod {namespace}/{pod}"):
+                try:
+                    text = self.core.read_namespaced_pod_log(
+                        pod,
+                        namespace,
+                        container=container,
+                        previous=previous,
+                        tail_lines=lines,
+                        _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                    )
+                except ApiException as exc:
+                    if exc.status not in (400, 404):
+                        raise
+                    continue
+            if text:
+                return str(text).splitlines()[-lines:]
+        return []
+
     def config_map(self, namespace: str, name: str) -> dict[str, str] | None:
         """The ``data`` of a ConfigMap, or ``None`` if it (or its namespace) does not exist."""
         with _api(f"read configmap {namespace}/{name}"), _absent(404):
@@ -199,20 +233,23 @@ class Cluster:
             return dict(found.data or {})
         return None
 
-    def nodes_and_pods(self) -> tuple[list[Any], list[Any]] | None:
-        """All nodes and every pod not yet finished (two calls); ``None`` if forbidden.
+    def nodes_and_pods(self) -> tuple[list[Any], list[Any]]:
+        """All nodes and every pod not yet finished (two calls).
 
-        Users' credentials may not list nodes or other namespaces' pods; that
-        is not an error here, the caller reports what it cannot know.
+        Raises:
+            Forbidden: These credentials may not list nodes, or the pods of
+                every namespace (a user's usually may not); the message names
+                the call refused.
+            ClusterUnavailable: The API server cannot be reached.
         """
         active = "status.phase!=Succeeded,status.phase!=Failed"
-        with _api("list nodes and pods"), _absent(403):
+        with _api("list nodes"):
             nodes = self.core.list_node(_request_timeout=REQUEST_TIMEOUT_SECONDS).items
+        with _api("list pods of all namespaces"):
             pods = self.core.list_pod_for_all_namespaces(
                 field_selector=active, _request_timeout=REQUEST_TIMEOUT_SECONDS
             ).items
-            return list(nodes), list(pods)
-        return None
+        return list(nodes), list(pods)
 
 
 def connect(settings: Settings) -> Cluster:
@@ -291,7 +328,7 @@ def _api(action: str, missing: str | None = None, hint: str | None = None) -> It
                 f"{action}: the API server refused the credentials (401 {exc.reason})"
             ) from None
         if exc.status == 403:
-            raise ClusterUnavailable(
+            raise Forbidden(
                 f"{action}: forbidden to these credentials (403 {exc.reason})",
                 hint="an admin's kubeconfig can do this; a user's may act in their own namespace",
             ) from None

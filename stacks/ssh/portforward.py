@@ -6,8 +6,9 @@ No NodePort, no LoadBalancer: bytes travel over the API server's
 namespace.
 
 Test seam: when ``$DEVSERVERS_SSH_TARGET`` is ``HOST:PORT``, :func:`open_tunnel`
-connects there over TCP instead (the tests' local sshd; KWOK pods run no
-process). Everything else, the relay included, is the same code.
+connects there over TCP instead (the test of an sshd that accepts and never
+answers, which no real pod shows). Everything else, the relay included, is
+the same code.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def open_tunnel(settings: Settings, user: str, name: str) -> Tunnel:
     cluster = connect(settings)
     namespace = settings.server_namespace
     pod = find_pod(cluster, user, name, namespace)
-    return _port_forward(cluster, namespace, pod, timeout)
+    return port_forward(cluster, namespace, pod, timeout)
 
 
 def _serving(pod: Any) -> bool:
@@ -133,12 +134,26 @@ def _serving(pod: Any) -> bool:
     )
 
 
-def _port_forward(cluster: Cluster, namespace: str, pod: str, timeout: int) -> Tunnel:
+def port_forward(
+    cluster: Cluster, namespace: str, pod: str, timeout: int, port: int = SSH_PORT
+) -> Tunnel:
+    """Opens a ``pods/portforward`` stream to ``port`` of ``pod`` (sshd's by default).
+
+    Args:
+        cluster: The cluster connection.
+        namespace: The pod's namespace.
+        pod: The pod's name.
+        timeout: Bound on opening the stream (seconds).
+        port: The pod's port.
+
+    Raises:
+        ClusterUnavailable: The API server refused or did not open the stream.
+    """
     import websocket
     from kubernetes.client.exceptions import ApiException
     from kubernetes.stream import portforward
 
-    where = f"pod {namespace}/{pod} port {SSH_PORT}"
+    where = f"pod {namespace}/{pod} port {port}"
     previous = websocket.getdefaulttimeout()
     websocket.setdefaulttimeout(timeout)  # bounds the websocket connect and handshake
     try:
@@ -146,7 +161,7 @@ def _port_forward(cluster: Cluster, namespace: str, pod: str, timeout: int) -> T
             cluster.core.connect_get_namespaced_pod_portforward,
             pod,
             namespace,
-            ports=str(SSH_PORT),
+            ports=str(port),
         )
     except ApiException as exc:
         raise ClusterUnavailable(f"port-forward to {where} failed: {exc.reason}") from None
@@ -156,9 +171,9 @@ def _port_forward(cluster: Cluster, namespace: str, pod: str, timeout: int) -> T
         forward.websocket.sock.settimeout(None)  # idle sessions are fine once connected
     log.debug("port-forward to %s open", where)
     return Tunnel(
-        socket=forward.socket(SSH_PORT),
+        socket=forward.socket(port),
         describe=where,
-        error=lambda: forward.error(SSH_PORT),
+        error=lambda: forward.error(port),
         close=forward.close,
     )
 

@@ -24,7 +24,7 @@ def relay(
     stdin_fd: int,
     stdout_fd: int,
     *,
-    first_byte_seconds: float,
+    first_byte_seconds: float | None,
     describe: str,
     server: str,
     error: Callable[[], str | None] = lambda: None,
@@ -35,7 +35,8 @@ def relay(
         sock: A connected socket (or socket-like object with ``recv``/``sendall``).
         stdin_fd: Read end of the local side (ssh writes here).
         stdout_fd: Write end of the local side (ssh reads here).
-        first_byte_seconds: How long to wait for the first byte from ``sock``.
+        first_byte_seconds: How long to wait for the first byte from ``sock``;
+            ``None`` for a far end that need not speak first (no bound).
         describe: What ``sock`` leads to, for messages.
         server: The DevServer's name, for the hint.
         error: What the far end reported, if anything (port-forward error channel).
@@ -48,8 +49,8 @@ def relay(
     selector = selectors.PollSelector()  # epoll refuses files such as /dev/null
     selector.register(sock, selectors.EVENT_READ)
     selector.register(stdin_fd, selectors.EVENT_READ)
-    deadline = time.monotonic() + first_byte_seconds
-    answered = False
+    deadline = time.monotonic() + (first_byte_seconds or 0)
+    answered = first_byte_seconds is None
     try:
         while True:
             wait = None if answered else max(0.0, deadline - time.monotonic())

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
 
 
@@ -70,13 +71,31 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
     core.delete_namespace(name)
 
 
-@pytest.fixture
-def devctl_env(tmp_path: Path, backend: str, namespace: str) -> dict[str, str]:
-    """Environment of a devctl process: its own home, state, key and namespace."""
+def hermetic_catalog(path: Path) -> Path:
+    """The built-in catalog, with ``cpu-small`` requesting 100m CPU and 256Mi (limits kept).
+
+    Its pods run on the real node, which has the machine's 2 CPUs: at the
+    built-in request of 1 CPU, two servers at once (the demo's among them)
+    would fill it, and the suite runs more than that in parallel.
+    """
+    from devservers.components.catalog import BUILTIN_FLAVORS
+
+    flavors = [
+        f.model_copy(update={"cpu_request": "100m", "memory_request": "256Mi"})
+        if f.name == "cpu-small"
+        else f
+        for f in BUILTIN_FLAVORS
+    ]
+    path.write_text(yaml.safe_dump([f.model_dump(mode="json") for f in flavors]))
+    return path
+
+
+def devctl_environment(tmp: Path, backend: str, namespace: str) -> dict[str, str]:
+    """Environment of a devctl process: its own home (with a public key), state and namespace."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    home = tmp_path / "home"
+    home = tmp / "home"
     (home / ".ssh").mkdir(parents=True)
     key = ed25519.Ed25519PrivateKey.generate()
     (home / ".ssh" / "id_ed25519.pub").write_bytes(
@@ -88,12 +107,13 @@ def devctl_env(tmp_path: Path, backend: str, namespace: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVSERVERS_")}
     env.update(
         HOME=str(home),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_DATA_HOME=str(tmp / "data"),
         DEVSERVERS_USER="alice",
         DEVSERVERS_NAMESPACE=namespace,
-        # Hermetic catalog: no platform publishes one here, so the built-in one is used.
+        # Hermetic catalog: no platform publishes one here.
         DEVSERVERS_PLATFORM_NAMESPACE=namespace,
+        DEVSERVERS_FLAVORS_FILE=str(hermetic_catalog(tmp / "flavors.yaml")),
         DEVSERVERS_BACKEND_URL=backend,
         DEVSERVERS_OPERATION_TIMEOUT_SECONDS="120",
     )
@@ -101,10 +121,20 @@ def devctl_env(tmp_path: Path, backend: str, namespace: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def claim(core: client.CoreV1Api, namespace: str) -> Iterator[str]:
-    """A bound PersistentVolumeClaim (with its own pre-bound PV) in the test namespace."""
-    name = "datasets"
+def devctl_env(tmp_path: Path, backend: str, namespace: str) -> dict[str, str]:
+    """Environment of a devctl process: its own home, state, key and namespace."""
+    return devctl_environment(tmp_path, backend, namespace)
+
+
+def make_claim(core: client.CoreV1Api, namespace: str, name: str, data: Path) -> str:
+    """A bound claim ``name`` on a pre-bound hostPath PV at ``data``; returns the PV's name.
+
+    The directory is world-writable: hostPath volumes keep their mode (no
+    fsGroup), and the DevServer runs as UID 1000.
+    """
     pv = f"{namespace}-{name}"
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o777)
     core.create_persistent_volume(
         client.V1PersistentVolume(
             metadata=client.V1ObjectMeta(name=pv),
@@ -112,7 +142,7 @@ def claim(core: client.CoreV1Api, namespace: str) -> Iterator[str]:
                 capacity={"storage": "1Gi"},
                 access_modes=["ReadWriteOnce"],
                 storage_class_name="",
-                host_path=client.V1HostPathVolumeSource(path=f"/tmp/{pv}"),
+                host_path=client.V1HostPathVolumeSource(path=str(data), type="Directory"),
                 claim_ref=client.V1ObjectReference(namespace=namespace, name=name),
             ),
         )
@@ -129,7 +159,14 @@ def claim(core: client.CoreV1Api, namespace: str) -> Iterator[str]:
             ),
         ),
     )
-    yield name
+    return pv
+
+
+@pytest.fixture
+def claim(core: client.CoreV1Api, namespace: str, tmp_path: Path) -> Iterator[str]:
+    """A bound PersistentVolumeClaim (with its own pre-bound PV) in the test namespace."""
+    pv = make_claim(core, namespace, "datasets", tmp_path / "datasets")
+    yield "datasets"
     core.delete_persistent_volume(pv)
 
 

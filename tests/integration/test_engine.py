@@ -28,7 +28,12 @@ def _program(namespace: str, kubeconfig: Path, image: str) -> Callable[[], None]
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "main", "image": image}]},
+                    # On kwok's fake cpu node: these images are never pulled there.
+                    "spec": {
+                        "containers": [{"name": "main", "image": image}],
+                        "nodeSelector": {"type": "kwok"},
+                        "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists"}],
+                    },
                 },
             },
             opts=opts,

@@ -63,9 +63,12 @@ DELETE_POINTS = [
 
 
 def kill_at(env: dict[str, str], args: list[str], point: str) -> bool:
-    """Runs devctl and SIGKILLs it at ``point``; returns whether it was killed before exiting."""
+    """Runs devctl and SIGKILLs it at ``point``; returns whether it was killed before exiting.
+
+    ``--debug`` asks for the engine's own output, whose events the points name.
+    """
     with subprocess.Popen(
-        ["devctl", *args],
+        ["devctl", "--debug", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

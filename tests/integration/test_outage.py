@@ -61,7 +61,9 @@ class Outage:
 
 @pytest.fixture(scope="module")
 def outage(kubeconfig: Path) -> Iterator[Outage]:
-    env = {**os.environ, "DEVSERVERS_CLUSTER_NAME": NAME}
+    # Fake nodes only: the machine's one real node belongs to the main cluster, and
+    # these trials create servers without waiting for them.
+    env = {**os.environ, "DEVSERVERS_CLUSTER_NAME": NAME, "DEVSERVERS_REAL_NODE": "0"}
     subprocess.run([REPO / "cluster" / "up.sh"], env=env, check=True, capture_output=True)
     exports = subprocess.run(
         ["bash", "-c", f'eval "$({REPO}/toolchain/env.sh)" && echo "$KUBECONFIG"'],
@@ -95,9 +97,18 @@ def outage_env(devctl_env: dict[str, str], outage: Outage) -> dict[str, str]:
 
 
 def run_through_outage(env: dict[str, str], args: list[str], point: str, outage: Outage) -> str:
-    """Runs devctl, stops the API server at ``point`` and starts it again; returns stderr."""
+    """Runs devctl, stops the API server at ``point`` and starts it again; returns stderr.
+
+    ``--debug`` asks for the engine's own output, whose events the points name
+    (and adds the details of a handled error): the command must end with a
+    documented exit code, never 1 (an unexpected error).
+    """
     with subprocess.Popen(
-        ["devctl", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        ["devctl", "--debug", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as proc:
         assert proc.stderr is not None
         seen = []
@@ -111,9 +122,9 @@ def run_through_outage(env: dict[str, str], args: list[str], point: str, outage:
         time.sleep(DOWN_SECONDS)
         outage.start_api_server()
         seen.extend(proc.stderr)
-        proc.wait(timeout=300)
+        code = proc.wait(timeout=300)
     stderr = "".join(seen)
-    assert "Traceback" not in stderr, stderr
+    assert code in (0, 3, 4, 5), stderr  # a documented exit code, not 1 (unexpected)
     return stderr
 
 

@@ -1,59 +1,49 @@
-"""SSH into a DevServer with the real OpenSSH programs.
+"""SSH into a DevServer on the real node, the way users do.
 
-KWOK pods run no process, so sshd runs here, locally, with exactly what the
-component generates: ``render_sshd_config`` / ``render_start_script`` (paths
-pointed at a temp dir) and the host keys and authorized_keys read back from
-the server's Secrets on the cluster. The client is the real ``ssh`` with the
-config ``devctl ssh-config`` writes; its ProxyCommand ``devctl ssh-proxy``
-reaches the local sshd through the documented test seam
-``DEVSERVERS_SSH_TARGET=127.0.0.1:PORT`` instead of a port-forward.
-
-sshd runs unprivileged, as in the pod: as this user, or as UID/GID 1000 via
-``setpriv`` when the tests run as root (CI). The start script makes user
-``dev`` resolve through nss_wrapper, as it does in images without that user.
+The pod runs the DevServer image on the local cluster's real node (kubelet,
+containerd, runc) under its real securityContext; every connection goes
+through ``devctl ssh`` or ``devctl ssh-config`` + the real OpenSSH client,
+whose ProxyCommand ``devctl ssh-proxy`` opens a port-forward through the API
+server and the kubelet. One server is shared by the read-only checks; the
+lifecycle checks (stop/start, delete/create, a changed host key) come last.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
+import ssl
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+import urllib.request
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import devctl_environment, make_claim
 from kubernetes import client
 
-from devservers.components.sshd import SshdPaths, render_sshd_config, render_start_script
 from devservers.stacks.engine.hostkeys import generate_host_keys
 
-SSHD = "/usr/sbin/sshd"
-UNPRIVILEGED_UID = 1000
-"""UID sshd runs as when the tests run as root: the pod's UID."""
+REAL_NODE = "real-0"
+"""The local cluster's real node (cluster/node.sh)."""
 
 
 def devctl(
-    env: dict[str, str], *args: str, timeout: float = 600
+    env: dict[str, str], *args: str, timeout: float = 600, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["devctl", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    return run(env, "devctl", *args, timeout=timeout, stdin=stdin)
 
 
-def run(env: dict[str, str], *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    env: dict[str, str], *argv: str, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(argv),
         env=env,
@@ -61,315 +51,249 @@ def run(env: dict[str, str], *argv: str, timeout: float = 60) -> subprocess.Comp
         text=True,
         timeout=timeout,
         check=False,
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
     )
 
 
 @dataclass
-class LocalSshd:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
+class Box:
+    """The shared server: devctl's environment, its namespace, ssh config and key."""
 
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+    env: dict[str, str]
+    namespace: str
+    key: Path
+    config: Path = Path()
 
+    def ssh(self, *argv: str, timeout: float = 120, stdin: str | None = None):  # noqa: ANN201
+        """Plain ``ssh -F <devctl's config> devserver-box …``."""
+        return run(self.env, "ssh", "-F", str(self.config), *argv, timeout=timeout, stdin=stdin)
 
-@pytest.fixture
-def local_sshd() -> Iterator[Callable[[dict[str, str], str], LocalSshd]]:
-    """Factory: start sshd as the pod does, with given host keys and authorized_keys."""
-    missing = [p for p in (SSHD, shutil.which("ssh"), shutil.which("ssh-agent")) if not p]
-    if missing or not Path(SSHD).exists():
-        pytest.fail("OpenSSH missing: apt-get install openssh-server openssh-client")
-    started: list[LocalSshd] = []
-    roots: list[Path] = []
-
-    def start(host_keys: dict[str, str], authorized_keys: str) -> LocalSshd:
-        root = Path(tempfile.mkdtemp(prefix="devserver-sshd-"))
-        roots.append(root)
-        paths = SshdPaths(
-            config_dir=str(root / "config"),
-            host_keys_dir=str(root / "host-keys"),
-            authorized_keys_dir=str(root / "authorized-keys"),
-            run_dir=str(root / "run"),
-        )
-        port = _free_port()
-        for sub in ("config", "host-keys", "authorized-keys", "home"):
-            (root / sub).mkdir()
-        (root / "config" / "sshd_config").write_text(render_sshd_config(paths, port=port))
-        (root / "config" / "start.sh").write_text(render_start_script(paths))
-        for kind, key in host_keys.items():
-            (root / "host-keys" / f"ssh_host_{kind}_key").write_text(key)
-        (root / "authorized-keys" / "authorized_keys").write_text(authorized_keys)
-        argv = ["/bin/sh", str(root / "config" / "start.sh")]
-        if os.geteuid() == 0:
-            _chown_tree(root, UNPRIVILEGED_UID)
-            uid = str(UNPRIVILEGED_UID)
-            argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
-        log = root.with_suffix(".log")
-        env = {"PATH": os.environ["PATH"], "HOME": str(root / "home"), "SSHD": SSHD}
-        with log.open("wb") as out:
-            process = subprocess.Popen(argv, env=env, stdout=out, stderr=out, cwd=root)
-        server = LocalSshd(port=port, process=process, log=log)
-        started.append(server)
-        _wait_for_port(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.stop()
-    for root in roots:
-        shutil.rmtree(root, ignore_errors=True)
-        root.with_suffix(".log").unlink(missing_ok=True)
+    def configure(self) -> None:
+        configured = devctl(self.env, "ssh-config", "box", "--no-install", "-o", "json")
+        assert configured.returncode == 0, configured.stderr
+        self.config = Path(json.loads(configured.stdout)["config_file"])
 
 
-@pytest.fixture
-def user_key(devctl_env: dict[str, str]) -> Path:
-    """A real key pair in the devctl user's ~/.ssh (replacing the fixture's lone .pub)."""
-    key = Path(devctl_env["HOME"]) / ".ssh" / "id_ed25519"
+CREATE = ("create", "box", "-v", "work:/data", "-v", "reference:/reference:ro", "--ttl", "2h")
+
+
+@pytest.fixture(scope="module")
+def box(core: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+    tmp = tmp_path_factory.mktemp("ssh")
+    namespace = f"t-{uuid.uuid4().hex[:10]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    pvs = [make_claim(core, namespace, c, tmp / c) for c in ("work", "reference")]
+    (tmp / "reference" / "README").write_text("read-only reference data\n")
+    env, key = ssh_environment(tmp, namespace)
+    server = Box(env, namespace, key)
+    try:
+        created = devctl(env, *CREATE)
+        assert created.returncode == 0, created.stderr
+        server.configure()
+        yield server
+    finally:
+        devctl(env, "delete", "box", "--yes")
+        core.delete_namespace(namespace)
+        for pv in pvs:
+            core.delete_persistent_volume(pv)
+
+
+def ssh_environment(tmp: Path, namespace: str) -> tuple[dict[str, str], Path]:
+    """devctl's environment with a file backend and a key pair of ssh-keygen's; and the key."""
+    state = tmp / "state"
+    state.mkdir()
+    env = devctl_environment(tmp, f"file://{state}", namespace)
+    env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test"
+    env.pop("SSH_AUTH_SOCK", None)
+    key = Path(env["HOME"]) / ".ssh" / "id_ed25519"
     key.with_suffix(".pub").unlink()
     _keygen(key)
-    return key
+    return env, key
 
 
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A local ssh-agent; yields its SSH_AUTH_SOCK/SSH_AGENT_PID."""
-    sock = tmp_path / "agent.sock"
-    out = subprocess.run(
-        ["ssh-agent", "-s", "-a", str(sock)], capture_output=True, text=True, check=True
-    ).stdout
-    pid = int(out.split("SSH_AGENT_PID=")[1].split(";")[0])
-    yield {"SSH_AUTH_SOCK": str(sock), "SSH_AGENT_PID": str(pid)}
-    os.kill(pid, signal.SIGTERM)
+def test_the_pod_runs_on_the_real_node_unprivileged(box: Box, core: client.CoreV1Api) -> None:
+    pod = core.list_namespaced_pod(box.namespace, label_selector="devservers.dev/server=box")
+    assert [p.spec.node_name for p in pod.items] == [REAL_NODE]
+    status = devctl(
+        box.env,
+        "ssh",
+        "box",
+        "--",
+        "id -u; id -g; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status",
+    )
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.split()
+    assert lines[:2] == ["1000", "1000"]
+    fields = dict(zip(lines[2::2], lines[3::2], strict=True))
+    assert fields == {"CapEff:": "0000000000000000", "NoNewPrivs:": "1", "Seccomp:": "2"}
 
 
-def test_ssh_into_a_devserver_with_pinned_keys_and_agent_forwarding(
-    devctl_env: dict[str, str],
-    namespace: str,
-    user_key: Path,
-    agent: dict[str, str],
-    local_sshd: Callable[[dict[str, str], str], LocalSshd],
-    core: client.CoreV1Api,
-    apps: client.AppsV1Api,
-    tmp_path: Path,
-) -> None:
-    env = {k: v for k, v in devctl_env.items() if k not in ("SSH_AUTH_SOCK", "SSH_AGENT_PID")}
-    created = devctl(env, "create", "box", "--no-wait", "-o", "json")
-    assert created.returncode == 0, created.stderr
-    pinned = json.loads(created.stdout)["host_public_keys"]
+def test_a_command_s_exit_status_is_devctl_s(box: Box) -> None:
+    ran = devctl(box.env, "ssh", "box", "--", "echo", "hello;", "exit", "7")
+    assert (ran.returncode, ran.stdout.strip()) == (7, "hello"), ran.stderr
+
+
+def test_an_interactive_session_has_a_terminal(box: Box, tmp_path: Path) -> None:
+    socket_name = f"devservers-{uuid.uuid4().hex[:8]}"
+    done = tmp_path / "exit-status"
+    tmux = ["tmux", "-L", socket_name]
+    shell = f"devctl ssh box; echo $? > {done}"
+    env = {**box.env, "TERM": "xterm"}
     try:
-        _wait_for_ready_pod(core, namespace, "box")
-        _assert_unprivileged_pod(apps, core, namespace)
+        assert run(env, *tmux, "new-session", "-d", "-x", "120", "-y", "30", shell).returncode == 0
+        _wait_for(lambda: "$" in _pane(env, tmux), "a shell prompt")
+        run(env, *tmux, "send-keys", "tty; echo product=$((6*7))", "Enter")
+        _wait_for(lambda: "product=42" in _pane(env, tmux), "the command's output")
+        pane = _pane(env, tmux)
+        assert "/dev/pts/" in pane
+        run(env, *tmux, "send-keys", "exit 3", "Enter")
+        _wait_for(done.exists, "the session to end")
+        _wait_for(lambda: done.read_text().strip() != "", "the exit status")
+        assert done.read_text().strip() == "3"
+    finally:
+        run(env, *tmux, "kill-server")
 
-        secret = core.read_namespaced_secret("box-host-keys", namespace).data
-        host_keys = {k: _b64(secret[f"ssh_host_{k}_key"]) for k in ("ed25519", "ecdsa")}
-        authorized = _b64(
-            core.read_namespaced_secret("box-authorized-keys", namespace).data["authorized_keys"]
-        )
-        assert user_key.with_suffix(".pub").read_text().split()[1] in authorized
-        sshd = local_sshd(host_keys, authorized)
-        env[TARGET] = f"127.0.0.1:{sshd.port}"
 
-        configured = devctl(env, "ssh-config", "box", "--no-install", "-o", "json")
-        assert configured.returncode == 0, configured.stderr
-        setup = json.loads(configured.stdout)
-        config = Path(setup["config_file"])
-        text = config.read_text()
-        assert "StrictHostKeyChecking yes" in text
-        assert "StrictHostKeyChecking no" not in text
-        assert "HostKeyAlias devserver-alice.box" in text
-        known = Path(setup["known_hosts_file"]).read_text().splitlines()
-        assert sorted(known) == sorted(f"devserver-alice.box {k}" for k in pinned.values())
-        assert not (Path(env["HOME"]) / ".ssh" / "config").exists()  # no consent, no Include
-
-        # The real ssh with exactly that config: a command and its exit status.
-        ran = run(env, "ssh", "-F", str(config), "devserver-box", "--", "id -un; exit 7")
-        assert ran.returncode == 7, sshd.log.read_text() + ran.stderr
-        assert ran.stdout.strip() == "dev"
-
-        # With consent, ~/.ssh/config includes devctl's file: plain "ssh devserver-box".
-        # (ssh reads ~ from the passwd entry, not $HOME, so the file is named with -F.)
-        installed = devctl(env, "ssh-config", "box", "--install")
-        assert installed.returncode == 0, installed.stderr
-        user_config = Path(env["HOME"]) / ".ssh" / "config"
-        assert f"Include {config}" in user_config.read_text().splitlines()
-        ran = run(env, "ssh", "-F", str(user_config), "devserver-box", "--", "exit 5")
-        assert ran.returncode == 5, ran.stderr
-
-        # devctl ssh: the same, and the remote status becomes devctl's.
-        ran = devctl(env, "ssh", "box", "--", "echo", "hello;", "exit", "3", timeout=60)
-        assert (ran.returncode, ran.stdout.strip()) == (3, "hello"), ran.stderr
-
-        # Agent forwarding: -A lists the local agent's key remotely; off by default.
-        with_agent = {**env, **agent}
-        assert run(with_agent, "ssh-add", str(user_key)).returncode == 0
-        fingerprint = run(env, "ssh-keygen", "-lf", str(user_key)).stdout.split()[1]
-        listed = devctl(with_agent, "ssh", "-A", "box", "--", "ssh-add", "-l", timeout=60)
+def test_agent_forwarding_only_with_dash_a(box: Box, tmp_path: Path) -> None:
+    sock = tmp_path / "agent.sock"
+    out = run(box.env, "ssh-agent", "-s", "-a", str(sock)).stdout
+    pid = int(out.split("SSH_AGENT_PID=")[1].split(";")[0])
+    try:
+        env = {**box.env, "SSH_AUTH_SOCK": str(sock)}
+        assert run(env, "ssh-add", str(box.key)).returncode == 0
+        fingerprint = run(env, "ssh-keygen", "-lf", str(box.key)).stdout.split()[1]
+        listed = devctl(env, "ssh", "-A", "box", "--", "ssh-add", "-l")
         assert listed.returncode == 0, listed.stderr
         assert fingerprint in listed.stdout
-        unforwarded = devctl(with_agent, "ssh", "box", "--", "ssh-add", "-l", timeout=60)
+        unforwarded = devctl(env, "ssh", "box", "--", "ssh-add", "-l")
         assert unforwarded.returncode == 2  # ssh-add: no agent to talk to
-
-        # A key that is not in authorized_keys is refused.
-        stranger = tmp_path / "stranger"
-        _keygen(stranger)
-        user_key.rename(tmp_path / "parked")
-        refused = run(
-            env, "ssh", "-F", str(config), "-o", "IdentitiesOnly=yes", "-i", str(stranger),
-            "devserver-box", "true",
-        )  # fmt: skip
-        (tmp_path / "parked").rename(user_key)
-        assert refused.returncode == 255
-        assert "Permission denied (publickey)" in refused.stderr
-
-        # Password and keyboard-interactive logins are not even offered.
-        password = run(
-            env, "ssh", "-F", str(config), "-o", "PubkeyAuthentication=no",
-            "-o", "PreferredAuthentications=password,keyboard-interactive",
-            "-o", "BatchMode=yes", "devserver-box", "true",
-        )  # fmt: skip
-        assert password.returncode == 255
-        assert "Permission denied (publickey)" in password.stderr
-
-        # A server presenting other host keys is refused: the pinned keys win.
-        sshd.stop()
-        impostor = local_sshd(generate_host_keys(), authorized)
-        env[TARGET] = f"127.0.0.1:{impostor.port}"
-        changed = run(env, "ssh", "-F", str(config), "devserver-box", "true")
-        assert changed.returncode == 255
-        assert "Host key verification failed" in changed.stderr
-        assert Path(setup["known_hosts_file"]).read_text().splitlines() == known
     finally:
-        deleted = devctl(env, "delete", "box", "--yes")
-    assert deleted.returncode == 0, deleted.stderr
-    assert "devserver-box" not in config.read_text()
-    assert "devserver-alice.box" not in Path(setup["known_hosts_file"]).read_text()
+        os.kill(pid, signal.SIGTERM)
 
 
-TARGET = "DEVSERVERS_SSH_TARGET"
+def test_scp_sftp_and_rsync_copy_64_mib_intact(box: Box, tmp_path: Path) -> None:
+    data = tmp_path / "blob"
+    data.write_bytes(os.urandom(64 << 20))
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    ssh = f"ssh -F {box.config}"
 
-
-def _assert_unprivileged_pod(apps: client.AppsV1Api, core: client.CoreV1Api, ns: str) -> None:
-    template = apps.read_namespaced_deployment("box", ns).spec.template.spec
-    pod = core.list_namespaced_pod(ns, label_selector="devservers.dev/server=box").items[0].spec
-    for spec in (template, pod):
-        context = spec.security_context
-        assert (context.run_as_user, context.run_as_group, context.run_as_non_root) == (
-            1000,
-            1000,
-            True,
-        )
-        container = spec.containers[0].security_context
-        assert container.allow_privilege_escalation is False
-        assert container.capabilities.drop == ["ALL"]
-        assert not container.capabilities.add
-        assert not container.privileged
-        assert spec.automount_service_account_token is False
-        assert [p.container_port for p in spec.containers[0].ports] == [2222]
-
-
-def _wait_for_ready_pod(core: client.CoreV1Api, ns: str, name: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pod in core.list_namespaced_pod(
-            ns, label_selector=f"devservers.dev/server={name}"
-        ).items:
-            conditions = pod.status.conditions or []
-            if any(c.type == "Ready" and c.status == "True" for c in conditions):
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"no Ready pod of {name} in {ns}")
-
-
-def _wait_for_port(server: LocalSshd, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"sshd exited:\n{server.log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"sshd did not listen on {server.port}:\n{server.log.read_text()}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _chown_tree(root: Path, uid: int) -> None:
-    for path in [root, *root.rglob("*")]:
-        os.chown(path, uid, uid)
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", str(path)],
-        check=True,
+    assert (
+        run(box.env, "scp", "-F", str(box.config), str(data), "devserver-box:/data/scp").returncode
+        == 0
     )
+    batch = tmp_path / "batch"
+    batch.write_text(f"put {data} /data/sftp\nget /data/sftp {tmp_path / 'back'}\n")
+    sftp = run(box.env, "sftp", "-F", str(box.config), "-b", str(batch), "devserver-box")
+    assert sftp.returncode == 0, sftp.stderr
+    rsync = run(box.env, "rsync", "-e", ssh, str(data), "devserver-box:/home/dev/rsync")
+    assert rsync.returncode == 0, rsync.stderr
+
+    sums = box.ssh("devserver-box", "sha256sum /data/scp /data/sftp /home/dev/rsync")
+    assert sums.returncode == 0, sums.stderr
+    assert [line.split()[0] for line in sums.stdout.splitlines()] == [digest] * 3
+    assert hashlib.sha256((tmp_path / "back").read_bytes()).hexdigest() == digest
 
 
-def _b64(value: str) -> str:
-    return base64.b64decode(value).decode()
+def test_local_forward_reaches_a_port_in_the_pod(box: Box) -> None:
+    assert_local_forward_reaches_sshd(box.env, box.config)
 
 
-def test_ssh_refuses_unknown_unready_and_stopped_servers_without_hanging(
-    devctl_env: dict[str, str], namespace: str, core: client.CoreV1Api, apps: client.AppsV1Api
-) -> None:
-    env = {**devctl_env, "DEVSERVERS_SSH_CONNECT_TIMEOUT_SECONDS": "5"}
-    unknown = devctl(env, "ssh", "nope", "--", "true", timeout=60)
-    assert unknown.returncode == 3
-    assert "'nope'" in unknown.stderr
+def assert_local_forward_reaches_sshd(env: dict[str, str], config: Path) -> None:
+    """``ssh -L`` to port 2222 in the pod answers with sshd's banner."""
+    # sshd itself listens on 2222 in the pod: a Jupyter or TensorBoard port is reached the same way.
+    port = _free_port()
+    with subprocess.Popen(
+        ["ssh", "-F", str(config), "-N", "-L", f"{port}:127.0.0.1:2222", "devserver-box"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as tunnel:
+        try:
+            _wait_for(lambda: _banner(port).startswith(b"SSH-2.0-OpenSSH"), "the forwarded port")
+        finally:
+            tunnel.terminate()
 
-    assert devctl(env, "create", "box", "--no-wait").returncode == 0
+
+def test_a_non_tty_session_runs_a_piped_script_as_vs_code_does(box: Box) -> None:
+    script = "test -t 0 || echo no-tty\necho shell=$0\nuname -s\n"
+    ran = box.ssh("-T", "devserver-box", "bash", stdin=script)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["no-tty", "shell=bash", "Linux"]
+
+
+def test_mounts_shm_and_home_as_the_spec_says(box: Box) -> None:
+    ro = devctl(box.env, "ssh", "box", "--", "cat /reference/README; touch /reference/x")
+    assert ro.returncode == 1
+    assert "read-only reference data" in ro.stdout
+    assert "Read-only file system" in ro.stderr
+    shm = devctl(box.env, "ssh", "box", "--", "df -k --output=size /dev/shm | tail -1")
+    assert shm.stdout.strip() == str(1 << 20)  # cpu-small's shm_size: 1Gi, in KiB
+
+
+def test_data_survives_stop_start_and_delete_create_the_home_does_not(box: Box) -> None:
+    mark = uuid.uuid4().hex
+    wrote = devctl(box.env, "ssh", "box", "--", f"echo {mark} > /data/mark; echo {mark} > ~/mark")
+    assert wrote.returncode == 0, wrote.stderr
+    for argv in (("stop", "box"), ("start", "box")):
+        assert devctl(box.env, *argv).returncode == 0
+    kept = devctl(box.env, "ssh", "box", "--", "cat /data/mark; test -e ~/mark || echo new-home")
+    assert kept.stdout.split() == [mark, "new-home"], kept.stderr  # a new pod, a new emptyDir
+    assert devctl(box.env, "delete", "box", "--yes").returncode == 0
+    assert devctl(box.env, *CREATE).returncode == 0
+    box.configure()
+    again = devctl(box.env, "ssh", "box", "--", "cat /data/mark; ls -A ~ | grep -vx .ssh | wc -l")
+    assert again.stdout.split() == [mark, "0"], again.stderr
+
+
+def test_the_config_pins_host_keys_and_offers_public_keys_only(box: Box, tmp_path: Path) -> None:
+    text = box.config.read_text()
+    assert "StrictHostKeyChecking yes" in text and "StrictHostKeyChecking no" not in text
+    assert "HostKeyAlias devserver-alice.box" in text
+    assert not (Path(box.env["HOME"]) / ".ssh" / "config").exists()  # no consent, no Include
+    stranger = tmp_path / "stranger"
+    _keygen(stranger)
+    box.key.rename(tmp_path / "parked")  # the config's IdentityFile is offered too
     try:
-        _wait_for_ready_pod(core, namespace, "box")
-        configured = devctl(env, "ssh-config", "box", "-o", "json")
-        assert configured.returncode == 0, configured.stderr
-        config = json.loads(configured.stdout)["config_file"]
+        refused = box.ssh("-o", "IdentitiesOnly=yes", "-i", str(stranger), "devserver-box", "true")
+    finally:
+        (tmp_path / "parked").rename(box.key)
+    assert refused.returncode == 255 and "Permission denied (publickey)" in refused.stderr
+    password = box.ssh(
+        "-o", "PubkeyAuthentication=no", "-o", "BatchMode=yes",
+        "-o", "PreferredAuthentications=password,keyboard-interactive", "devserver-box", "true",
+    )  # fmt: skip
+    assert password.returncode == 255 and "Permission denied (publickey)" in password.stderr
+    installed = devctl(box.env, "ssh-config", "box", "--install")
+    assert installed.returncode == 0, installed.stderr
+    user_config = Path(box.env["HOME"]) / ".ssh" / "config"
+    assert f"Include {box.config}" in user_config.read_text().splitlines()
+    # (ssh reads ~ from the passwd entry, not $HOME, so the file is named with -F.)
+    ran = run(box.env, "ssh", "-F", str(user_config), "devserver-box", "--", "exit 5")
+    assert ran.returncode == 5, ran.stderr
 
-        # The real port-forward through the API server: KWOK pods have no sshd,
-        # so the forward fails, and ssh says so at once instead of hanging.
-        forwarded = run(env, "ssh", "-F", config, "devserver-box", "true", timeout=60)
-        assert forwarded.returncode == 255
-        assert f"cannot reach sshd at pod {namespace}/" in forwarded.stderr
-        via_devctl = devctl(env, "ssh", "box", "--", "true", timeout=60)
-        assert via_devctl.returncode == 255
-        assert "cannot reach sshd" in via_devctl.stderr
 
-        # A rollout whose new pod can never be scheduled: no Ready pod of the
-        # current revision, even while the old one may still be around.
-        apps.patch_namespaced_deployment(
-            "box",
-            namespace,
-            {"spec": {"template": {"spec": {"nodeSelector": {"devservers.dev/nowhere": "x"}}}}},
-        )
-        unready = devctl(env, "ssh", "box", timeout=60)
-        assert unready.returncode == 4
-        assert "no Ready pod" in unready.stderr
-
-        apps.patch_namespaced_deployment_scale("box", namespace, {"spec": {"replicas": 0}})
+def test_ssh_refuses_unknown_unready_and_stopped_servers_without_hanging(box: Box) -> None:
+    unknown = devctl(box.env, "ssh", "nope", "--", "true", timeout=60)
+    assert unknown.returncode == 3 and "'nope'" in unknown.stderr
+    assert devctl(box.env, "stop", "box").returncode == 0
+    try:
         for argv in (("ssh", "box"), ("ssh-proxy", "box")):
-            stopped = devctl(env, *argv, timeout=60)
+            stopped = devctl(box.env, *argv, timeout=60)
             assert stopped.returncode == 4, stopped.stderr
             assert "stopped" in stopped.stderr
     finally:
-        assert devctl(env, "delete", "box", "--yes").returncode == 0
+        assert devctl(box.env, "start", "box").returncode == 0
 
 
-def test_ssh_proxy_gives_up_when_sshd_never_answers(devctl_env: dict[str, str]) -> None:
+def test_ssh_proxy_gives_up_when_sshd_never_answers(box: Box) -> None:
+    # The one check on the test seam: no real sshd accepts and then stays silent.
     with socket.socket() as silent:  # accepts connections (backlog), never speaks
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         env = {
-            **devctl_env,
-            TARGET: f"127.0.0.1:{silent.getsockname()[1]}",
+            **box.env,
+            "DEVSERVERS_SSH_TARGET": f"127.0.0.1:{silent.getsockname()[1]}",
             "DEVSERVERS_SSH_CONNECT_TIMEOUT_SECONDS": "1",
         }
         # stdin stays open, as ssh keeps it: only the missing answer ends the proxy.
@@ -385,3 +309,146 @@ def test_ssh_proxy_gives_up_when_sshd_never_answers(devctl_env: dict[str, str]) 
             err = proxy.stderr.read()
     assert code == 5
     assert "no answer from sshd" in err
+
+
+def test_a_changed_host_key_is_refused(box: Box, core: client.CoreV1Api) -> None:
+    assert box.ssh("devserver-box", "true").returncode == 0
+    impostor = generate_host_keys()
+    core.patch_namespaced_secret(
+        "box-host-keys",
+        box.namespace,
+        {
+            "data": {
+                f"ssh_host_{k}_key": base64.b64encode(v.encode()).decode()
+                for k, v in impostor.items()
+            }
+        },
+    )
+    core.delete_collection_namespaced_pod(box.namespace, label_selector="devservers.dev/server=box")
+    _wait_for(lambda: _ready_pods(core, box.namespace) == 1, "the replacement pod")
+    changed = box.ssh("devserver-box", "true")
+    assert changed.returncode == 255
+    assert "Host key verification failed" in changed.stderr
+
+
+def test_another_user_cannot_port_forward_exec_or_reach_the_kubelet(
+    box: Box, core: client.CoreV1Api, api: client.ApiClient
+) -> None:
+    other = f"t-{uuid.uuid4().hex[:10]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
+    try:
+        token = _token_with_pod_access(api, core, other)
+        pod = core.list_namespaced_pod(box.namespace, label_selector="devservers.dev/server=box")
+        name = pod.items[0].metadata.name
+        server = api.configuration.host
+        kubectl = [
+            "kubectl", f"--server={server}", f"--token={token}", "--insecure-skip-tls-verify",
+            "--kubeconfig=/dev/null", "-n", box.namespace,
+        ]  # fmt: skip
+        env = {k: v for k, v in box.env.items() if k != "KUBECONFIG"}
+        own = run(env, *kubectl[:-2], "-n", other, "auth", "can-i", "create", "pods/portforward")
+        assert own.stdout.strip() == "yes", own.stderr  # the token works in its own namespace
+        forward = run(env, *kubectl, "port-forward", f"pod/{name}", "0:2222", timeout=30)
+        assert forward.returncode != 0 and "forbidden" in forward.stderr.lower()
+        execute = run(env, *kubectl, "exec", name, "--", "id", timeout=30)
+        assert execute.returncode != 0 and "forbidden" in execute.stderr.lower()
+        node = core.read_node(REAL_NODE).status.addresses
+        address = next(a.address for a in node if a.type == "InternalIP")
+        direct = _kubelet_status(token, address, f"/run/{box.namespace}/{name}/devserver?cmd=id")
+        assert direct == 403
+    finally:
+        core.delete_namespace(other)
+
+
+def _token_with_pod_access(api: client.ApiClient, core: client.CoreV1Api, ns: str) -> str:
+    """A ServiceAccount token allowed port-forward and exec to pods in ``ns`` only."""
+    rbac = client.RbacAuthorizationV1Api(api)
+    core.create_namespaced_service_account(ns, client.V1ServiceAccount(metadata={"name": "bob"}))
+    rbac.create_namespaced_role(
+        ns,
+        client.V1Role(
+            metadata={"name": "pods"},
+            rules=[
+                client.V1PolicyRule(
+                    api_groups=[""],
+                    resources=["pods", "pods/portforward", "pods/exec"],
+                    verbs=["get", "list", "create"],
+                )
+            ],
+        ),
+    )
+    rbac.create_namespaced_role_binding(
+        ns,
+        client.V1RoleBinding(
+            metadata={"name": "pods"},
+            role_ref=client.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="Role", name="pods"
+            ),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="bob", namespace=ns)],
+        ),
+    )
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
+    )
+    return core.create_namespaced_service_account_token("bob", ns, request).status.token
+
+
+def _kubelet_status(token: str, address: str, path: str) -> int:
+    """HTTP status of a POST to the real node's kubelet API (port 10250) with ``token``."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    request = urllib.request.Request(
+        f"https://{address}:10250{path}",
+        method="POST",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def _ready_pods(core: client.CoreV1Api, ns: str) -> int:
+    pods = core.list_namespaced_pod(ns, label_selector="devservers.dev/server=box").items
+    return sum(
+        1
+        for p in pods
+        if not p.metadata.deletion_timestamp
+        and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+    )
+
+
+def _pane(env: dict[str, str], tmux: list[str]) -> str:
+    return run(env, *tmux, "capture-pane", "-p").stdout
+
+
+def _banner(port: int) -> bytes:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            return conn.recv(64)
+    except OSError:
+        return b""
+
+
+def _wait_for(check, what: str, timeout: float = 60) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", str(path)],
+        check=True,
+    )

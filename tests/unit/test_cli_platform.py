@@ -14,6 +14,7 @@ from devservers.cli.main import app
 from devservers.components.catalog import encode_flavor
 from devservers.components.specs import FlavorSpec
 from devservers.stacks.admin import render_kubeconfig
+from devservers.stacks.base.errors import Forbidden
 from devservers.stacks.kube.cluster import Cluster
 
 TINY = FlavorSpec(
@@ -54,7 +55,13 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_public_key) -
         return state["data"]
 
     monkeypatch.setattr(Cluster, "config_map", config_map)
-    monkeypatch.setattr(Cluster, "nodes_and_pods", lambda self: state["nodes"])
+
+    def nodes_and_pods(self) -> tuple[list[Any], list[Any]]:
+        if state["nodes"] is None:
+            raise Forbidden("list nodes: forbidden to these credentials (403 Forbidden)")
+        return state["nodes"]
+
+    monkeypatch.setattr(Cluster, "nodes_and_pods", nodes_and_pods)
     return state
 
 
@@ -79,7 +86,17 @@ def test_flavors_without_node_access_are_unknown(platform) -> None:
     assert code == 0
     listed = yaml.safe_load(out)
     assert {f["schedulable"] for f in listed} == {None}
-    assert "no access to nodes" in listed[0]["reason"]
+    assert "list nodes: forbidden" in listed[0]["reason"]
+
+
+def test_flavors_table_without_node_access_says_once_what_it_could_not_read(platform) -> None:
+    code, out, err = run("flavors")
+
+    assert code == 0
+    assert "Unknown" not in out and "schedulable" not in out
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["tiny", "huge"]
+    assert err.count("list nodes: forbidden to these credentials (403 Forbidden)") == 1
+    assert "not known" in err
 
 
 def test_flavors_report_schedulability_per_flavor(platform) -> None:
@@ -144,10 +161,19 @@ def test_broken_platform_catalog_exits_2_naming_it(platform) -> None:
 
 
 def test_create_without_flavor_uses_the_platform_default(platform, monkeypatch) -> None:
+    from datetime import UTC, datetime
+
     import devservers.stacks as stacks
+    from devservers.stacks.base.results import Server, ServerDetails
 
     made = []
-    monkeypatch.setattr(stacks, "create_server", lambda settings, spec, **kw: made.append(spec))
+    server = Server("box", "alice", "dev-alice", "alice.box", "tiny", "Running", datetime.now(UTC))
+
+    def create_server(settings: Any, spec: Any, **_: Any) -> ServerDetails:
+        made.append(spec)
+        return ServerDetails(server, "box-ssh", (), {})
+
+    monkeypatch.setattr(stacks, "create_server", create_server)
     monkeypatch.setattr("devservers.cli.servers.render.emit", lambda *args: None)
 
     code, _, err = run("create", "box")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -12,7 +14,14 @@ from devservers.components import DevServerSpec, FlavorSpec, Toleration, VolumeS
 from devservers.components.devserver import DevServer
 from devservers.components.durations import parse_instant
 from devservers.components.naming import object_names
-from devservers.components.sshd import SshdPaths, render_sshd_config, render_start_script
+from devservers.components.specs import DEFAULT_SSHD_IMAGE
+from devservers.components.sshd import (
+    CARRIER_DIR,
+    SshdPaths,
+    render_passwd_script,
+    render_sshd_config,
+    render_start_script,
+)
 from devservers.components.sshkeys import parse_public_keys
 
 # Wire format of a secret value as the mocks receive it: {_SIG_KEY: _SECRET_SIG, "value": ...}
@@ -22,7 +31,8 @@ _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 _GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 _GPU_SELECTOR = {"nvidia.com/gpu.present": "true", "pool": "a100"}
-_HOST_KEYS = {"ed25519": "HOST-ED25519-PRIVATE", "ecdsa": "HOST-ECDSA-PRIVATE"}
+_HOST_KEYS = {"ed25519": "HOST-ED25519-PRIVATE"}
+REPO = Path(__file__).resolve().parents[2]
 
 _CPU = FlavorSpec(
     name="cpu-small",
@@ -263,9 +273,67 @@ def test_pod_is_locked_down(built) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 1000
     assert pod["automountServiceAccountToken"] is False
-    assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert "privileged" not in container["securityContext"]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for each in (container, *pod["initContainers"]):  # Pod Security "restricted"
+        assert each["securityContext"]["allowPrivilegeEscalation"] is False
+        assert each["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert "privileged" not in each["securityContext"]
+        assert "runAsUser" not in each["securityContext"]  # the pod's 1000 holds
+
+
+def _init(objects, name: str) -> dict[str, Any]:
+    found = [c for c in _pod(objects)["initContainers"] if c["name"] == name]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_sshd_comes_from_the_carrier_image_not_the_users(built) -> None:
+    spec, objects, _ = built
+    paths = SshdPaths()
+    assert [c["name"] for c in _pod(objects)["initContainers"]] == ["sshd", "passwd"]
+    copy = _init(objects, "sshd")
+    assert copy["image"] == spec.sshd_image == DEFAULT_SSHD_IMAGE
+    assert copy["command"][-2:] == [f"{CARRIER_DIR}/.", paths.carrier_dir]
+    assert "emptyDir" in _volume(objects, copy["volumeMounts"][0]["name"])
+    carrier = _mount_at(objects, paths.carrier_dir)
+    assert carrier["name"] == copy["volumeMounts"][0]["name"]
+    assert carrier["readOnly"] is True
+    container = _container(objects)
+    assert container["image"] == spec.image
+    assert container["command"] == [
+        f"{paths.carrier_dir}/busybox",
+        "sh",
+        f"{paths.config_dir}/start.sh",
+    ]
+
+
+def test_user_dev_resolves_from_files_the_users_image_writes(built) -> None:
+    spec, objects, _ = built
+    paths = SshdPaths()
+    writer = _init(objects, "passwd")
+    assert writer["image"] == spec.image
+    assert writer["command"][-1] == f"{paths.config_dir}/passwd.sh"
+    out = next(m for m in writer["volumeMounts"] if m["mountPath"] == paths.passwd_dir)
+    for name in ("passwd", "group"):
+        mount = _mount_at(objects, f"/etc/{name}")
+        assert (mount["name"], mount["subPath"], mount["readOnly"]) == (out["name"], name, True)
+
+
+def test_every_container_s_stderr_is_its_termination_message(built) -> None:
+    _, objects, _ = built
+    pod = _pod(objects)
+    for each in (*pod["initContainers"], *pod["containers"]):
+        assert each["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+def test_the_default_carrier_is_the_one_images_build_sh_builds() -> None:
+    listed = subprocess.run(
+        ["bash", str(REPO / "images" / "build.sh"), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert DEFAULT_SSHD_IMAGE in [line.split()[0] for line in listed.splitlines()]
 
 
 def test_shm_is_memory_backed_and_sized_by_flavor(built) -> None:
@@ -392,6 +460,7 @@ def test_sshd_config_map_is_mounted_and_started(built) -> None:
 
     assert config_map["data"]["sshd_config"] == render_sshd_config(paths)
     assert config_map["data"]["start.sh"] == render_start_script(paths)
+    assert config_map["data"]["passwd.sh"] == render_passwd_script(paths)
     mount = _mount_at(objects, paths.config_dir)
     assert _volume(objects, mount["name"])["configMap"]["name"] == "box-sshd"
     assert f"{paths.config_dir}/start.sh" in _container(objects)["command"]

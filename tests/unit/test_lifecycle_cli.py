@@ -127,3 +127,22 @@ def test_start_after_expiry_is_refused_with_the_reason(
     assert "expired at" in err
     assert "devctl extend box" in err
     assert out == ""
+
+
+def test_start_of_a_running_server_says_so_and_changes_nothing(
+    home: Path, existing: Callable[[timedelta, int], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devservers.stacks.base.results import Server, ServerDetails
+
+    existing(-timedelta(minutes=5), 1)  # expired, but running: the reaper's to handle
+    server = Server(
+        "box", "alice", "dev-alice", "alice.box", "cpu-small", "Running", datetime.now(UTC)
+    )
+    details = ServerDetails(server, "box-ssh", (), {})
+    monkeypatch.setattr(lifecycle, "describe_server", lambda settings, user, name: details)
+
+    code, out, err = run("start", "box", "-o", "json")
+
+    assert code == 0, err
+    assert "box is already running" in err
+    assert '"status": "Running"' in out

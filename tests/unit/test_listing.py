@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from devservers.cli.servers import details_view
 from devservers.components import labels as lbl
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES
 from devservers.stacks import Settings
 from devservers.stacks.kube.notices import with_notice
-from devservers.stacks.listing import _annotations, _server
+from devservers.stacks.listing import _annotations, _server, describe_server
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -79,3 +80,37 @@ def test_a_reaper_failure_takes_precedence_over_the_expiry_notice() -> None:
     )
     server = with_notice(_server(d), _annotations(d), Settings(user="alice"), NOW)
     assert server.notice == "destroy-failed: timeout (3 attempt(s), last at 2026-11-29T11:59:00Z)"
+
+
+class _Cluster:
+    """Just what ``describe_server`` reads: one Deployment, no pods, no events."""
+
+    def labelled(self, kind: str, selector: str, namespace: str | None) -> list[dict[str, Any]]:
+        return [deployment()]
+
+    def pods(self, namespace: str, selector: str) -> list[Any]:
+        return []
+
+    def events(self, namespace: str, name: str) -> list[Any]:
+        return []
+
+
+@pytest.mark.parametrize(
+    ("spec", "shown"),
+    [
+        (
+            {"image": "team/torch:2.5", "sshd_image": "localhost/devservers/sshd:9.2p1-2-deb12u10"},
+            "sshd:       localhost/devservers/sshd:9.2p1-2-deb12u10",
+        ),
+        ({"image": "team/torch:2.5"}, "sshd:       the image own /usr/sbin/sshd"),
+    ],
+)
+def test_describe_names_the_image_and_the_sshd_carrier(
+    spec: dict[str, str], shown: str, tmp_path
+) -> None:
+    settings = Settings(user="alice", state_dir=tmp_path, config_dir=tmp_path)
+    details = describe_server(settings, "alice", "box", _Cluster(), {"spec": spec})  # type: ignore[arg-type]
+    assert (details.image, details.sshd_image) == (spec["image"], spec.get("sshd_image"))
+    text = details_view(details)
+    assert "Image:      team/torch:2.5" in text
+    assert shown in text

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devservers.cli.main import app
-from devservers.components.sshd import SshdPaths, render_start_script
+from devservers.components.sshd import SshdPaths, render_passwd_script, render_start_script
 from devservers.stacks import ClusterUnavailable, NotFound, NotReady, SshSetup
 from devservers.stacks.ssh.portforward import find_pod
 from devservers.stacks.ssh.relay import relay
@@ -362,37 +362,114 @@ def test_no_pod_to_enter_is_a_clear_error(cluster, name, error, words) -> None:
 # --- the start script ------------------------------------------------------------
 
 
-def test_start_script_installs_keys_privately_and_serves_user_dev(tmp_path: Path) -> None:
+def _script_paths(tmp_path: Path) -> SshdPaths:
+    """Paths under ``tmp_path``, with ``env`` standing in for the carrier's busybox.
+
+    ``busybox APPLET ARGS`` and ``env APPLET ARGS`` run the same program, and
+    ``env`` is an ELF program of this machine's architecture like busybox.
+    """
     paths = SshdPaths(
         config_dir=str(tmp_path / "config"),
         host_keys_dir=str(tmp_path / "host-keys"),
         authorized_keys_dir=str(tmp_path / "authorized-keys"),
         run_dir=str(tmp_path / "run"),
+        carrier_dir=str(tmp_path / "carrier"),
+        passwd_dir=str(tmp_path / "passwd"),
     )
-    for sub in ("config", "host-keys", "authorized-keys", "home"):
+    for sub in ("config", "host-keys", "authorized-keys", "home", "carrier", "passwd"):
         (tmp_path / sub).mkdir()
-    (tmp_path / "host-keys" / "ssh_host_ed25519_key").write_text("KEY")
-    (tmp_path / "authorized-keys" / "authorized_keys").write_text("ssh-ed25519 AAAA me\n")
-    (tmp_path / "config" / "start.sh").write_text(render_start_script(paths))
-    fake_sshd = tmp_path / "sshd"
-    fake_sshd.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
-    fake_sshd.chmod(0o755)
-    home = tmp_path / "home"
-    result = subprocess.run(
-        ["/bin/sh", str(tmp_path / "config" / "start.sh")],
-        env={"PATH": os.environ["PATH"], "HOME": str(home), "SSHD": str(fake_sshd)},
+    (tmp_path / "carrier" / "busybox").symlink_to(Path("/usr/bin/env").resolve())
+    return paths
+
+
+def _run_script(tmp_path: Path, text: str, **env: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "config" / "script.sh"
+    script.write_text(text)
+    return subprocess.run(
+        ["/bin/sh", str(script)],
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), **env},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_start_script_installs_keys_privately_and_execs_sshd(tmp_path: Path) -> None:
+    paths = _script_paths(tmp_path)
+    (tmp_path / "host-keys" / "ssh_host_ed25519_key").write_text("KEY")
+    (tmp_path / "authorized-keys" / "authorized_keys").write_text("ssh-ed25519 AAAA me\n")
+    fake_sshd = tmp_path / "sshd"
+    fake_sshd.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake_sshd.chmod(0o755)
+    home = tmp_path / "home"
+    passwd = Path("/etc/passwd").read_text()
+    entry = f"dev:x:{os.getuid()}:{os.getgid()}:DevServer user:{home}:/bin/sh"
+    # The start script reads /etc/passwd; let it find the entry the passwd script writes.
+    real = tmp_path / "etc-passwd"
+    real.write_text(passwd + entry + "\n")
+    text = render_start_script(paths).replace("/etc/passwd", str(real))
+
+    result = _run_script(tmp_path, text, SSHD=str(fake_sshd))
+
     assert result.returncode == 0, result.stderr
     args = result.stdout.splitlines()
     assert args[:4] == ["-D", "-e", "-f", f"{paths.config_dir}/sshd_config"]
     assert "StrictModes=yes" in args
+    assert f"SetEnv=PATH={os.environ['PATH']}" in args
     assert stat.S_IMODE((home / ".ssh" / "authorized_keys").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "run" / "ssh_host_ed25519_key").stat().st_mode) == 0o600
-    uid = os.getuid()
-    if f"dev:x:{uid}:" not in Path("/etc/passwd").read_text():
-        passwd = (tmp_path / "run" / "passwd").read_text().splitlines()
-        assert f"dev:x:{uid}:{os.getgid()}:DevServer user:{home}:" in passwd[-1]
-        assert any(a.startswith("SetEnv=LD_PRELOAD=") for a in args)
+
+
+def test_start_script_without_user_dev_stops_with_a_message(tmp_path: Path) -> None:
+    paths = _script_paths(tmp_path)
+    (tmp_path / "authorized-keys" / "authorized_keys").write_text("ssh-ed25519 AAAA me\n")
+
+    result = _run_script(tmp_path, render_start_script(paths), SSHD="/bin/false")
+
+    assert result.returncode == 1
+    assert "/etc/passwd has no entry dev" in result.stderr
+
+
+def test_passwd_script_keeps_the_image_s_users_and_adds_dev(tmp_path: Path) -> None:
+    paths = _script_paths(tmp_path)
+
+    result = _run_script(tmp_path, render_passwd_script(paths))
+
+    assert result.returncode == 0, result.stderr
+    uid, gid, home = os.getuid(), os.getgid(), tmp_path / "home"
+    shell = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
+    lines = (tmp_path / "passwd" / "passwd").read_text().splitlines()
+    assert lines[-1] == f"dev:x:{uid}:{gid}:DevServer user:{home}:{shell}"
+    image_users = [line for line in Path("/etc/passwd").read_text().splitlines() if line]
+    others = [u for u in image_users if u.split(":")[2] != str(uid) and not u.startswith("dev:")]
+    assert lines[:-1] == others
+    groups = (tmp_path / "passwd" / "group").read_text().splitlines()
+    assert groups[-1] == f"dev:x:{gid}:"
+    assert [g for g in groups if g.split(":")[2] == str(gid)] == [groups[-1]]
+
+
+def test_passwd_script_names_a_missing_shell(tmp_path: Path) -> None:
+    paths = _script_paths(tmp_path)
+
+    result = _run_script(
+        tmp_path, render_passwd_script(paths), DEVSERVER_SH=str(tmp_path / "no-sh")
+    )
+
+    assert result.returncode == 1
+    assert "the image has no /bin/sh" in result.stderr
+    assert "DevServer images" in result.stderr
+    assert not (tmp_path / "passwd" / "passwd").exists()
+
+
+def test_passwd_script_names_another_architecture(tmp_path: Path) -> None:
+    paths = _script_paths(tmp_path)
+    foreign = tmp_path / "sh"
+    # An ELF header whose e_machine (offset 18) is neither x86-64 (0x3e) nor AArch64 (0xb7).
+    foreign.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(11) + b"\x08\x00" + bytes(44))
+
+    result = _run_script(tmp_path, render_passwd_script(paths), DEVSERVER_SH=str(foreign))
+
+    assert result.returncode == 1
+    assert "not a program for this node" in result.stderr
+    assert "ELF machine 0800" in result.stderr
+    assert "use an image of this architecture" in result.stderr
