@@ -2,12 +2,13 @@
 
 Exit codes: 0 success, 1 unexpected error, 2 bad input, 3 not found,
 4 conflict (exists, locked, other cluster), 5 engine or cluster failure,
-130 interrupted.
+128 + the signal's number when interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -37,23 +38,25 @@ class DevctlGroup(typer.core.TyperGroup):
         """Invokes the command; maps known errors to their exit codes."""
         from pydantic import ValidationError
 
-        from devservers.stacks import DevserversError, describe_validation_error
+        from devservers.stacks import DevserversError, describe_validation_error, interrupted
 
         try:
             return super().invoke(ctx)
-        except DevserversError as exc:
+        except (KeyboardInterrupt, DevserversError, ValidationError) as exc:
+            if isinstance(exc, KeyboardInterrupt) or interrupted():
+                raise _interrupted(interrupted() or signal.SIGINT, ctx) from None
+            if isinstance(exc, ValidationError):
+                _report(describe_validation_error(exc), None, ctx)
+                raise typer.Exit(2) from exc
             _report(exc.message, exc.hint, ctx)
             raise typer.Exit(exc.exit_code) from exc
-        except ValidationError as exc:
-            _report(describe_validation_error(exc), None, ctx)
-            raise typer.Exit(2) from exc
-        except KeyboardInterrupt:
-            _report(
-                "interrupted",
-                "run the same command again to resume; 'devctl repair' clears stale locks",
-                ctx,
-            )
-            raise typer.Exit(130) from None
+
+
+def _interrupted(signum: int, ctx: click.Context) -> typer.Exit:
+    """One line, no traceback: the engine has ended (see ``devservers.stacks.on_interrupt``)."""
+    name = signal.Signals(signum).name
+    _report(f"interrupted by {name}: run the same command again to resume", None, ctx)
+    return typer.Exit(128 + signum)
 
 
 def _report(message: str, hint: str | None, ctx: click.Context) -> None:

@@ -61,6 +61,17 @@ class Context:
         return self._settings
 
 
+def run() -> None:
+    """The ``devctl`` entry point: SIGTERM and SIGHUP are Ctrl-C, and end the engine first."""
+    import signal
+
+    from devservers.stacks import on_interrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_interrupt)
+    app()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,

@@ -1,17 +1,18 @@
 """devctl reaper run: the expiry reaper, run in the foreground.
 
 The reaper is its own program (``python -m devservers.reaper``); this
-command runs it with devctl's global options passed on as settings, so the
-two share one configuration. ``devservers.cli`` never imports the reaper.
+command becomes it (``exec``, same process id) with devctl's global options
+passed on as settings, so the two share one configuration, and a signal sent
+to the process an admin sees (TERM, HUP, INT, STOP) reaches the reaper
+itself: nothing is left behind. ``devservers.cli`` never imports the reaper.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-import subprocess
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -74,7 +75,7 @@ def run(
     args += ["--parallel", str(parallel)] if parallel else []
     root = ctx.find_root()
     args += ["--debug"] * bool(root.params.get("debug"))
-    raise typer.Exit(_run_reaper(args, _settings_env(ctx)))
+    _exec_reaper(args, _settings_env(ctx))
 
 
 def _settings_env(ctx: typer.Context) -> dict[str, str]:
@@ -87,11 +88,7 @@ def _settings_env(ctx: typer.Context) -> dict[str, str]:
     return env
 
 
-def _run_reaper(args: list[str], env: dict[str, str]) -> int:
-    command = [sys.executable, "-m", "devservers.reaper", *args]
-    with subprocess.Popen(command, env=env) as process:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            # The reaper got the same SIGINT; let its current pass finish.
-            return process.wait()
+def _exec_reaper(args: list[str], env: dict[str, str]) -> NoReturn:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "devservers.reaper", *args], env)

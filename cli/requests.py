@@ -47,7 +47,7 @@ def build_spec(
         mounts = tuple(VolumeSpec.parse(v) for v in volumes)
         lifetime = parse_duration(settings.default_ttl if ttl is None else ttl)
         expiry = expiry_after(lifetime, datetime.now(UTC), settings.max_ttl_delta)
-    keys = tuple(read_public_keys(key_files or list(settings.ssh_public_key_files)))
+    keys = tuple(read_public_keys(key_files or list(settings.ssh_public_key_files), name))
     catalog = load_catalog(settings)
     note_source(catalog)
     with _spec_errors():
@@ -93,8 +93,8 @@ def check_server_name(name: str) -> str:
         raise SpecError(str(exc)) from None
 
 
-def read_public_keys(files: list[Path]) -> list[str]:
-    """Keys from ``files``, or from ``~/.ssh/id_*.pub`` when none are given.
+def read_public_keys(files: list[Path], name: str) -> list[str]:
+    """Keys from ``files``, or from ``~/.ssh/id_*.pub`` when none are given, for server ``name``.
 
     Raises:
         SpecError: If a file is unreadable or holds no valid public key, or no
@@ -104,7 +104,7 @@ def read_public_keys(files: list[Path]) -> list[str]:
     if not files:
         raise SpecError(
             "no SSH public key found in ~/.ssh",
-            hint="pass --ssh-public-key-file FILE.pub or run ssh-keygen -t ed25519",
+            hint=f"run ssh-keygen -t ed25519, or 'devctl create {name} --ssh-public-key-file F'",
         )
     keys: list[str] = []
     for path in files:

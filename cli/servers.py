@@ -140,7 +140,7 @@ def delete(
     from devservers.stacks import NotFound, delete_server
 
     check_server_name(name)
-    if not yes and not _confirmed(f"Delete DevServer {name!r}? Its claims are kept."):
+    if not yes and not _confirmed(name):
         print(f"{name} not deleted", file=sys.stderr)
         return
     settings = ctx.obj.settings
@@ -165,8 +165,8 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _confirmed(question: str) -> bool:
-    """Asks on the terminal; without one, refuses rather than guess (as ``pulumi destroy``).
+def _confirmed(name: str) -> bool:
+    """Asks whether to delete ``name``; without a terminal, refuses (as ``pulumi destroy``).
 
     Raises:
         SpecError: stdin is not a terminal.
@@ -174,8 +174,11 @@ def _confirmed(question: str) -> bool:
     if not interactive():
         from devservers.stacks import SpecError
 
-        raise SpecError("no terminal to confirm on", hint="pass --yes to delete without a prompt")
-    return typer.confirm(question, err=True)
+        raise SpecError(
+            "no terminal to confirm on",
+            hint=f"'devctl delete {name} --yes' deletes without a prompt",
+        )
+    return typer.confirm(f"Delete DevServer {name!r}? Its claims are kept.", err=True)
 
 
 def _progress(ctx: typer.Context) -> Any:

@@ -171,7 +171,8 @@ def _tell(setup: SshSetup) -> None:
         if hosts:
             stderr.print(f"connect with: {hosts}")
     else:
+        example = setup.hosts[0] if setup.hosts else "devserver-<name>"
         stderr.print(
-            f"[dim]hint: for plain 'ssh devserver-NAME' (and IDEs), {setup.user_config} must "
+            f"[dim]hint: for plain 'ssh {example}' (and IDEs), {setup.user_config} must "
             f"include it: run 'devctl ssh-config --install'[/dim]"
         )

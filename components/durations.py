@@ -51,6 +51,28 @@ def format_duration(delta: timedelta) -> str:
     return "".join(parts) or "0m"
 
 
+def format_approx(delta: timedelta) -> str:
+    """Formats a duration to the minute, and under a minute as ``<1m`` (never ``0m``).
+
+    For "in 35m" and "2h ago": a time that has not (or has just) come is not zero away.
+    """
+    return format_duration(delta) if delta >= timedelta(minutes=1) else "<1m"
+
+
+def format_exact(delta: timedelta) -> str:
+    """Formats a duration to the second, as :func:`parse_duration` reads it back (``7d1s``).
+
+    For messages that compare a value with a limit: rounding could make
+    ``7d1s`` read as the limit it exceeds. Nothing (or less) is ``0s``.
+    """
+    seconds = max(0, int(delta.total_seconds()))
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNITS[unit])
+        parts += [f"{count}{unit}"] if count else []
+    return "".join(parts) or "0s"
+
+
 def expiry_after(ttl: timedelta, now: datetime, max_ttl: timedelta) -> datetime:
     """The expiry instant ``now + ttl``, refusing TTLs beyond ``max_ttl``.
 
@@ -66,9 +88,7 @@ def expiry_after(ttl: timedelta, now: datetime, max_ttl: timedelta) -> datetime:
         ValueError: If ``ttl`` exceeds ``max_ttl`` or is shorter than :data:`MIN_LIFETIME`.
     """
     if ttl > max_ttl:
-        raise ValueError(
-            f"ttl {format_duration(ttl)} exceeds the maximum of {format_duration(max_ttl)}"
-        )
+        raise ValueError(f"ttl {format_exact(ttl)} exceeds the maximum of {format_exact(max_ttl)}")
     check_lifetime(ttl, "ttl")
     return (now + ttl).astimezone(UTC).replace(microsecond=0)
 

@@ -18,7 +18,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from devservers.components.durations import check_lifetime, format_duration, format_instant
+from devservers.components.durations import (
+    check_lifetime,
+    format_approx,
+    format_exact,
+    format_instant,
+)
 from devservers.components.labels import PREFIX
 
 Policy = Literal["delete", "stop"]
@@ -58,8 +63,8 @@ def extend_expiry(expiry: datetime, by: timedelta, now: datetime, max_ttl: timed
     cap = now + max_ttl
     if new > cap:
         raise ValueError(
-            f"extending by {format_duration(by)} would move the expiry to {format_instant(new)}, "
-            f"past the maximum of {format_duration(max_ttl)} from now ({format_instant(cap)})"
+            f"extending by {format_exact(by)} would move the expiry to {format_instant(new)}, "
+            f"past the maximum of {format_exact(max_ttl)} from now ({format_instant(cap)})"
         )
     return new
 
@@ -94,7 +99,7 @@ def time_left(expiry: datetime, now: datetime) -> str:
     left = expiry - now
     if left.total_seconds() <= 0:
         return "expired"
-    return format_duration(left) if left.total_seconds() >= 60 else "<1m"
+    return format_approx(left)
 
 
 def expiry_notice(

@@ -21,14 +21,40 @@ from devservers.components.sshkeys import parse_public_keys
 HOME_PATH = "/home/dev"
 """Home directory of the DevServer user; an emptyDir unless a volume mounts it."""
 
+SYSTEM_PATHS = {
+    "/bin": "programs (/bin/sh)",
+    "/sbin": "programs",
+    "/usr": "programs and libraries (/usr/sbin/sshd)",
+    "/lib": "libraries and the dynamic loader",
+    "/lib32": "libraries",
+    "/lib64": "the dynamic loader",
+    "/libx32": "libraries",
+    "/etc": "the passwd entry of user dev and the DevServer's sshd config (/etc/devserver)",
+    "/proc": "the kernel's process filesystem",
+    "/sys": "the kernel's sysfs",
+    "/dev": "devices and /dev/shm",
+    "/run": "sshd's keys and pid file (/run/devserver)",
+    "/var/run": "sshd's keys and pid file (an alias of /run)",
+    "/var/lock": "an alias of /run/lock",
+    f"{HOME_PATH}/.ssh": "the authorized_keys the server's start script installs",
+}
+"""Paths a volume may not mount at or under, because it would hide what the server runs on.
+
+Mapping of path → what it holds. The server runs ``/bin/sh``, ``/usr/sbin/sshd`` and the
+libraries they load, reads ``/etc/passwd`` and the key files installed under ``/run`` and
+``~/.ssh`` (README "DevServer images"); the container runtime provides ``/proc``, ``/sys``
+and ``/dev``; ``/var/run`` and ``/var/lock`` are aliases of ``/run`` and ``/run/lock``
+(Filesystem Hierarchy Standard 3.0: ``/run``, ``/var/run``, ``/var/lock``), and runc
+resolves the symlinks of a mount destination inside the image. A volume mounted at
+``/usr`` would leave the pod running but never Ready. Everything else (``/data``,
+``/home/dev``, ``/opt/…``, ``/tmp``, ``/mnt/…``, ``/var/cache/…``) is the user's to mount on.
+"""
+
 DEFAULT_SSHD_IMAGE = "localhost/devservers/sshd:9.2p1-2-deb12u10"
 """The sshd carrier image (``images/sshd``), tagged with its Debian openssh version.
 
 ``images/build.sh`` builds it under this name (a unit test checks they agree).
 """
-
-RESERVED_PATHS = ("/dev/shm", "/etc/devserver", "/run/devserver")
-"""Paths the DevServer itself mounts; user volumes may not mount at or under them."""
 
 GPU_RESOURCE = "nvidia.com/gpu"
 """Extended resource name of NVIDIA GPUs (NVIDIA device plugin)."""
@@ -66,9 +92,11 @@ def _mount_path(path: str) -> str:
     normalised = posixpath.normpath(path)
     if normalised != path.rstrip("/") or normalised.startswith("//") or normalised == "/":
         raise ValueError(f"mount path {path!r} must be a normalised absolute path other than /")
-    for reserved in RESERVED_PATHS:
-        if normalised == reserved or normalised.startswith(reserved + "/"):
-            raise ValueError(f"mount path {path!r} is reserved by the DevServer")
+    for system, holds in SYSTEM_PATHS.items():
+        if normalised == system or normalised.startswith(system + "/"):
+            raise ValueError(
+                f"mount path {path!r} would hide {system}, which the DevServer runs on ({holds})"
+            )
     return normalised
 
 

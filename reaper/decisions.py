@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from devservers.components.durations import format_duration, format_instant
+from devservers.components.durations import format_approx, format_instant
 from devservers.components.expiry import (
     Policy,
     deletion_due,
@@ -102,14 +102,14 @@ def warning_message(server: Observed, expiry: datetime, now: datetime, rules: Ru
     fate = "deleted" if rules.policy == "delete" else "stopped"
     return (
         f"DevServer {server.name} of {server.user} will be {fate} at "
-        f"{format_instant(expiry)} (in {format_duration(expiry - now)}); "
+        f"{format_instant(expiry)} (in {format_approx(expiry - now)}); "
         f"extend it with: devctl extend {server.name} --by 2h"
     )
 
 
 def _due(server: Observed, expiry: datetime, now: datetime, rules: Rules) -> tuple[Action, str]:
     shown = format_instant(expiry)
-    ago = format_duration(now - expiry)
+    ago = format_approx(now - expiry)
     deletion = rules.deletion_due(expiry)
     if is_expired(deletion, now):
         if rules.policy == "delete":

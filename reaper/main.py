@@ -7,8 +7,11 @@ stdout; logs to stderr.
 Exit codes of ``--once``: 0 every action succeeded or was skipped (a
 server locked by another operation is skipped, not an error); 1 some
 server's action failed (see the report); 2 bad settings or options; 5 the
-cluster or the state backend cannot be reached. The service mode only
-ends on SIGTERM or SIGINT (exit 0).
+cluster or the state backend cannot be reached; 128 + the signal's number
+(143 for SIGTERM) when a stop signal ended the pass early. The service mode
+only ends on SIGTERM, SIGINT or SIGHUP (exit 0). Either way the servers in
+hand are finished first and no further one is started; a second signal
+ends the process at once.
 """
 
 from __future__ import annotations
@@ -85,6 +88,9 @@ def reaper(
                 raise SpecError(str(exc)) from None
     except DevserversError as exc:
         _exit(exc)
+    from devservers.reaper.service import StopSignals
+
+    stop = StopSignals().install()
     rules = Rules.from_settings(settings)
     progress = (lambda line: log.debug("engine: %s", line.rstrip())) if debug else None
 
@@ -92,15 +98,16 @@ def reaper(
 
     def one_pass() -> PassReport:
         target = Reaping(settings, progress, namespace)
-        report = run_pass(target, rules, datetime.now(UTC), dry_run, workers)
+        report = run_pass(target, rules, datetime.now(UTC), dry_run, workers, stop.event)
         _emit(report, output, once)
         return report
 
     if once:
         try:
-            raise typer.Exit(1 if one_pass().failed else 0)
+            failed = one_pass().failed
         except DevserversError as exc:
             _exit(exc)
+        raise typer.Exit(128 + stop.signum if stop.signum else 1 if failed else 0)
 
     def scheduled_pass() -> None:
         try:
@@ -113,7 +120,7 @@ def reaper(
     log.info("reaper: a pass every %s, policy %s", interval, rules.policy)
     from devservers.reaper.service import serve
 
-    serve(scheduled_pass, every)
+    serve(scheduled_pass, every, stop)
 
 
 def _emit(report: PassReport, output: Output, once: bool) -> None:

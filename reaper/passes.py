@@ -9,6 +9,7 @@ and reported with the state ``destroy-failed`` / ``stop-failed`` /
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -95,7 +96,12 @@ class PassReport:
 
 
 def run_pass(
-    target: Target, rules: Rules, now: datetime, dry_run: bool = False, parallel: int = 1
+    target: Target,
+    rules: Rules,
+    now: datetime,
+    dry_run: bool = False,
+    parallel: int = 1,
+    stopping: threading.Event | None = None,
 ) -> PassReport:
     """Observes every DevServer, then acts on those whose decision at ``now`` calls for it.
 
@@ -106,6 +112,8 @@ def run_pass(
         dry_run: Decide and report only.
         parallel: How many actions run at once (threads; each destroy or stop
             is one engine operation).
+        stopping: Once set, no further server is started; those in hand finish
+            and only they are reported.
 
     Raises:
         ClusterUnavailable: The servers cannot be listed (nothing was done).
@@ -114,15 +122,17 @@ def run_pass(
     observed = target.observe()
     decided = [(s, d) for s in observed if (d := decide(s, now, rules)).action != "none"]
 
-    def handle(entry: tuple[Observed, Decision]) -> Result:
+    def handle(entry: tuple[Observed, Decision]) -> Result | None:
         server, decision = entry
+        if stopping is not None and stopping.is_set():
+            return None
         if dry_run or decision.action == "skip":
             state = "skipped" if decision.action == "skip" else f"would-{decision.action}"
             return _result(server, decision, state, decision.reason)
         return _act(target, server, decision, rules, now)
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        results = tuple(pool.map(handle, decided))
+        results = tuple(r for r in pool.map(handle, decided) if r is not None)
     return PassReport(
         started=now,
         duration_seconds=round(time.monotonic() - started, 3),

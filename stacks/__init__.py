@@ -43,6 +43,7 @@ _EXPORTS = {
     ),
     "base.settings": ("Settings", "describe_validation_error", "load_settings"),
     "consistency": ("Consistency", "LabelledObject", "sweep_consistency"),
+    "engine.guard": ("interrupted", "on_interrupt"),
     "engine.progress": ("RawOutput",),
     "forwarding": ("forward_ports", "parse_ports", "stream_logs"),
     "lifecycle": ("check_extension", "extend_server", "start_server", "stop_server"),

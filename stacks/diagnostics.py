@@ -67,7 +67,7 @@ def explain_failure(
         lines += [f"pods (waits are bounded by {timeout_seconds}s):", *report]
         raise ProvisionError(
             "\n".join(lines),
-            hint="'devctl describe NAME' shows the server; 'devctl delete NAME' removes it",
+            hint=f"'devctl describe {name}' shows the server; 'devctl delete {name}' removes it",
         ) from exc
 
 

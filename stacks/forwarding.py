@@ -140,12 +140,20 @@ def forward_ports(
         listening(server.getsockname()[1])
         while True:
             client, _ = server.accept()
-            args = (cluster, namespace, pod, remote, client, settings.ssh_connect_timeout_seconds)
-            threading.Thread(target=_carry, args=args, daemon=True).start()
+            args = (cluster, namespace, name, pod, remote, client)
+            threading.Thread(
+                target=_carry, args=(*args, settings.ssh_connect_timeout_seconds), daemon=True
+            ).start()
 
 
 def _carry(
-    cluster: Cluster, namespace: str, pod: str, remote: int, client: socket.socket, timeout: int
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    pod: str,
+    remote: int,
+    client: socket.socket,
+    timeout: int,
 ) -> None:
     """Carries one local connection to the pod's port; logs why it ended early."""
     with client:
@@ -156,7 +164,14 @@ def _carry(
             return
         try:
             fd = client.fileno()
-            relay(tunnel.socket, fd, fd, first_byte_seconds=None, describe=tunnel.describe)
+            relay(
+                tunnel.socket,
+                fd,
+                fd,
+                first_byte_seconds=None,
+                describe=tunnel.describe,
+                server=name,
+            )
         finally:
             tunnel.close()
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pulumi import automation as auto
 
 from devservers.components import labels as lbl
-from devservers.components.durations import format_duration, format_instant
+from devservers.components.durations import format_exact, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.naming import stack_name
 from devservers.stacks.base.errors import Conflict, ProvisionError, SpecError, server_not_found
@@ -54,8 +54,8 @@ def check_extension(by: timedelta, settings: Settings) -> None:
     """
     if by > settings.max_ttl_delta:
         raise SpecError(
-            f"--by {format_duration(by)} exceeds the maximum lifetime of "
-            f"{format_duration(settings.max_ttl_delta)} from now"
+            f"--by {format_exact(by)} exceeds the maximum lifetime of "
+            f"{format_exact(settings.max_ttl_delta)} from now"
         )
 
 

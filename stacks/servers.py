@@ -181,7 +181,7 @@ def _refuse_objects_of_another_backend(
     """
     found = find_objects(cluster, spec.namespace, spec.stack)
     if found and not checkpoint_set_aside(settings, workspace.PROJECT, spec.stack):
-        stack.workspace.remove_stack(spec.stack)
+        workspace.remove_stack(settings, stack)
         raise Conflict(
             f"DevServer {spec.name!r} exists in namespace {spec.namespace} ({', '.join(found)}) "
             "but not in this state backend",

@@ -173,6 +173,7 @@ def proxy_ssh(
             stdout_fd,
             first_byte_seconds=settings.ssh_connect_timeout_seconds,
             describe=tunnel.describe,
+            server=name,
             error=tunnel.error,
         )
     finally:

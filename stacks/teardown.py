@@ -17,6 +17,7 @@ from pulumi import automation as auto
 
 from devservers.stacks.base.errors import ProvisionError
 from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine import workspace
 from devservers.stacks.engine.progress import engine_output
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.kube.cluster import Cluster
@@ -75,7 +76,7 @@ def destroy_stack(
             f"stack {stack.name} kept: objects still present in {namespace}: {', '.join(left)}",
             hint="run the same command again once they are gone",
         )
-    stack.workspace.remove_stack(stack.name, force=force)
+    workspace.remove_stack(settings, stack, force=force)
     user, _, name = stack.name.partition(".")
     sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name)
     return tuple(swept)

@@ -112,9 +112,15 @@ def blocked_error(target: Target, found: Blocked) -> DevserversError:
 def _hint(found: Blocked, name: str) -> str:
     again = f"then run the same command again, or 'devctl delete {name}'"
     if found.limit:
-        return f"free some of your quota (delete a server, or a smaller --flavor); {again}"
+        return (
+            "free some of your quota (delete a server), or ask for less: "
+            f"'devctl delete {name}', then 'devctl create {name} --flavor F'"
+        )
     if found.reason in IMAGE_ERRORS:
-        return f"check --image (or the image setting): the nodes must be able to pull it; {again}"
+        return (
+            "the nodes must be able to pull the image (the image setting, or "
+            f"'devctl create {name} --image IMG'); {again}"
+        )
     if found.container is not None:
         return f"see README 'DevServer images' for what an image needs; 'devctl logs {name}'"
     if found.reason == "Unschedulable":

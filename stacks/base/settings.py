@@ -288,18 +288,23 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SpecError(f"config file {path} is not readable YAML: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise SpecError(f"config file {path} must be a mapping of key: value")
     return data
 
 
-def yaml_problem(exc: OSError | yaml.YAMLError) -> str:
-    """One line saying why a YAML file could not be read (with line and column)."""
+def yaml_problem(exc: OSError | UnicodeDecodeError | yaml.YAMLError) -> str:
+    """One line saying why a YAML file could not be read (with line and column, or byte offset).
+
+    YAML files are UTF-8 (YAML 1.2, section 5.2 allows UTF-16/32 only with a byte order mark).
+    """
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"

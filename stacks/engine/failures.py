@@ -72,20 +72,20 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
         message = f"{action} of stack {stack!r} failed:\n{_tail(exc)}"
         if UNREADABLE in str(exc):
             raise UnreadableCheckpoint(message) from exc
-        raise ProvisionError(message, _hint(str(exc))) from exc
+        raise ProvisionError(message, _hint(str(exc), stack.partition(".")[2])) from exc
     except FileNotFoundError as exc:
         raise ProvisionError(
             f"the Pulumi CLI is not installed ({exc.filename!r} not found on PATH)", TOOLCHAIN_HINT
         ) from None
 
 
-def _hint(text: str) -> str | None:
+def _hint(text: str, name: str) -> str | None:
     if "plugin" in text and "kubernetes" in text:
         return TOOLCHAIN_HINT
     if "field is immutable" in text:
         return (
             "an object was changed by hand in a way that cannot be updated; delete that object "
-            "(never a claim) with kubectl, then run 'devctl repair NAME'"
+            f"(never a claim) with kubectl, then run 'devctl repair {name}'"
         )
     return None
 

@@ -202,6 +202,25 @@ def _boot_time() -> float:
     return 0.0
 
 
+def remove_stack_dirs(settings: Settings, project: str, stack: str) -> None:
+    """Removes the empty directories of a removed ``stack`` (file backends only).
+
+    The engine deletes the files of a removed stack but keeps its directories:
+    ``locks/<org>/<project>/<stack>/``, ``history/<project>/<stack>/`` and
+    ``backups/<project>/<stack>/``. ``rmdir`` refuses a directory holding a
+    file, so a lock is never broken.
+    """
+    root = settings.file_backend_dir
+    if root is None:
+        return
+    found = [*root.glob(f"locks/*/{project}/{stack}"), *root.glob(f"*/{project}/{stack}")]
+    for directory in found:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty: a lock is held (or was left by a dead process)
+            log.debug("kept %s: not empty", directory)
+
+
 def stale_locked_stacks(settings: Settings, project: str) -> list[str]:
     """Stacks of a file backend whose every engine lock is stale (dead process on this host).
 

@@ -59,9 +59,9 @@ def planned_steps(events: Iterable[auto.EngineEvent]) -> list[Step]:
 
 
 def check_plan(
-    steps: list[Step], *, mounts_claims: bool, allow_deployment_replace: bool = False
+    steps: list[Step], *, stack: str, mounts_claims: bool, allow_deployment_replace: bool = False
 ) -> None:
-    """Refuses a plan that could lose user data.
+    """Refuses a plan of ``stack`` (``<user>.<server>``) that could lose user data.
 
     Raises:
         UnsafePlan: Naming the offending steps, followed by the whole plan.
@@ -74,8 +74,8 @@ def check_plan(
     plan = "\n".join(f"  {s}" for s in steps if s.op not in ("same", "read"))
     raise UnsafePlan(
         f"refused: the update would {'; '.join(map(str, bad))}\nplan:\n{plan}",
-        hint="claims are never deleted or replaced; a Deployment replacement can be "
-        "allowed with --allow-replace",
+        hint="claims are never deleted or replaced; to allow the Deployment's replacement, "
+        f"run 'devctl repair {stack.partition('.')[2]} --allow-replace'",
     )
 
 
@@ -95,6 +95,9 @@ def check_update(
     stack.preview(on_event=events.append, color="never")
     steps = planned_steps(events)
     check_plan(
-        steps, mounts_claims=mounts_claims, allow_deployment_replace=allow_deployment_replace
+        steps,
+        stack=stack.name,
+        mounts_claims=mounts_claims,
+        allow_deployment_replace=allow_deployment_replace,
     )
     return steps

@@ -14,9 +14,9 @@ from typing import Any
 from pulumi import automation as auto
 
 from devservers.stacks.base.settings import Settings
-from devservers.stacks.engine import backends
+from devservers.stacks.engine import backends, guard
 from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
-from devservers.stacks.engine.locks import clear_stale_engine_locks
+from devservers.stacks.engine.locks import clear_stale_engine_locks, remove_stack_dirs
 
 PROJECT = "devservers"
 """Pulumi project of every DevServer stack."""
@@ -40,14 +40,18 @@ def pulumi_command() -> auto.PulumiCommand:
 
 
 def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
-    """Options shared by every stack operation: project, backend and environment."""
+    """Options shared by every stack operation: project, backend and environment.
+
+    The environment marks the engine's processes for :mod:`.guard`, which ends
+    them when this process ends.
+    """
     backends.prepare(settings)
     return auto.LocalWorkspaceOptions(
         pulumi_command=pulumi_command(),
         project_settings=auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=settings.backend)
         ),
-        env_vars={**ENGINE_ENV, **passphrase_env(settings)},
+        env_vars={**ENGINE_ENV, **passphrase_env(settings), **guard.engine_env()},
         secrets_provider=settings.secrets_provider,
     )
 
@@ -76,6 +80,27 @@ def select_stack(
         program=program or _no_program,
         opts=workspace_options(settings),
     )
+
+
+def remove_stack(settings: Settings, stack: auto.Stack, force: bool = False) -> None:
+    """Removes ``stack`` from the backend with everything the engine kept of it.
+
+    ``pulumi stack rm`` alone keeps a backup of the checkpoint
+    (``.pulumi/stacks/<project>/<stack>.json.bak``) and the stack's empty lock
+    directory (``.pulumi/locks/<org>/<project>/<stack>/``), forever: with
+    ``--remove-backups`` the engine also deletes the backups
+    (``.pulumi/backups/<project>/<stack>/``) as well as the history
+    (``.pulumi/history/<project>/<stack>/``), and their directories are removed
+    here once empty (a lock file is never touched).
+
+    Raises:
+        auto.CommandError: The engine failed (e.g. the stack still has resources
+            and ``force`` is false).
+    """
+    ws = stack.workspace
+    args = ["stack", "rm", "--yes", "--remove-backups", *["--force"] * force, stack.name]
+    ws.pulumi_command.run(args, ws.work_dir, ws.env_vars)
+    remove_stack_dirs(settings, PROJECT, stack.name)
 
 
 def plain_outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, Any]:

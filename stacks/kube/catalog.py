@@ -74,8 +74,8 @@ def load_catalog(settings: Settings, cluster: Cluster | None = None) -> Catalog:
 
 def _from_file(path: Path) -> Catalog:
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SpecError(f"flavors file {path} is not readable YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, list):
         raise SpecError(f"flavors file {path} must be a YAML list of flavors")

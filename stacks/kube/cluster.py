@@ -18,7 +18,7 @@ from typing import Any
 
 from devservers.components.durations import format_instant
 from devservers.stacks.base.errors import ClusterUnavailable, Forbidden, NotFound, SpecError
-from devservers.stacks.base.settings import Settings
+from devservers.stacks.base.settings import Settings, yaml_problem
 
 REQUEST_TIMEOUT_SECONDS = 15
 """Bound on every single Kubernetes API request."""
@@ -259,6 +259,7 @@ def connect(settings: Settings) -> Cluster:
         SpecError: If the kubeconfig is missing or invalid, or has no such
             context (bad input, nothing was contacted).
     """
+    import yaml
     from kubernetes import config
 
     try:
@@ -266,17 +267,11 @@ def connect(settings: Settings) -> Cluster:
             config_file=settings.kubeconfig_files, context=settings.context
         )
         _, active = config.list_kube_config_contexts(config_file=settings.kubeconfig_files)
-    except (config.ConfigException, OSError, TypeError) as exc:
-        files = settings.kubeconfig_files.split(os.pathsep)
-        reason = str(exc)
-        if not any(map(os.path.exists, files)):
-            reason = "no such file"
-        elif isinstance(exc, TypeError):  # YAML, but not a mapping of clusters/contexts/users
-            reason = "not a kubeconfig (apiVersion: v1, kind: Config)"
+    except (config.ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise SpecError(
             f"cannot load kubeconfig {settings.kubeconfig_files}"
             f"{f' context {settings.context!r}' if settings.context else ''}: "
-            + " ".join(reason.split()),
+            + _kubeconfig_problem(exc, settings.kubeconfig_files.split(os.pathsep)),
             hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
         ) from None
     return Cluster(
@@ -284,6 +279,19 @@ def connect(settings: Settings) -> Cluster:
         apps=_LazyApi(api, "AppsV1Api"),
         context=settings.context or active["name"],
     )
+
+
+def _kubeconfig_problem(exc: Exception, files: list[str]) -> str:
+    """One line saying why the kubeconfig ``files`` could not be loaded."""
+    import yaml
+
+    if not any(map(os.path.exists, files)):
+        return "no such file"
+    if isinstance(exc, TypeError):  # YAML, but not a mapping of clusters/contexts/users
+        return "not a kubeconfig (apiVersion: v1, kind: Config)"
+    if isinstance(exc, UnicodeDecodeError | yaml.YAMLError):
+        return f"not readable YAML: {yaml_problem(exc)}"
+    return " ".join(str(exc).split())
 
 
 class _LazyApi:

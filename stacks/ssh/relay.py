@@ -26,6 +26,7 @@ def relay(
     *,
     first_byte_seconds: float | None,
     describe: str,
+    server: str,
     error: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Pipes ``stdin_fd`` → ``sock`` and ``sock`` → ``stdout_fd`` until either side closes.
@@ -37,6 +38,7 @@ def relay(
         first_byte_seconds: How long to wait for the first byte from ``sock``;
             ``None`` for a far end that need not speak first (no bound).
         describe: What ``sock`` leads to, for messages.
+        server: The DevServer's name, for the hint.
         error: What the far end reported, if anything (port-forward error channel).
 
     Raises:
@@ -56,7 +58,7 @@ def relay(
             if not events and not answered:
                 raise ClusterUnavailable(
                     f"no answer from sshd at {describe} within {first_byte_seconds:g} s",
-                    hint="is sshd running in the DevServer? 'devctl describe' shows its pod",
+                    hint=f"is sshd running? 'devctl describe {server}' shows its pod",
                 )
             for key, _ in events:
                 if key.fileobj is sock:

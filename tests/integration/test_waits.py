@@ -126,7 +126,7 @@ def test_an_image_that_does_not_exist_ends_with_the_image_error(
         f"{reason}: pod box-" in created.stderr
         for reason in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull")
     ), created.stderr
-    assert "check --image" in created.stderr
+    assert "--image IMG" in created.stderr
     deleted = devctl(env, "delete", "box", "--yes")
     assert deleted.returncode == 0, deleted.stderr
     assert leftovers() == ([], [])

@@ -42,11 +42,11 @@ def flavors(text: str, named: str) -> Case:
     )
 
 
-def config(text: str, named: str, args: tuple[str, ...] = ("list",)) -> Case:
+def config(text: str | bytes, named: str, args: tuple[str, ...] = ("list",)) -> Case:
     return Case(args, named, env={"DEVSERVERS_CONFIG": "{home}/c.yaml"}, files={"c.yaml": text})
 
 
-def kubeconfig(text: str | None, named: str) -> Case:
+def kubeconfig(text: str | bytes | None, named: str) -> Case:
     files = {} if text is None else {"kc": text}
     return Case(("list",), named, env={"KUBECONFIG": "{home}/kc"}, files=files)
 
@@ -74,6 +74,11 @@ CORPUS: dict[str, Case] = {
     "volume-extra-field": create("-v", "data:/x:ro:z", named="data:/x:ro:z"),
     "volume-dotdot": create("-v", "data:/x/../etc", named="/x/../etc"),
     "volume-claim-too-long": create("-v", "c" * 254 + ":/x", named="c" * 254),
+    # mount paths that would hide what the server runs on (the pod would never be Ready)
+    "volume-hides-sshd": create("-v", "data:/usr/sbin", named="'/usr/sbin'"),
+    "volume-hides-keys": create("-v", "data:/home/dev/.ssh:ro", named="'/home/dev/.ssh'"),
+    "volume-hides-proc": create("-v", "data:/proc", named="'/proc'"),
+    "volume-hides-run-alias": create("-v", "data:/var/run/devserver", named="/var/run"),
     # keys
     "key-empty-file": create(
         "--ssh-public-key-file", "{home}/k.pub", named="k.pub", files={"k.pub": ""}
@@ -114,6 +119,7 @@ CORPUS: dict[str, Case] = {
     "ttl-unit-twice": create("--ttl", "1h1h", named="1h1h"),
     "ttl-units-out-of-order": create("--ttl", "30m1h", named="30m1h"),
     "ttl-overflow": create("--ttl", "9" * 20 + "d", named="9" * 20 + "d"),
+    "ttl-a-second-over-the-maximum": create("--ttl", "7d1s", named="ttl 7d1s exceeds"),
     "config-default-ttl": config("default_ttl: forever\n", "forever"),
     "config-max-ttl-zero": config("max_ttl: 0h\n", "0h"),
     "config-default-ttl-past-max": config("default_ttl: 8d\n", "8d"),
@@ -128,6 +134,11 @@ CORPUS: dict[str, Case] = {
     ),
     "flavors-file-not-yaml": flavors("- name: [\n", "line 2"),
     "flavors-file-empty-list": flavors("[]\n", "empty"),
+    "flavors-file-not-utf8": create(
+        named="not UTF-8",
+        env={"DEVSERVERS_FLAVORS_FILE": "{home}/flavors.yaml"},
+        files={"flavors.yaml": b"- name: caf\xe9\n"},
+    ),
     "flavors-negative-gpus": flavors(f"- {{name: x, {FLAVOR}, gpus: -1, default: true}}\n", "-1"),
     "flavors-too-many-gpus": flavors(f"- {{name: x, {FLAVOR}, gpus: 17, default: true}}\n", "17"),
     "flavors-bad-quantity": flavors(
@@ -144,6 +155,10 @@ CORPUS: dict[str, Case] = {
     "config-is-directory": Case(("list",), "Is a directory", env={"DEVSERVERS_CONFIG": "{home}"}),
     "config-not-yaml": config("user: [\n", "line 2"),
     "config-a-list": config("- a\n- b\n", "mapping"),
+    "config-not-utf8": config(b"user: \xff\xfe\n", "not UTF-8"),
+    "config-flag-not-utf8": Case(
+        ("--config", "{home}/c.yaml", "list"), "c.yaml", files={"c.yaml": b"\xff\xfe\x00"}
+    ),
     "config-timeout-too-low": config("operation_timeout_seconds: 5\n", "5"),
     "config-timeout-text": config("operation_timeout_seconds: soon\n", "soon"),
     "config-image-empty": config("image: ''\n", "image", args=("create", "box")),
@@ -152,6 +167,17 @@ CORPUS: dict[str, Case] = {
     "kubeconfig-missing": kubeconfig(None, "kc: no such file"),
     "kubeconfig-garbage": kubeconfig("::: not yaml [", "kc"),
     "kubeconfig-empty": kubeconfig("", "kc"),
+    "kubeconfig-not-yaml": kubeconfig("a: b: c\n", "kc: not readable YAML"),
+    "kubeconfig-tab": kubeconfig("\tclusters: []\n", "kc: not readable YAML"),
+    "kubeconfig-not-utf8": kubeconfig(b"\xff\xfe\x00\x01", "kc: not readable YAML"),
+    "kubeconfig-bad-base64": kubeconfig(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9', "
+        "certificate-authority-data: 'abcde'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n",
+        "kc",
+    ),
     "kubeconfig-not-one": kubeconfig("root:x:0:0:root:/root:/bin/bash\n", "kc: not a kubeconfig"),
     "kubeconfig-no-contexts": kubeconfig(
         "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n", "kc"

@@ -127,4 +127,4 @@ def test_an_engine_failure_shows_the_reasons_listed_under_errors_occurred() -> N
     with pytest.raises(ProvisionError) as failed, failures.engine_errors("alice.h1", "repair"):
         raise auto.CommandError(CommandResult("", stderr, 255))
     assert 'Deployment.apps "h1" is invalid' in failed.value.message
-    assert failed.value.hint and "then run 'devctl repair NAME'" in failed.value.hint
+    assert failed.value.hint and "then run 'devctl repair h1'" in failed.value.hint

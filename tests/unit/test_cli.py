@@ -136,6 +136,26 @@ def test_list_all_users_shows_namespaces_as_kubectl_does(
     )
 
 
+def test_list_never_truncates_when_stdout_is_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import devservers.stacks as stacks
+    from devservers.stacks.base.results import Server
+
+    name, user = "a-server-name-of-thirty-chars0", "a-user-name-of-thirty-chars-00"
+    namespace, flavor = f"dev-{user}", "gpu-large-with-a-long-flavor-name"
+    expiry = datetime.now(UTC) + timedelta(days=6, hours=23)
+    server = Server(name, user, namespace, f"{user}.{name}", flavor, "ContainerCreating", expiry)
+    monkeypatch.setattr(stacks, "list_servers", lambda settings, all_users=False: [server])
+    monkeypatch.setenv("COLUMNS", "40")
+    code, out, _ = run("list", "-A")
+    assert code == 0
+    _, row = out.splitlines()
+    assert row.split()[:5] == [namespace, name, user, flavor, "ContainerCreating"]
+
+
 def test_delete_without_yes_and_without_a_terminal_is_refused(home: Path) -> None:
     result = CliRunner().invoke(app, ["delete", "box"], input="y\n")
     assert result.exit_code == 2, result.stderr

@@ -163,6 +163,22 @@ def test_expiry_after_refuses_ttl_over_maximum() -> None:
     assert durations.format_duration(max_ttl) in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    ("ttl", "shown"),
+    [
+        (timedelta(days=7, seconds=1), "7d1s"),
+        (timedelta(days=7, seconds=59), "7d59s"),
+        (timedelta(weeks=1, minutes=1), "7d1m"),
+    ],
+)
+def test_a_ttl_over_the_maximum_is_shown_exactly(ttl: timedelta, shown: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        durations.expiry_after(ttl, now=_NOW, max_ttl=timedelta(days=7))
+
+    assert str(exc.value) == f"ttl {shown} exceeds the maximum of 7d"
+    assert durations.parse_duration(shown) == ttl
+
+
 def test_instant_round_trip() -> None:
     instant = datetime(2026, 11, 29, 12, 0, 5, tzinfo=UTC)
 

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,20 @@ def test_policy_delete(expires_in: timedelta, action: str) -> None:
 def test_delete_reason_names_the_expiry_and_how_long_ago() -> None:
     decision = decide(server(expires_in=-5 * M), NOW, DELETE)
     assert decision.reason == "expired at 2026-03-01T11:55:00Z (5m ago)"
+
+
+@pytest.mark.parametrize("expires_in", [timedelta(seconds=59), timedelta(seconds=1)])
+def test_a_warning_under_a_minute_before_expiry_never_says_in_0m(expires_in: timedelta) -> None:
+    reason = decide(server(expires_in=expires_in), NOW, DELETE).reason
+
+    assert "(in <1m)" in reason
+    assert "0m" not in reason
+
+
+def test_a_server_that_just_expired_did_not_expire_0m_ago() -> None:
+    reason = decide(server(expires_in=-timedelta(seconds=20)), NOW, DELETE).reason
+
+    assert reason.endswith("(<1m ago)")
 
 
 @pytest.mark.parametrize(
@@ -176,6 +191,28 @@ def test_pass_acts_on_candidates_only_and_reports_each() -> None:
     ]
     assert report.servers == 3
     assert not report.failed
+
+
+class StoppedMidway(FakeTarget):
+    """A stop signal arrives while the first server is in hand."""
+
+    def __init__(self, servers: list[Observed], stopping: threading.Event) -> None:
+        super().__init__(servers)
+        self.stopping = stopping
+
+    def destroy(self, server: Observed, due: Callable[[datetime], bool]) -> Outcome:
+        self.stopping.set()
+        return super().destroy(server, due)
+
+
+def test_a_stop_finishes_the_server_in_hand_and_starts_no_other() -> None:
+    stopping = threading.Event()
+    target = StoppedMidway([server(f"old{i}", -5 * M) for i in range(3)], stopping)
+
+    report = run_pass(target, DELETE, NOW, stopping=stopping)
+
+    assert target.calls == [("destroy", "old0")]
+    assert [(r.name, r.state) for r in report.results] == [("old0", "deleted")]
 
 
 class PairedTarget(FakeTarget):
@@ -298,12 +335,19 @@ def test_bad_option_exits_2_before_the_cluster(option: str, value: str, home: ob
     assert result.stdout == ""
 
 
-def test_devctl_reaper_run_passes_the_exit_code_on(home: object) -> None:
-    from clirun import run
+DEVCTL = str(Path(sys.executable).with_name("devctl"))
 
-    code, out, _ = run("reaper", "run", "--once", "--interval", "soon")
-    assert code == 2
-    assert out == ""
+
+def test_devctl_reaper_run_passes_the_exit_code_on(home: object) -> None:
+    result = subprocess.run(
+        [DEVCTL, "reaper", "run", "--once", "--interval", "soon"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "soon" in result.stderr
 
 
 def test_devctl_reaper_run_checks_its_output_format(home: object) -> None:

@@ -32,7 +32,7 @@ def test_steps_come_from_resource_pre_events_only() -> None:
 def test_plan_losing_a_claim_is_refused_and_shown(op: str) -> None:
     steps = [Step("update", SECRET, "box-keys"), Step(op, PVC_TYPE, "datasets")]
     with pytest.raises(Conflict) as info:
-        check_plan(steps, mounts_claims=True, allow_deployment_replace=True)
+        check_plan(steps, stack="alice.box", mounts_claims=True, allow_deployment_replace=True)
     assert "datasets" in info.value.message
     assert "update kubernetes:core/v1:Secret box-keys" in info.value.message
 
@@ -40,9 +40,9 @@ def test_plan_losing_a_claim_is_refused_and_shown(op: str) -> None:
 def test_replacing_a_claim_mounting_deployment_needs_the_override() -> None:
     steps = [Step("replace", DEPLOYMENT_TYPE, "box")]
     with pytest.raises(Conflict, match="replace kubernetes:apps/v1:Deployment box"):
-        check_plan(steps, mounts_claims=True)
-    check_plan(steps, mounts_claims=True, allow_deployment_replace=True)
-    check_plan(steps, mounts_claims=False)
+        check_plan(steps, stack="alice.box", mounts_claims=True)
+    check_plan(steps, stack="alice.box", mounts_claims=True, allow_deployment_replace=True)
+    check_plan(steps, stack="alice.box", mounts_claims=False)
 
 
 def test_in_place_updates_and_reads_pass() -> None:
@@ -52,4 +52,4 @@ def test_in_place_updates_and_reads_pass() -> None:
         Step("read", PVC_TYPE, "datasets"),
         Step("same", PVC_TYPE, "datasets"),
     ]
-    check_plan(steps, mounts_claims=True)
+    check_plan(steps, stack="alice.box", mounts_claims=True)

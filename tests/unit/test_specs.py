@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from devservers.components import naming
 from devservers.components.specs import (
     HOME_PATH,
-    RESERVED_PATHS,
+    SYSTEM_PATHS,
     DevServerSpec,
     FlavorSpec,
     Toleration,
@@ -83,15 +83,57 @@ def test_volume_parse_refuses(text: str, named: str) -> None:
     assert named in str(exc.value)
 
 
-@pytest.mark.parametrize("path", ["/dev/shmem", "/etc/devserver2", "/dev", "/etc", "/run"])
-def test_paths_next_to_reserved_ones_are_allowed(path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/devices",
+        "/etcetera",
+        "/runs",
+        "/usrdata",
+        "/data",
+        "/home",
+        "/home/dev/work",
+        "/home/dev/.sshx",
+        "/opt/models",
+        "/tmp",
+        "/mnt/scratch",
+        "/var/cache/pip",
+    ],
+)
+def test_paths_beside_the_system_ones_are_allowed(path: str) -> None:
     assert VolumeSpec.parse(f"data:{path}").mount_path == path
 
 
-@pytest.mark.parametrize("reserved", RESERVED_PATHS)
-def test_reserved_paths_cannot_be_reached_with_a_double_slash(reserved: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/usr/sbin",
+        "/home/dev/.ssh",
+        "/proc",
+        "/bin",
+        "/etc",
+        "/lib",
+        "/usr",
+        "/dev",
+        "/sys",
+        "/run/devserver",
+        "/var/run/devserver",
+        "/lib64",
+        "/usr/local/lib",
+    ],
+)
+def test_paths_the_server_runs_on_are_refused_with_what_they_hold(path: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        VolumeSpec.parse(f"data:{path}")
+
+    assert repr(path) in str(exc.value)
+    assert "runs on" in str(exc.value)
+
+
+@pytest.mark.parametrize("system", SYSTEM_PATHS)
+def test_system_paths_cannot_be_reached_with_a_double_slash(system: str) -> None:
     with pytest.raises(ValueError):
-        VolumeSpec.parse(f"data:/{reserved}")
+        VolumeSpec.parse(f"data:/{system}")
 
 
 def test_volume_is_frozen_and_strict() -> None:

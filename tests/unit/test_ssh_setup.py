@@ -210,7 +210,7 @@ def test_relay_carries_bytes_both_ways_until_the_server_closes() -> None:
     thread = threading.Thread(target=server)
     thread.start()
     os.write(in_write, b"hello")
-    relay(near, in_read, out_write, first_byte_seconds=5, describe="test")
+    relay(near, in_read, out_write, first_byte_seconds=5, describe="test", server="box")
     thread.join()
     os.close(out_write)
     with os.fdopen(out_read, "rb") as out:
@@ -231,6 +231,7 @@ def test_relay_reports_the_far_ends_error_when_closed_before_answering() -> None
             1,
             first_byte_seconds=5,
             describe="pod ns/p",
+            server="box",
             error=lambda: "no forward found",
         )
     for x in (in_read, in_write):
@@ -265,6 +266,7 @@ def test_relay_reports_a_tunnel_closed_while_ssh_sends_first() -> None:
             1,
             first_byte_seconds=5,
             describe="pod ns/p",
+            server="box",
             error=lambda: "gone",
         )
     for x in (in_read, in_write):
@@ -277,7 +279,7 @@ def test_relay_gives_up_when_nothing_answers() -> None:
     near, far = socket.socketpair()
     in_read, in_write = os.pipe()
     with pytest.raises(ClusterUnavailable, match="no answer from sshd at silent"):
-        relay(near, in_read, 1, first_byte_seconds=0.05, describe="silent")
+        relay(near, in_read, 1, first_byte_seconds=0.05, describe="silent", server="box")
     for x in (in_read, in_write):
         os.close(x)
     near.close()
