@@ -8,7 +8,6 @@ the SSH host keys stay exactly as they were.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -37,7 +36,7 @@ from devservers.stacks.engine.programs import (
 )
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
-from devservers.stacks.kube.cluster import connect
+from devservers.stacks.kube.cluster import connect, wait_until_empty
 from devservers.stacks.listing import describe_server
 from devservers.stacks.servers import _check_cluster
 from devservers.stacks.waits import Target, watched_wait
@@ -111,22 +110,22 @@ def stop_server(
 
 
 def _wait_until_no_pods(settings: Settings, user: str, name: str) -> None:
-    """Polls the server's pods every 0.5 s until none is left.
+    """Returns once no pod of the server is left (terminating ones included).
 
     Raises:
         ProvisionError: One is still there after ``operation_timeout_seconds``.
     """
     cluster = connect(settings)
     selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
-    deadline = time.monotonic() + settings.operation_timeout_seconds
-    while cluster.pods(settings.server_namespace, selector):
-        if time.monotonic() > deadline:
-            raise ProvisionError(
-                f"the pod of DevServer {name!r} is still terminating after "
-                f"{settings.operation_timeout_seconds} s",
-                hint=f"'devctl describe {name}' shows it; its node may be down",
-            )
-        time.sleep(0.5)
+    if wait_until_empty(
+        lambda: cluster.pods(settings.server_namespace, selector),
+        settings.operation_timeout_seconds,
+    ):
+        raise ProvisionError(
+            f"the pod of DevServer {name!r} is still terminating after "
+            f"{settings.operation_timeout_seconds} s",
+            hint=f"'devctl describe {name}' shows it; its node may be down",
+        )
 
 
 def start_server(

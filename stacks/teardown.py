@@ -15,12 +15,13 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from devservers.components import labels as lbl
 from devservers.stacks.base.errors import ProvisionError
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.progress import engine_output
 from devservers.stacks.engine.recovery import recover_stack
-from devservers.stacks.kube.cluster import Cluster
+from devservers.stacks.kube.cluster import Cluster, wait_until_empty
 from devservers.stacks.kube.sweep import find_objects, sweep_objects
 from devservers.stacks.ssh import sshconfig
 
@@ -70,7 +71,9 @@ def destroy_stack(
             raise
         log.warning("stack %s: the engine could not destroy; sweeping by label", stack.name)
     swept = sweep_objects(cluster, namespace, stack.name)
-    left = find_objects(cluster, namespace, stack.name)
+    left = find_objects(cluster, namespace, stack.name) or _terminating(
+        settings, cluster, namespace, stack.name
+    )
     if left:
         raise ProvisionError(
             f"stack {stack.name} kept: objects still present in {namespace}: {', '.join(left)}",
@@ -80,6 +83,24 @@ def destroy_stack(
     user, _, name = stack.name.partition(".")
     sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name)
     return tuple(swept)
+
+
+def _terminating(settings: Settings, cluster: Cluster, namespace: str, stack: str) -> list[str]:
+    """Waits until the server's Deployment and pods are gone, not only being deleted.
+
+    A terminating pod still holds its claims; a Deployment made without
+    waiting (``--no-wait``) is deleted without the engine's await. Bounded
+    by ``operation_timeout_seconds``; returns what is left then (``Kind/name``).
+    """
+    user, _, name = stack.partition(".")
+    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
+
+    def present() -> list[str]:
+        return [
+            f"Deployment/{d.metadata.name}" for d in cluster.deployments(selector, namespace)
+        ] + [f"Pod/{p.metadata.name}" for p in cluster.pods(namespace, selector)]
+
+    return wait_until_empty(present, settings.operation_timeout_seconds)
 
 
 STACK_RM_ADVICE = (

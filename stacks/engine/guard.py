@@ -39,6 +39,8 @@ POLL_SECONDS = 0.1
 """How often the guard looks for the marked processes while they end."""
 
 _started: dict[str, str] = {}
+_guards: list[object] = []
+"""The guard's process handle, kept for this process's life (it outlives every engine call)."""
 
 
 def engine_env() -> dict[str, str]:
@@ -60,7 +62,7 @@ def engine_env() -> dict[str, str]:
         mark = f"{os.getpid()}.{secrets.token_hex(8)}"
         read_end, write_end = os.pipe()  # neither end is inherited by later children
         env = {k: v for k, v in os.environ.items() if k != OWNER_VAR}
-        subprocess.Popen(
+        guard = subprocess.Popen(
             [sys.executable, "-I", "-S", __file__, mark, str(read_end)],
             pass_fds=(read_end,),
             stdin=subprocess.DEVNULL,
@@ -68,6 +70,7 @@ def engine_env() -> dict[str, str]:
             start_new_session=True,
             env=env,
         )
+        _guards.append(guard)
         os.close(read_end)
         _started.update({OWNER_VAR: mark, "write_end": str(write_end)})
     return {OWNER_VAR: _started[OWNER_VAR]}

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -250,6 +251,18 @@ class Cluster:
                 field_selector=active, _request_timeout=REQUEST_TIMEOUT_SECONDS
             ).items
         return list(nodes), list(pods)
+
+
+def wait_until_empty(lister: Callable[[], list[Any]], timeout_seconds: float) -> list[Any]:
+    """Calls ``lister`` every 0.5 s until it returns nothing or ``timeout_seconds`` pass.
+
+    Returns:
+        Its last answer: empty, or what was still there at the timeout.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    while (left := lister()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
 
 
 def connect(settings: Settings) -> Cluster:
