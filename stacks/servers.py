@@ -88,9 +88,12 @@ def create_server(
                     f"DevServer {spec.name!r} already exists (stack {spec.stack})",
                     hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
                 ) from None
-            kept = read_state(stack)  # host keys are generated once: keep those it has
-            if kept is not None:
-                state = replace(state, host_private_keys=kept.host_private_keys)
+            # Host keys are generated once: keep those of the stack, else of its Secret.
+            kept = read_state(stack)
+            keys = kept.host_private_keys if kept is not None else None
+            keys = keys or cluster.host_keys(spec.namespace, spec.name, spec.stack)
+            if keys:
+                state = replace(state, host_private_keys=keys)
                 stack.workspace.program = server_program(settings, state, wait)
             recover_stack(settings, stack)
             if spec.mounts:

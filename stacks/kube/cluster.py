@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from devservers.components import labels as lbl
 from devservers.components.durations import format_instant
 from devservers.stacks.base.errors import ClusterUnavailable, Forbidden, NotFound, SpecError
 from devservers.stacks.base.settings import Settings, yaml_problem
@@ -55,6 +56,38 @@ class Cluster:
             "Pulumi.<stack>.yaml and runs 'pulumi up' (or set 'namespace' in your config)",
         ):
             self.core.read_namespace(namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+
+    def host_keys(self, namespace: str, server: str, stack: str) -> dict[str, str] | None:
+        """The private host keys in ``server``'s host-keys Secret, if ``stack`` made it.
+
+        A create killed after the engine made that Secret, but before its first
+        update completed, left the keys only there: resuming it keeps them, so
+        the pinned keys stay the server's.
+
+        Returns:
+            Mapping of key type (``ed25519``) → private key (OpenSSH PEM), or
+            ``None`` when there is no such Secret of ``stack``.
+
+        Raises:
+            ClusterUnavailable: The API server cannot be reached.
+        """
+        import base64
+
+        try:
+            with _api(f"read secret {server}-host-keys", missing="gone"):
+                secret = self.core.read_namespaced_secret(
+                    f"{server}-host-keys", namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                )
+        except NotFound:
+            return None
+        if (secret.metadata.labels or {}).get(lbl.STACK) != stack:
+            return None
+        keys = {
+            k.removeprefix("ssh_host_").removesuffix("_key"): base64.b64decode(v).decode()
+            for k, v in (secret.data or {}).items()
+            if k.startswith("ssh_host_") and k.endswith("_key")
+        }
+        return keys or None
 
     def missing_claims(self, namespace: str, claims: set[str]) -> list[str]:
         """The claims of ``claims`` that do not exist in ``namespace``, sorted."""

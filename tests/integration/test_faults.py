@@ -200,6 +200,21 @@ def test_killed_create_then_repair_reports_and_converges(
     assert_clean(leftovers)
 
 
+def test_a_create_killed_before_its_first_update_ended_keeps_its_host_keys(
+    devctl_env: dict[str, str], leftovers: Leftovers, core: client.CoreV1Api, namespace: str
+) -> None:
+    # Killed once the engine made the objects, before the stack's outputs were written.
+    assert kill_at(devctl_env, ["create", "box", "--no-wait"], r"Deployment box created")
+    keys = core.read_namespaced_secret("box-host-keys", namespace).data
+    resumed = devctl(devctl_env, "create", "box", "--no-wait")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "replaced" not in resumed.stderr, resumed.stderr
+    assert core.read_namespaced_secret("box-host-keys", namespace).data == keys
+    assert devctl(devctl_env, "describe", "box").returncode == 0
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert_clean(leftovers)
+
+
 def test_checkpoint_sidecar_left_empty_by_a_killed_engine_is_repaired(
     devctl_env: dict[str, str], backend: str, leftovers: Leftovers
 ) -> None:
