@@ -138,17 +138,25 @@ def hold_while_locked(
 ) -> None:
     """Stops ``process`` (SIGSTOP) at a moment it holds alice.box's lock in the backend.
 
-    Create takes the lock more than once (``stack init``, then the update), and a
-    short hold may end between seeing the lock and stopping: the lock is checked
-    again once the process is stopped, and the wait goes on if it is gone.
+    Create takes the lock more than once (``stack init``, before the stack's
+    checkpoint exists, then the update), and a short hold may end between seeing
+    the lock and stopping: the lock and the checkpoint are checked again once
+    the process is stopped, and the wait goes on unless both are there.
     """
     deadline = time.monotonic() + 120
+
+    def held() -> bool:
+        return bool(
+            state_keys(postgres, env, "%/stacks/%alice.box.json")
+            and state_keys(postgres, env, "%/locks/%alice.box/%")
+        )
+
     while True:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the create never held the stack's lock"
-        if state_keys(postgres, env, "%/locks/%alice.box/%"):
+        if held():
             os.killpg(process.pid, signal.SIGSTOP)
-            if state_keys(postgres, env, "%/locks/%alice.box/%"):
+            if held():
                 return
             os.killpg(process.pid, signal.SIGCONT)
         time.sleep(0.05)
