@@ -16,21 +16,13 @@ import socket
 import statistics
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from commands import sh, timed
+
 MIB = 1024 * 1024
-
-
-def _run(argv: list[str], env: dict[str, str]) -> float:
-    """Wall seconds of a command that must succeed."""
-    start = time.monotonic()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return time.monotonic() - start
 
 
 @contextlib.contextmanager
@@ -67,18 +59,11 @@ def data_path(env: dict[str, str], namespace: str, server: str, runs: int = 3) -
         Mapping of figure → {"devctl": …, "kubectl": …} summaries; throughputs
         in MiB/s, latencies in seconds; plus the ratios devctl/kubectl.
     """
-    config = json.loads(
-        subprocess.run(
-            ["devctl", "ssh-config", server, "--no-install", "-o", "json"],
-            env=env, capture_output=True, text=True, check=True,
-        ).stdout
-    )["config_file"]  # fmt: skip
-    pod = json.loads(
-        subprocess.run(
-            ["kubectl", "get", "pods", "-n", namespace, "-l", f"devservers.dev/server={server}",
-             "-o", "json"], capture_output=True, text=True, check=True,
-        ).stdout
-    )["items"][0]["metadata"]["name"]  # fmt: skip
+    setup = sh("devctl", "ssh-config", server, "--no-install", "-o", "json", env=env)
+    config = json.loads(setup)["config_file"]
+    pods = sh("kubectl", "get", "pods", "-n", namespace, "-l", f"devservers.dev/server={server}",
+              "-o", "json")  # fmt: skip
+    pod = json.loads(pods)["items"][0]["metadata"]["name"]
     host = f"devserver-{server}"
     with tempfile.TemporaryDirectory(prefix="devservers-datapath-") as tmp:
         blob = Path(tmp) / "blob"
@@ -98,8 +83,8 @@ def data_path(env: dict[str, str], namespace: str, server: str, runs: int = 3) -
             direct = ["-o", "ProxyCommand=none", "-o", "Hostname=127.0.0.1", "-o", f"Port={port}"]
             for _ in range(runs):
                 for name, argv in figures.items():
-                    samples[name]["devctl"].append(_run(argv([]), env))
-                    samples[name]["kubectl"].append(_run(argv(direct), env))
+                    samples[name]["devctl"].append(timed(*argv([]), env=env))
+                    samples[name]["kubectl"].append(timed(*argv(direct), env=env))
     out: dict[str, Any] = {}
     for name, by in samples.items():
         if name == "connect_first_command":

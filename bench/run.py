@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import report
+from commands import sh, timed
 from datapath import data_path
 from proctree import Peak, run_sampled, sampling
 
@@ -39,21 +40,6 @@ SERVER_LABEL = "devservers.dev/server"
 OWNER_SELECTOR = f"app.kubernetes.io/managed-by=devservers,devservers.dev/owner={USER}"
 MIB = 1024 * 1024
 RESULTS = Path(__file__).parent / "results"
-
-
-def sh(*cmd: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
-    """Runs a command that must succeed; returns stdout."""
-    done = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
-def timed(*cmd: str, env: dict[str, str] | None = None, stdin: str | None = None) -> float:
-    """Wall seconds of a command that must succeed."""
-    start = time.monotonic()
-    sh(*cmd, env=env, stdin=stdin)
-    return time.monotonic() - start
 
 
 def summary(values: list[float]) -> dict[str, Any]:
