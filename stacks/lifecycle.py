@@ -116,7 +116,7 @@ def _wait_until_no_pods(settings: Settings, user: str, name: str) -> None:
         ProvisionError: One is still there after ``operation_timeout_seconds``.
     """
     cluster = connect(settings)
-    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
+    selector = lbl.server_selector(user, name)
     if wait_until_empty(
         lambda: cluster.pods(settings.server_namespace, selector),
         settings.operation_timeout_seconds,

@@ -93,7 +93,7 @@ def _terminating(settings: Settings, cluster: Cluster, namespace: str, stack: st
     by ``operation_timeout_seconds``; returns what is left then (``Kind/name``).
     """
     user, _, name = stack.partition(".")
-    selector = f"{lbl.owner_selector(user)},{lbl.SERVER}={name}"
+    selector = lbl.server_selector(user, name)
 
     def present() -> list[str]:
         return [
