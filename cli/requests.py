@@ -13,7 +13,7 @@ from devservers.cli.flavors import note_source
 from devservers.components.catalog import find_flavor
 from devservers.components.durations import expiry_after, parse_duration
 from devservers.components.naming import MAX_SERVER_NAME, check_label
-from devservers.components.specs import DevServerSpec, VolumeSpec
+from devservers.components.specs import DevServerSpec, VolumeSpec, parse_idle_timeout
 from devservers.components.sshkeys import parse_public_keys
 from devservers.stacks import Settings, SpecError, describe_validation_error
 from devservers.stacks.kube.catalog import load_catalog
@@ -30,11 +30,12 @@ def build_spec(
     ttl: str | None,
     key_files: list[Path],
     image: str | None,
+    idle_timeout: str | None = None,
 ) -> DevServerSpec:
     """Validates every create flag and assembles the spec.
 
-    Everything that needs no cluster (name, volumes, TTL, keys) is checked
-    first, so bad input is reported as such even when the cluster is down;
+    Everything that needs no cluster (name, volumes, TTL, idle timeout, keys)
+    is checked first, so bad input is reported as such even when the cluster is down;
     the flavor is then looked up in the catalog.
 
     Raises:
@@ -47,11 +48,15 @@ def build_spec(
         mounts = tuple(VolumeSpec.parse(v) for v in volumes)
         lifetime = parse_duration(settings.default_ttl if ttl is None else ttl)
         expiry = expiry_after(lifetime, datetime.now(UTC), settings.max_ttl_delta)
+        idle = idle_timeout or settings.idle_timeout
+        idle_seconds = None if idle is None else parse_idle_timeout(idle)
     keys = tuple(read_public_keys(key_files or list(settings.ssh_public_key_files), name))
     catalog = load_catalog(settings)
     note_source(catalog)
     with _spec_errors():
         chosen = find_flavor(catalog.flavors, settings.default_flavor if flavor is None else flavor)
+    if idle is None and chosen.idle_timeout is not None:
+        idle_seconds = parse_idle_timeout(chosen.idle_timeout)
     return DevServerSpec(
         name=name,
         user=settings.user,
@@ -62,6 +67,7 @@ def build_spec(
         image=image or settings.image,
         sshd_image=settings.sshd_image,
         expiry=expiry,
+        idle_timeout_seconds=idle_seconds,
     )
 
 

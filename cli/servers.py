@@ -67,6 +67,14 @@ def create(
         str | None,
         typer.Option(metavar="IMAGE", help="Container image: any Linux image with /bin/sh."),
     ] = None,
+    idle_timeout: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="Stop it after this long without a connection or CPU/GPU use, e.g. 1h; off.",
+            show_default="idle_timeout, else the flavor's, else off",
+        ),
+    ] = None,
     output: Format = OutputOption,
 ) -> None:
     """Create a DevServer and wait until it is Ready.
@@ -77,7 +85,9 @@ def create(
     from devservers.stacks import create_server
 
     settings = ctx.obj.settings
-    spec = build_spec(settings, name, flavor, volume or [], ttl, ssh_public_key_file or [], image)
+    spec = build_spec(
+        settings, name, flavor, volume or [], ttl, ssh_public_key_file or [], image, idle_timeout
+    )
     details = create_server(settings, spec, wait=wait, progress=_progress(ctx))
     render.emit(details, output, _details_view)
     if not ctx.obj.quiet:

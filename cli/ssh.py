@@ -19,6 +19,14 @@ if TYPE_CHECKING:
     from devservers.stacks import Settings, SshSetup
 
 
+StartOption = Annotated[
+    bool,
+    typer.Option(
+        "--start/--no-start", help="Start the server if it is stopped (not past its expiry)."
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     """Adds the SSH commands to ``app``."""
     app.command()(ssh)
@@ -42,8 +50,12 @@ def ssh(
             show_default="ssh_forward_agent in the config",
         ),
     ] = None,
+    start: StartOption = True,
 ) -> None:
     """Open a shell (or run a command) in a DevServer; exits with the command's status.
+
+    A stopped server (by 'devctl stop' or the idle stop) is started first
+    and waited for, unless --no-start; one past its expiry is refused.
 
     Example: devctl ssh box -A -- git -C /data/repo pull
     """
@@ -58,6 +70,7 @@ def ssh(
         proxy_command=_proxy_command(ctx),
         identity_files=_identity_files(settings),
         user_config=_user_config(),
+        start=start,
     )
     raise typer.Exit(code)
 
@@ -100,14 +113,17 @@ def ssh_config(
     render.emit(setup, output, lambda s: s.entries.rstrip("\n") or "# no DevServers")
 
 
-def ssh_proxy(ctx: typer.Context, name: NameArg) -> None:
-    """Pipe stdin/stdout to a DevServer's sshd over a port-forward (ssh ProxyCommand)."""
+def ssh_proxy(ctx: typer.Context, name: NameArg, start: StartOption = True) -> None:
+    """Pipe stdin/stdout to a DevServer's sshd over a port-forward (ssh ProxyCommand).
+
+    Starts a stopped server first (unless --no-start) and renews its activity
+    Lease while the tunnel is open.
+    """
     from devservers.stacks import proxy_ssh
 
     settings = ctx.obj.settings
-    proxy_ssh(
-        settings, settings.user, _checked(name)
-    )  # file descriptors 0 and 1, as ssh set them up
+    # File descriptors 0 and 1, as ssh set them up.
+    proxy_ssh(settings, settings.user, _checked(name), start=start)
 
 
 def _checked(name: str) -> str:

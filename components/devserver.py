@@ -37,7 +37,7 @@ _CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop
 
 
 class DevServer(pulumi.ComponentResource):
-    """A DevServer: Deployment (1 replica, Recreate), ClusterIP SSH Service, sshd config.
+    """A DevServer: Deployment (Recreate), SSH Service, sshd config, activity Lease.
 
     The pod runs the user's image with sshd brought by the DevServer: init
     container ``sshd`` copies the sshd carrier image's files into an emptyDir
@@ -90,7 +90,7 @@ class DevServer(pulumi.ComponentResource):
             create=f"{timeout_seconds}s", update=f"{timeout_seconds}s", delete=f"{timeout_seconds}s"
         )
         labels = lbl.server_labels(spec.user, name, spec.stack, spec.flavor.name)
-        notes = lbl.server_annotations(spec.expiry)
+        notes = lbl.server_annotations(spec.expiry, spec.idle_timeout_seconds)
         owned = {**notes, **lbl.FORCE_APPLY}
         awaited = owned if wait else {**owned, "pulumi.com/skipAwait": "true"}
         leaf = {**owned, **lbl.DELETE_IN_BACKGROUND}
@@ -150,6 +150,13 @@ class DevServer(pulumi.ComponentResource):
                 "selector": lbl.selector_labels(spec.user, name),
                 "ports": [{"name": "ssh", "port": 22, "targetPort": "ssh", "protocol": "TCP"}],
             },
+            opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
+        )
+        # The activity Lease that open tunnels renew (the idle stop's connection
+        # signal). Its spec is the renewers' (another field manager): none here.
+        k8s.coordination.v1.Lease(
+            name,
+            metadata={"name": name, **meta},
             opts=pulumi.ResourceOptions(parent=self, custom_timeouts=timeouts),
         )
         self.namespace = pulumi.Output.from_input(ns)

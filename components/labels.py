@@ -8,9 +8,9 @@ it is an annotation.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from devservers.components.durations import format_instant
+from devservers.components.durations import format_exact, format_instant
 
 MANAGED_BY = "devservers"
 """Value of ``app.kubernetes.io/managed-by`` on every object devservers creates."""
@@ -22,6 +22,9 @@ STACK = f"{PREFIX}/stack"
 FLAVOR = f"{PREFIX}/flavor"
 EXPIRY = f"{PREFIX}/expiry"
 """Annotation: the RFC 3339 UTC expiry instant."""
+IDLE_TIMEOUT = f"{PREFIX}/idle-timeout"
+"""Annotation: how long the server may stay idle before the reaper stops it (``1h``);
+absent when the idle stop is off."""
 
 FORCE_APPLY = {"pulumi.com/patchForce": "true"}
 """Annotation of every owned object: server-side apply takes over fields another
@@ -63,9 +66,12 @@ def server_selector(user: str, server: str) -> str:
     return ",".join(f"{key}={value}" for key, value in selector_labels(user, server).items())
 
 
-def server_annotations(expiry: datetime) -> dict[str, str]:
+def server_annotations(expiry: datetime, idle_timeout_seconds: int | None) -> dict[str, str]:
     """Annotations of every object of one DevServer (mapping of key → value)."""
-    return {EXPIRY: format_instant(expiry)}
+    notes = {EXPIRY: format_instant(expiry)}
+    if idle_timeout_seconds:
+        notes[IDLE_TIMEOUT] = format_exact(timedelta(seconds=idle_timeout_seconds))
+    return notes
 
 
 def owner_selector(user: str) -> str:

@@ -151,6 +151,7 @@ def object_names(server: str) -> tuple[tuple[str, str], ...]:
         ("Secret", f"{server}-authorized-keys"),
         ("Secret", f"{server}-host-keys"),
         ("ConfigMap", f"{server}-sshd"),
+        ("Lease", server),
     )
 
 

@@ -18,6 +18,8 @@ SERVER_RULES: tuple[dict[str, Any], ...] = (
     # The objects of a DevServer stack (Deployment, Service, Secrets, sshd ConfigMap).
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": _MANAGE},
     {"apiGroups": [""], "resources": ["services", "secrets", "configmaps"], "verbs": _MANAGE},
+    # Its activity Lease, which devctl's tunnels renew (the idle stop's heartbeat).
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": _MANAGE},
     # Read-only: what readiness checks, describe and port-forwarding need.
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": _READ},
     {"apiGroups": [""], "resources": ["pods", "pods/log", "endpoints", "events"], "verbs": _READ},
@@ -62,10 +64,13 @@ def namespace_reader_rules(namespaces: list[str]) -> list[dict[str, Any]]:
 def reaper_rules() -> list[dict[str, Any]]:
     """Cluster-wide rules of the reaper: list DevServers everywhere, destroy their objects.
 
-    It also records its ``ExpiringSoon`` warnings as Events (``create``).
+    It also records its ``ExpiringSoon`` and ``IdleSoon`` warnings as Events
+    (``create``) and reads each node's CPU usage through the API server's node
+    proxy (``nodes/proxy`` ``get``: the kubelet's ``/stats/summary``).
     """
     return [
         *SERVER_RULES,
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
     ]

@@ -16,6 +16,7 @@ from kubernetes.utils.quantity import parse_quantity
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from devservers.components import naming
+from devservers.components.durations import parse_duration
 from devservers.components.sshkeys import parse_public_keys
 
 HOME_PATH = "/home/dev"
@@ -142,12 +143,40 @@ class Toleration(_Spec):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
 
 
+MIN_IDLE_TIMEOUT_SECONDS = 60
+"""Shortest idle timeout: one reaper pass at its default interval."""
+
+
+def parse_idle_timeout(text: str) -> int | None:
+    """An idle timeout (``30m``, ``1h``, or ``off``) in seconds; ``None`` for ``off``.
+
+    Raises:
+        ValueError: Not a duration or ``off``, or shorter than one minute.
+    """
+    if text.strip().lower() == "off":
+        return None
+    seconds = int(parse_duration(text).total_seconds())
+    if seconds < MIN_IDLE_TIMEOUT_SECONDS:
+        raise ValueError(f"idle timeout {text!r} is shorter than 1m (or use off)")
+    return seconds
+
+
+def _idle_timeout(text: str) -> str:
+    parse_idle_timeout(text)
+    return text
+
+
+IdleTimeout = Annotated[str, AfterValidator(_idle_timeout)]
+"""A duration of at least one minute, or ``off``."""
+
+
 class FlavorSpec(_Spec):
     """A t-shirt size of DevServer: resources, scheduling and /dev/shm.
 
     Quantities are Kubernetes strings; ``gpus`` is a count of
     ``nvidia.com/gpu`` (requests equal limits, as Kubernetes requires for
-    extended resources).
+    extended resources). ``idle_timeout`` (a duration, e.g. ``1h``) is the
+    idle stop of its servers unless the user sets one; ``None``: off.
     """
 
     name: FlavorName
@@ -161,6 +190,7 @@ class FlavorSpec(_Spec):
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
     default_volumes: tuple[VolumeSpec, ...] = ()
+    idle_timeout: IdleTimeout | None = None
     default: bool = False
 
     @model_validator(mode="after")
@@ -184,6 +214,8 @@ class DevServerSpec(_Spec):
         expiry: Absolute UTC instant after which the reaper destroys the server.
         ssh_public_keys: Normalised OpenSSH public keys for authorized_keys.
         image: The user's image the server runs (any Linux image with ``/bin/sh``).
+        idle_timeout_seconds: How long the server may stay idle before the
+            reaper stops it (:mod:`devservers.components.idleness`); ``None``: never.
         sshd_image: The sshd carrier image whose sshd the server runs; stacks
             made before it existed read as the default.
     """
@@ -197,6 +229,7 @@ class DevServerSpec(_Spec):
     image: ImageRef
     expiry: datetime
     sshd_image: ImageRef = DEFAULT_SSHD_IMAGE
+    idle_timeout_seconds: int | None = Field(default=None, ge=MIN_IDLE_TIMEOUT_SECONDS)
 
     @model_validator(mode="after")
     def _check(self) -> DevServerSpec:

@@ -3,8 +3,12 @@
 Order of precedence: a server whose deletion is due is destroyed; under the
 ``stop`` policy a running server past its expiry is stopped; a server
 within the warning window that was not yet warned about this expiry is
-warned; everything else is left alone. A server whose last attempts failed
-waits out an exponential backoff before the next one.
+warned. Then the idle stop (:mod:`devservers.components.idleness`), for a
+running server that has one: idle for its timeout → stopped; within the idle
+warning window → warned once per idle period; otherwise it is reported as
+``active`` (with the deciding signal, recorded on its Lease when it is a
+compute signal) or ``idle``. Everything else is left alone. A server whose
+last attempts failed waits out an exponential backoff before the next one.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from devservers.components.durations import format_approx, format_instant
+from devservers.components.durations import format_approx, format_duration, format_instant
 from devservers.components.expiry import (
     Policy,
     deletion_due,
@@ -21,9 +25,12 @@ from devservers.components.expiry import (
     is_expiring_soon,
     retry_after,
 )
+from devservers.components.idleness import Thresholds, judge, warning_window
 from devservers.stacks import Observed, Settings
 
-Action = Literal["delete", "stop", "warn", "skip", "none"]
+Action = Literal[
+    "delete", "stop", "warn", "idle-stop", "idle-warn", "active", "idle", "skip", "none"
+]
 
 BACKOFF_BASE = timedelta(minutes=1)
 """Wait after the first failed attempt on a server; doubled after each further one."""
@@ -40,19 +47,25 @@ class Rules:
         policy: ``delete`` or ``stop`` at expiry.
         retention: How long the ``stop`` policy keeps a stopped server.
         warning: The window before expiry in which the reaper warns once.
+        idle_warning: The window before an idle stop in which it warns once.
+        thresholds: Usage at or above which a server is active.
     """
 
     policy: Policy = "delete"
     retention: timedelta = timedelta(hours=24)
     warning: timedelta = timedelta(minutes=30)
+    idle_warning: timedelta = timedelta(minutes=10)
+    thresholds: Thresholds = Thresholds()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
-        """The rules of ``settings`` (``expiry_policy``, ``stop_retention``, ``expiry_warning``)."""
+        """The rules of ``settings`` (expiry policy, retention, warnings, idle thresholds)."""
         return cls(
             policy=settings.expiry_policy,
             retention=settings.stop_retention_delta,
             warning=settings.expiry_warning_delta,
+            idle_warning=settings.idle_warning_delta,
+            thresholds=Thresholds(settings.idle_cpu_cores, settings.idle_gpu_percent),
         )
 
     def deletion_due(self, expiry: datetime) -> datetime:
@@ -62,10 +75,17 @@ class Rules:
 
 @dataclass(frozen=True)
 class Decision:
-    """An action and the reason for it, in words for the report."""
+    """An action and the reason for it, in words for the report.
+
+    Attributes:
+        busy: For ``active``: the compute activity to record on the Lease.
+        since: For ``idle-stop`` and ``idle-warn``: idle since (API server clock).
+    """
 
     action: Action
     reason: str
+    busy: str | None = None
+    since: datetime | None = None
 
 
 def decide(server: Observed, now: datetime, rules: Rules) -> Decision:
@@ -73,16 +93,20 @@ def decide(server: Observed, now: datetime, rules: Rules) -> Decision:
 
     Args:
         server: The server as observed on the cluster.
-        now: The current instant (UTC); injected so that tests control the clock.
-        rules: The expiry policy in effect.
+        now: The current instant (UTC) for the expiry; injected so that tests
+            control the clock. Idleness is judged in the API server's clock
+            (``server.signals.now``).
+        rules: The expiry and idle rules in effect.
     """
     if not server.is_ours:
         return Decision("none", f"stack {server.stack!r} is not <owner>.<server>")
     if server.expiry is None:
         return Decision("none", "no readable expiry annotation")
     expiry = server.expiry
-    action, reason = _due(server, expiry, now, rules)
-    if action in ("delete", "stop") and server.failures and server.failed_at:
+    decision = Decision(*_due(server, expiry, now, rules))
+    if decision.action == "none" and not _expiry_warning_due(server, expiry, now, rules):
+        decision = _idle(server, rules) or decision
+    if decision.action in ("delete", "stop", "idle-stop") and server.failures and server.failed_at:
         retry = retry_after(server.failures, server.failed_at, BACKOFF_BASE, BACKOFF_CAP)
         if now < retry:
             return Decision(
@@ -90,11 +114,37 @@ def decide(server: Observed, now: datetime, rules: Rules) -> Decision:
                 f"{server.last_error or 'failed'}; {server.failures} failed attempt(s), "
                 f"next after {format_instant(retry)}",
             )
-    if action != "none":
-        return Decision(action, reason)
-    if is_expiring_soon(expiry, now, rules.warning) and server.warned_expiry != expiry:
+    if decision.action == "none" and _expiry_warning_due(server, expiry, now, rules):
         return Decision("warn", warning_message(server, expiry, now, rules))
-    return Decision("none", reason)
+    return decision
+
+
+def _expiry_warning_due(server: Observed, expiry: datetime, now: datetime, rules: Rules) -> bool:
+    return is_expiring_soon(expiry, now, rules.warning) and server.warned_expiry != expiry
+
+
+def _idle(server: Observed, rules: Rules) -> Decision | None:
+    """The idle stop's decision for a running server that has one (and whose signals were read)."""
+    timeout, signals = server.idle_timeout, server.signals
+    if not server.replicas or timeout is None or signals is None:
+        return None
+    verdict = judge(signals, rules.thresholds)
+    if verdict.since is None:
+        return Decision("active", verdict.reason, busy=verdict.busy)
+    idle_for = verdict.idle_for(signals.now)
+    if idle_for >= timeout:
+        return Decision("idle-stop", verdict.reason, since=verdict.since)
+    stop_at = verdict.since + timeout
+    window = warning_window(timeout, rules.idle_warning)
+    if idle_for >= timeout - window and server.warned_idle != verdict.since:
+        message = (
+            f"DevServer {server.name} of {server.user} will be stopped at "
+            f"{format_instant(stop_at)} (in {format_approx(stop_at - signals.now)}) if it "
+            f"stays idle ({verdict.reason}); connect to keep it: devctl ssh {server.name}"
+        )
+        return Decision("idle-warn", message, since=verdict.since)
+    left = f"stops at {format_instant(stop_at)} if still idle"
+    return Decision("idle", f"{verdict.reason}; {left} (idle timeout {format_duration(timeout)})")
 
 
 def warning_message(server: Observed, expiry: datetime, now: datetime, rules: Rules) -> str:

@@ -23,7 +23,16 @@ from devservers.stacks import DevserversError, Observed, Outcome
 
 log = logging.getLogger(__name__)
 
-_FAILED = {"delete": "destroy-failed", "stop": "stop-failed", "warn": "warn-failed"}
+_FAILED = {
+    "delete": "destroy-failed",
+    "stop": "stop-failed",
+    "idle-stop": "stop-failed",
+    "warn": "warn-failed",
+    "idle-warn": "warn-failed",
+    "active": "record-failed",
+}
+_REPORTED = ("active", "idle")
+"""Actions that change nothing but are reported, with the deciding signal."""
 
 
 class Target(Protocol):
@@ -45,6 +54,18 @@ class Target(Protocol):
         """Records the warning on the server's Deployment."""
         ...
 
+    def idle_stop(self, server: Observed, since: datetime, reason: str) -> Outcome:
+        """Scales the server to zero if it has stayed idle since ``since`` (re-read first)."""
+        ...
+
+    def warn_idle(self, server: Observed, since: datetime, message: str) -> Outcome:
+        """Records the idle warning (about the idle period since ``since``)."""
+        ...
+
+    def record_busy(self, server: Observed, busy: str) -> Outcome:
+        """Records on the server's Lease that this pass found it active (``busy``)."""
+        ...
+
     def record_failure(self, server: Observed, state: str, reason: str, now: datetime) -> None:
         """Remembers a failed attempt for backoff and for ``devctl list``."""
         ...
@@ -55,10 +76,13 @@ class Result:
     """What the pass did (or, in a dry run, would do) to one server.
 
     Attributes:
-        action: ``delete``, ``stop``, ``warn`` or ``skip`` (backoff).
-        state: ``deleted``, ``stopped``, ``warned``, ``skipped``, ``would-<action>``
-            or ``<action>-failed`` (``destroy-failed`` for ``delete``).
-        reason: Why, in words: the expiry, a lock, an error message.
+        action: ``delete``, ``stop``, ``warn``, ``idle-stop``, ``idle-warn``,
+            ``skip`` (backoff), or ``active`` / ``idle`` (servers with an idle
+            stop that were left alone).
+        state: ``deleted``, ``stopped``, ``warned``, ``skipped``, ``active``,
+            ``idle``, ``would-<action>`` or ``<verb>-failed`` (``destroy-failed``
+            for ``delete``, ``stop-failed`` for ``idle-stop``).
+        reason: Why, in words: the expiry, the idle signals, a lock, an error.
     """
 
     stack: str
@@ -126,6 +150,8 @@ def run_pass(
         server, decision = entry
         if stopping is not None and stopping.is_set():
             return None
+        if decision.action in _REPORTED and (dry_run or not decision.busy):
+            return _result(server, decision, decision.action, decision.reason)
         if dry_run or decision.action == "skip":
             state = "skipped" if decision.action == "skip" else f"would-{decision.action}"
             return _result(server, decision, state, decision.reason)
@@ -151,10 +177,18 @@ def _act(
             outcome = target.destroy(server, lambda e: is_expired(rules.deletion_due(e), now))
         elif decision.action == "stop":
             outcome = target.stop(server, lambda e: is_expired(e, now))
+        elif decision.action == "idle-stop" and decision.since is not None:
+            outcome = target.idle_stop(server, decision.since, decision.reason)
+        elif decision.action == "idle-warn" and decision.since is not None:
+            outcome = target.warn_idle(server, decision.since, decision.reason)
+        elif decision.action == "active" and decision.busy is not None:
+            outcome = target.record_busy(server, decision.busy)
         else:
             outcome = target.warn(server, decision.reason)
     except Exception as exc:  # one server's failure must never stop the pass
         return _failed(target, server, decision, exc, now)
+    if decision.action == "active":
+        return _result(server, decision, outcome.state, decision.reason)
     log.info("%s %s: %s", outcome.state, server.stack, outcome.reason)
     return _result(server, decision, outcome.state, outcome.reason)
 
@@ -169,7 +203,7 @@ def _failed(
     else:
         reason = f"{type(exc).__name__}: {exc}"
         log.exception("%s %s: unexpected error", state, server.stack)
-    if decision.action != "warn":
+    if decision.action in ("delete", "stop", "idle-stop"):
         try:
             target.record_failure(server, state, reason, now)
         except Exception:  # recording is best effort

@@ -11,21 +11,34 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from devservers.stacks.base.errors import NotFound
+from devservers.components import labels as lbl
+from devservers.components.idleness import idle_stop_reason
+from devservers.stacks.base.errors import DevserversError, NotFound, NotReady
 from devservers.stacks.base.results import SshSetup
 from devservers.stacks.base.settings import Settings
+from devservers.stacks.kube.activity import HEARTBEAT_SECONDS, renew_connection
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.listing import describe_server, list_servers
 from devservers.stacks.ssh import sshconfig
-from devservers.stacks.ssh.portforward import find_pod, open_tunnel
+from devservers.stacks.ssh.portforward import direct_target, find_pod, open_tunnel
 from devservers.stacks.ssh.relay import relay
 from devservers.stacks.ssh.sshconfig import HostEntry, SshFiles
 
 ProxyCommand = Callable[[str], Sequence[str]]
 """Server name → argv of the ProxyCommand (``devctl … ssh-proxy NAME``)."""
+
+Notify = Callable[[str], object]
+"""Receives one line for the user (stderr: stdout may be ssh's channel)."""
+
+
+def _stderr(line: str) -> None:
+    print(f"devctl: {line}", file=sys.stderr, flush=True)
 
 
 def ssh_files(settings: Settings) -> SshFiles:
@@ -103,24 +116,29 @@ def run_ssh(
     proxy_command: ProxyCommand,
     identity_files: Sequence[Path],
     user_config: Path,
+    start: bool = True,
+    notify: Notify = _stderr,
 ) -> int:
     """Runs OpenSSH ``ssh`` into a Ready DevServer; returns ssh's exit status.
 
     The server is checked first (exists, running, Ready pod of the current
-    revision), its keys pinned and its entry written, then ``ssh -F
-    <devctl's config> devserver-NAME [-- COMMAND…]`` runs in the foreground.
-    ssh exits with the remote command's status, or 255 on a connection error.
+    revision; a stopped one is started unless ``start`` is false, see
+    :func:`ensure_running`), its keys pinned and its entry written, then
+    ``ssh -F <devctl's config> devserver-NAME [-- COMMAND…]`` runs in the
+    foreground. ssh exits with the remote command's status, or 255 on a
+    connection error.
 
     Raises:
         NotFound: No such server, or no ``ssh`` on ``PATH``.
-        NotReady: Stopped, or no Ready pod.
+        NotReady: Stopped (and ``start`` is false), or no Ready pod.
+        SpecError: Stopped and past its expiry.
         ClusterUnavailable: The API server cannot be reached.
     """
     client = shutil.which("ssh")
     if client is None:
         raise NotFound("the OpenSSH client 'ssh' is not on PATH", hint="install openssh-client")
     cluster = connect(settings)
-    find_pod(cluster, settings.user, name, settings.server_namespace)
+    ensure_running(settings, cluster, name, start, notify)
     configure_ssh(
         settings,
         [name],
@@ -155,26 +173,115 @@ def _foreground(argv: list[str]) -> int:
         signal.signal(signal.SIGINT, previous)
 
 
+def ensure_running(
+    settings: Settings, cluster: Cluster, name: str, start: bool, notify: Notify = _stderr
+) -> str:
+    """The Ready pod of the user's server ``name``, after starting it if it is stopped.
+
+    A stopped server is started (as ``devctl start`` does, waiting until
+    Ready) with a line to ``notify`` that says why it was stopped, as
+    Coder's autostart does; with ``start`` false it is refused instead.
+
+    Raises:
+        NotFound: No such server.
+        NotReady: Stopped and ``start`` is false, or no Ready pod.
+        SpecError: Stopped and past its expiry (extend it first).
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    namespace = settings.server_namespace
+    try:
+        return find_pod(cluster, settings.user, name, namespace)
+    except NotReady:
+        why = _stopped(cluster, settings.user, name, namespace)
+        if why is None:
+            raise
+    if not start:
+        raise NotReady(f"DevServer {name!r} is {why}", hint=f"start it: devctl start {name}")
+    notify(f"DevServer {name} is {why}; starting it (--no-start refuses instead)")
+    from devservers.stacks.lifecycle import start_server
+
+    start_server(settings, settings.user, name)
+    return find_pod(cluster, settings.user, name, namespace)
+
+
+def _stopped(cluster: Cluster, user: str, name: str, namespace: str) -> str | None:
+    """``stopped`` (with the idle stop's reason, if that stopped it), or ``None`` if running."""
+    found = cluster.deployments(f"{lbl.owner_selector(user)},{lbl.SERVER}={name}", namespace)
+    if not found or found[0].spec.replicas:
+        return None
+    meta = found[0].metadata
+    reason = idle_stop_reason(meta.annotations or {}, meta.generation)
+    return f"stopped ({reason})" if reason else "stopped"
+
+
 def proxy_ssh(
-    settings: Settings, user: str, name: str, stdin_fd: int = 0, stdout_fd: int = 1
+    settings: Settings,
+    user: str,
+    name: str,
+    stdin_fd: int = 0,
+    stdout_fd: int = 1,
+    start: bool = True,
+    notify: Notify = _stderr,
 ) -> None:
     """Carries ssh's bytes between ``stdin_fd``/``stdout_fd`` and the server's sshd.
 
+    A stopped server is started first (see :func:`ensure_running`). While
+    the tunnel is open, the server's activity Lease is renewed (the idle
+    stop's connection signal); a renewal that fails never ends the session:
+    it is reported once to ``notify``.
+
     Raises:
         NotFound, NotReady: See :func:`~devservers.stacks.ssh.portforward.find_pod`.
+        SpecError: Stopped and past its expiry.
         ClusterUnavailable: The tunnel cannot be opened, or sshd does not
             answer within ``settings.ssh_connect_timeout_seconds``.
     """
-    tunnel = open_tunnel(settings, user, name)
+    tunnel = open_tunnel(
+        settings, user, name, lambda c, _u, n, _ns: ensure_running(settings, c, n, start, notify)
+    )
     try:
-        relay(
-            tunnel.socket,
-            stdin_fd,
-            stdout_fd,
-            first_byte_seconds=settings.ssh_connect_timeout_seconds,
-            describe=tunnel.describe,
-            server=name,
-            error=tunnel.error,
-        )
+        with _heartbeat(settings, name, notify):
+            relay(
+                tunnel.socket,
+                stdin_fd,
+                stdout_fd,
+                first_byte_seconds=settings.ssh_connect_timeout_seconds,
+                describe=tunnel.describe,
+                server=name,
+                error=tunnel.error,
+            )
     finally:
         tunnel.close()
+
+
+@contextmanager
+def _heartbeat(settings: Settings, name: str, notify: Notify) -> Iterator[None]:
+    """Renews the server's activity Lease now, every ``HEARTBEAT_SECONDS``, and at the end."""
+    if direct_target():
+        yield
+        return
+    cluster, done = connect(settings), threading.Event()
+    warned: list[str] = []
+
+    def renew() -> None:
+        try:
+            renew_connection(cluster, settings.server_namespace, name)
+        except DevserversError as exc:
+            if not warned:
+                warned.append(exc.message)
+                notify(f"warning: {exc.message}; the idle stop may count {name} as idle")
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_SECONDS):
+            renew()
+
+    renew()
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=1)
+        if not warned:  # the end of the connection is its last activity
+            renew()

@@ -29,7 +29,7 @@ from devservers.components import naming
 from devservers.components.durations import parse_duration
 from devservers.components.expiry import Policy
 from devservers.components.platform_specs import SYSTEM_NAMESPACE, Namespace
-from devservers.components.specs import DEFAULT_SSHD_IMAGE, ImageRef
+from devservers.components.specs import DEFAULT_SSHD_IMAGE, IdleTimeout, ImageRef
 from devservers.stacks.base.errors import SpecError
 
 DEFAULT_IMAGE = "localhost/devservers/devserver:bookworm"
@@ -77,6 +77,14 @@ class Settings(BaseModel):
             or ``stop`` the server and delete it ``stop_retention`` later.
         stop_retention: How long a server stopped at expiry is kept.
         expiry_warning: How long before expiry the reaper warns (once).
+        idle_timeout: Idle stop of new servers (``devctl create --idle-timeout``
+            overrides it); ``None`` takes the flavor's ``idle_timeout``, else off.
+        idle_warning: How long before an idle stop the reaper warns (once per
+            idle period; at most half the server's idle timeout).
+        idle_cpu_cores / idle_gpu_percent: Usage at or above which a server is
+            active (its pod's CPU cores; any one of its GPUs, percent).
+        gpu_metrics_url: A dcgm-exporter style Prometheus endpoint the reaper
+            reads GPU utilisation from; ``None``: GPU usage is not counted.
         operation_timeout_seconds: Bound on one engine operation's waits.
         reaper_parallel: How many destroys (or stops) a reaper pass runs at
             once. Each engine operation holds about 370 MiB (measured by
@@ -105,6 +113,11 @@ class Settings(BaseModel):
     expiry_policy: Policy = "delete"
     stop_retention: Duration = "24h"
     expiry_warning: Duration = "30m"
+    idle_timeout: IdleTimeout | None = None
+    idle_warning: Duration = "10m"
+    idle_cpu_cores: float = Field(default=0.1, ge=0)
+    idle_gpu_percent: float = Field(default=10.0, ge=0, le=100)
+    gpu_metrics_url: str | None = None
     operation_timeout_seconds: int = Field(default=600, ge=10, le=86400)
     reaper_parallel: int = Field(default=2, ge=1, le=64)
     ssh_forward_agent: bool = False
@@ -196,6 +209,11 @@ class Settings(BaseModel):
     def stop_retention_delta(self) -> timedelta:
         """``stop_retention`` as a duration."""
         return parse_duration(self.stop_retention)
+
+    @property
+    def idle_warning_delta(self) -> timedelta:
+        """``idle_warning`` as a duration."""
+        return parse_duration(self.idle_warning)
 
     @property
     def expiry_warning_delta(self) -> timedelta:

@@ -33,6 +33,7 @@ class Cluster:
     core: Any
     apps: Any
     context: str
+    coordination: Any = None
 
     def identity(self) -> str:
         """The cluster's identity: the UID of its ``kube-system`` namespace.
@@ -166,6 +167,19 @@ class Cluster:
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
 
+    def deployment_generation(self, namespace: str, name: str) -> int:
+        """The Deployment's ``metadata.generation``.
+
+        Raises:
+            NotFound: The Deployment does not exist (any more).
+        """
+        missing = f"Deployment {namespace}/{name} does not exist"
+        with _api(f"read deployment {namespace}/{name}", missing=missing):
+            found = self.apps.read_namespaced_deployment(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        return int(found.metadata.generation or 0)
+
     def record_event(
         self, namespace: str, name: str, uid: str | None, reason: str, message: str, component: str
     ) -> None:
@@ -267,6 +281,40 @@ class Cluster:
             return dict(found.data or {})
         return None
 
+    def get_json(self, path: str, query: dict[str, str] | None = None) -> tuple[Any, datetime]:
+        """GETs an API server path as JSON, with the API server's clock at the answer.
+
+        Args:
+            path: An absolute API path, e.g. ``/api/v1/nodes/n1/proxy/stats/summary``.
+            query: Query parameters.
+
+        Returns:
+            The decoded body and the instant of the answer's ``Date`` header (UTC;
+            RFC 9110 §6.6.1: the origin server's clock, one-second resolution).
+
+        Raises:
+            NotFound: The path does not exist (404).
+            Forbidden: These credentials may not read it.
+            ClusterUnavailable: The API server (or, through a proxy path, the
+                node) cannot be reached or answered with an error.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        client = self.core.api_client
+        request = client.param_serialize(
+            "GET",
+            path,
+            query_params=list((query or {}).items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        with _api(f"get {path}", missing=f"{path} does not exist"):
+            response = client.call_api(*request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+            response.read()
+            if not 200 <= response.status <= 299:
+                raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return json.loads(response.data), _date_of(response)
+
     def nodes_and_pods(self) -> tuple[list[Any], list[Any]]:
         """All nodes and every pod not yet finished (two calls).
 
@@ -284,6 +332,16 @@ class Cluster:
                 field_selector=active, _request_timeout=REQUEST_TIMEOUT_SECONDS
             ).items
         return list(nodes), list(pods)
+
+
+def _date_of(response: Any) -> datetime:
+    """The ``Date`` header of an HTTP response as a UTC instant (now, if it has none)."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(response.headers["Date"]).astimezone(UTC)
+    except (KeyError, TypeError, ValueError):
+        return datetime.now(UTC)
 
 
 def wait_until_empty(lister: Callable[[], list[Any]], timeout_seconds: float) -> list[Any]:
@@ -324,6 +382,7 @@ def connect(settings: Settings) -> Cluster:
         core=_LazyApi(api, "CoreV1Api"),
         apps=_LazyApi(api, "AppsV1Api"),
         context=settings.context or active["name"],
+        coordination=_LazyApi(api, "CoordinationV1Api"),
     )
 
 

@@ -20,7 +20,7 @@ from devservers.stacks.kube.cluster import REQUEST_TIMEOUT_SECONDS, Cluster, api
 
 log = logging.getLogger(__name__)
 
-_KINDS = ("Deployment", "Service", "Secret", "ConfigMap")
+_KINDS = ("Deployment", "Service", "Secret", "ConfigMap", "Lease")
 """Kinds of object a DevServer owns, in deletion order."""
 
 
@@ -102,6 +102,6 @@ def sweep_objects(cluster: Cluster, namespace: str, stack: str) -> list[str]:
 
 
 def _call(cluster: Cluster, kind: str, verb: str) -> Callable[..., Any]:
-    api = cluster.apps if kind == "Deployment" else cluster.core
+    api = {"Deployment": cluster.apps, "Lease": cluster.coordination}.get(kind, cluster.core)
     snake = {"ConfigMap": "config_map"}.get(kind, kind.lower())
     return getattr(api, f"{verb}_namespaced_{snake}")

@@ -18,6 +18,7 @@ from pulumi import automation as auto
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES, WARNED_EXPIRY
+from devservers.components.idleness import IDLE_STOPPED, WARNED_IDLE, idle_stop_note
 from devservers.components.naming import parse_stack_name
 from devservers.stacks.base.errors import Conflict, NotFound
 from devservers.stacks.base.settings import Settings
@@ -25,9 +26,11 @@ from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock, stale_locked_stacks
 from devservers.stacks.engine.programs import Checkpoint, ServerState, guarded, outputs_expiry
+from devservers.stacks.kube.activity import read_activity, record_busy
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.lifecycle import change_server
 from devservers.stacks.reaping.observations import Observed, Outcome, observed_from
+from devservers.stacks.reaping.signals import read_signals
 from devservers.stacks.teardown import destroy_stack
 
 log = logging.getLogger(__name__)
@@ -94,7 +97,11 @@ class Reaping:
                 seen = self._interrupted(stack)
                 if seen is not None and self.namespace in (None, seen.namespace):
                     found[stack] = seen
-        return sorted(found.values(), key=lambda o: o.stack)
+        signals = read_signals(self.cluster, self.settings, list(found.values()), self.namespace)
+        return sorted(
+            (replace(o, signals=signals.get(o.stack)) for o in found.values()),
+            key=lambda o: o.stack,
+        )
 
     def _interrupted(self, stack_id: str) -> Observed | None:
         """A stack whose operation was killed (stale lock), as observed from its outputs."""
@@ -200,16 +207,89 @@ class Reaping:
         Raises:
             ClusterUnavailable: The API server refused or cannot be reached.
         """
-        if server.replicas is None or server.expiry is None:
+        if server.expiry is None:
+            return Outcome("skipped", "no expiry to warn about")
+        return self._warn(server, "ExpiringSoon", message, {WARNED_EXPIRY: server.expiry})
+
+    def idle_stop(self, server: Observed, since: datetime, reason: str) -> Outcome:
+        """Scales an idle server to zero through its stack, as ``devctl stop`` does.
+
+        Its Lease is read again first: a connection or busy record newer
+        than ``since`` skips the stop. Claims, host keys and the expiry are
+        kept; the Deployment is annotated with ``reason`` (``describe`` and
+        ``devctl ssh`` show it until the next start).
+
+        Raises:
+            ProvisionError: The engine failed.
+        """
+        if not server.is_ours:
+            return Outcome("skipped", f"stack {server.stack!r} is not <owner>.<server>")
+        fresh = read_activity(self.cluster, server.namespace, server.name)
+        latest = [t for t in (fresh.connected_at, fresh.busy_at) if t] if fresh else []
+        if latest and max(latest) > since:
+            return Outcome("skipped", f"active meanwhile (at {format_instant(max(latest))})")
+
+        def change(state: ServerState) -> ServerState:
+            if state.spec.namespace != server.namespace:
+                raise Conflict(f"stack {server.stack} is for namespace {state.spec.namespace}")
+            return replace(state, replicas=0)
+
+        def run() -> Outcome:
+            changed = change_server(
+                self.settings, server.user, server.name, change, wait=False, progress=self.progress
+            )
+            if not changed:
+                return Outcome("skipped", "already stopped")
+            generation = self.cluster.deployment_generation(server.namespace, server.name)
+            self._annotate(
+                server,
+                {
+                    IDLE_STOPPED: idle_stop_note(generation, reason),
+                    REAP_FAILURES: None,
+                    REAP_FAILED_AT: None,
+                    REAP_ERROR: None,
+                },
+            )
+            return Outcome("stopped", reason)
+
+        return self._serialized(server, None, run)
+
+    def warn_idle(self, server: Observed, since: datetime, message: str) -> Outcome:
+        """Records an ``IdleSoon`` Warning Event and remembers this idle period was warned about.
+
+        Raises:
+            ClusterUnavailable: The API server refused or cannot be reached.
+        """
+        return self._warn(server, "IdleSoon", message, {WARNED_IDLE: since})
+
+    def _warn(
+        self, server: Observed, reason: str, message: str, warned: dict[str, datetime]
+    ) -> Outcome:
+        """Records a Warning Event (``reason``) on the Deployment, then the ``warned`` instants."""
+        if server.replicas is None:
             return Outcome("skipped", "no Deployment to warn on")
         opened = self._open(server)
         if isinstance(opened, Outcome):
             return opened
         self.cluster.record_event(
-            server.namespace, server.name, server.uid, "ExpiringSoon", message, COMPONENT
+            server.namespace, server.name, server.uid, reason, message, COMPONENT
         )
-        self._annotate(server, {WARNED_EXPIRY: format_instant(server.expiry)})
+        self._annotate(server, {key: format_instant(at) for key, at in warned.items()})
         return Outcome("warned", message)
+
+    def record_busy(self, server: Observed, busy: str) -> Outcome:
+        """Records on the server's Lease that this pass found it active (``busy``).
+
+        A server without a Lease (made before the idle stop) is left alone.
+
+        Raises:
+            ClusterUnavailable: The API server refused or cannot be reached.
+        """
+        try:
+            record_busy(self.cluster, server.namespace, server.name, busy)
+        except NotFound:
+            return Outcome("active", "no activity Lease")
+        return Outcome("active", busy)
 
     def record_failure(self, server: Observed, state: str, reason: str, now: datetime) -> None:
         """Remembers a failed attempt on the Deployment (for backoff, ``list`` and ``describe``)."""

@@ -8,12 +8,13 @@ carry the expiry and what the reaper recorded (warnings, failures).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from devservers.components import labels as lbl
-from devservers.components.durations import parse_instant
+from devservers.components.durations import parse_duration, parse_instant
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES, WARNED_EXPIRY
+from devservers.components.idleness import WARNED_IDLE, Signals
 from devservers.components.naming import parse_stack_name
 
 
@@ -30,6 +31,9 @@ class Observed:
         failures: Reaper attempts that failed in a row.
         failed_at: When the last one failed.
         last_error: ``<state>: <reason>`` of the last failure.
+        idle_timeout: Its idle stop; ``None`` when off.
+        warned_idle: The idle-since instant the last idle warning was about.
+        signals: Its activity, read by the pass when it has an idle stop and runs.
     """
 
     stack: str
@@ -43,6 +47,9 @@ class Observed:
     failures: int = 0
     failed_at: datetime | None = None
     last_error: str | None = None
+    idle_timeout: timedelta | None = None
+    warned_idle: datetime | None = None
+    signals: Signals | None = None
 
     @property
     def is_ours(self) -> bool:
@@ -75,12 +82,21 @@ def observed_from(meta: dict[str, Any], replicas: int | None) -> Observed | None
         failures=_count(notes.get(REAP_FAILURES)),
         failed_at=_instant(notes.get(REAP_FAILED_AT)),
         last_error=notes.get(REAP_ERROR),
+        idle_timeout=_duration(notes.get(lbl.IDLE_TIMEOUT)),
+        warned_idle=_instant(notes.get(WARNED_IDLE)),
     )
 
 
 def _instant(text: str | None) -> datetime | None:
     try:
         return parse_instant(text) if text else None
+    except ValueError:
+        return None
+
+
+def _duration(text: str | None) -> timedelta | None:
+    try:
+        return parse_duration(text) if text else None
     except ValueError:
         return None
 

@@ -106,23 +106,38 @@ def find_pod(cluster: Cluster, user: str, name: str, namespace: str) -> str:
     return str(newest.metadata.name)
 
 
-def open_tunnel(settings: Settings, user: str, name: str) -> Tunnel:
+PodFinder = Callable[[Cluster, str, str, str], str]
+"""``(cluster, user, name, namespace)`` → the pod to connect to (:func:`find_pod`'s shape)."""
+
+
+def open_tunnel(settings: Settings, user: str, name: str, find: PodFinder | None = None) -> Tunnel:
     """Opens a byte stream to the sshd of a DevServer (or to ``$DEVSERVERS_SSH_TARGET``).
 
     Bounded by ``settings.ssh_connect_timeout_seconds``.
+
+    Args:
+        settings: devctl settings (cluster, namespace, connect timeout).
+        user: The server's owner.
+        name: The server's name.
+        find: Chooses the pod; :func:`find_pod` by default.
 
     Raises:
         NotFound, NotReady: See :func:`find_pod`.
         ClusterUnavailable: The port-forward (or the test target) cannot be opened.
     """
     timeout = settings.ssh_connect_timeout_seconds
-    target = os.environ.get(TARGET_ENV)
+    target = direct_target()
     if target:
         return _direct(target, timeout)
     cluster = connect(settings)
     namespace = settings.server_namespace
-    pod = find_pod(cluster, user, name, namespace)
+    pod = (find or find_pod)(cluster, user, name, namespace)
     return port_forward(cluster, namespace, pod, timeout)
+
+
+def direct_target() -> str | None:
+    """``host:port`` of ``$DEVSERVERS_SSH_TARGET`` (tunnels go there, not to a pod), if set."""
+    return os.environ.get(TARGET_ENV) or None
 
 
 def _serving(pod: Any) -> bool:

@@ -162,6 +162,7 @@ def test_creates_exactly_the_expected_objects(built) -> None:
             ("kubernetes:core/v1:Secret", "box-authorized-keys"),
             ("kubernetes:core/v1:Secret", "box-host-keys"),
             ("kubernetes:core/v1:ConfigMap", "box-sshd"),
+            ("kubernetes:coordination.k8s.io/v1:Lease", "box"),
         ]
     )
     # create checks these names for objects it does not own
