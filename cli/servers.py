@@ -225,17 +225,65 @@ def _list_view(servers: list[Server], namespaces: bool = False, wide: bool = Fal
     from rich.console import Group
 
     header = ("namespace",) * namespaces + ("name", "user", "flavor", "status", "expiry", "left")
-    header += ("cpu", "memory", "gpus", "node", "image", "age") * wide
+    header += ("idle",) + ("cpu", "memory", "gpus", "node", "image", "age") * wide
     now = datetime.now(UTC)
     rows = [
         (s.namespace,) * namespaces
-        + (s.name, s.user, s.flavor, s.status, render.plain(s.expiry), _left(s))
+        + (s.name, s.user, s.flavor, s.status, render.plain(s.expiry), _left(s), _idle(s, now))
         + (s.cpu, s.memory, s.gpus, s.node or "<none>", s.image, _age(s, now)) * wide
         for s in servers
     ]
     table = render.table(header, rows)
     notices = [f"! {s.name}: {s.notice}" for s in servers if s.notice]
+    notices += [f"! {s.name}: stopped, {s.stopped_reason}" for s in servers if s.stopped_reason]
     return Group(table, *notices) if notices else table
+
+
+def _idle(server: Server, now: datetime) -> str:
+    """IDLE: ``active``, time since the last activity (``12m``), or ``-`` (stopped, unknown)."""
+    from devservers.components.durations import format_approx
+
+    if server.active:
+        return "active"
+    if server.idle_since is None:
+        return "-"
+    return format_approx(now - server.idle_since)
+
+
+def _idle_stop(server: Server, now: datetime) -> str:
+    """The idle stop line of ``describe``: the timeout and when it would stop."""
+    from devservers.components.durations import format_approx, parse_duration
+
+    if server.idle_timeout is None:
+        return "off"
+    if server.stopped_reason:
+        return f"after {server.idle_timeout} idle; stopped ({server.stopped_reason})"
+    if server.active or server.idle_since is None:
+        return f"after {server.idle_timeout} idle"
+    stop_at = server.idle_since + parse_duration(server.idle_timeout)
+    return (
+        f"after {server.idle_timeout} idle; idle {format_approx(now - server.idle_since)}, "
+        f"stops at {render.plain(stop_at)} if still idle"
+    )
+
+
+def _activity(d: ServerDetails, now: datetime) -> list[str]:
+    """The Activity lines of ``describe``: each signal's last value and time."""
+    from devservers.components.durations import format_approx
+
+    if d.activity_error:
+        return [f"  unknown: {d.activity_error}"]
+    if d.connected_at is None:
+        connection = "never connected"
+    else:
+        ago = format_approx(now - d.connected_at)
+        connection = f"last {render.plain(d.connected_at)} ({ago} ago) by {d.holder}"
+    compute = (
+        f"last found active {render.plain(d.busy_at)} ({d.busy})"
+        if d.busy_at
+        else "never found active"
+    )
+    return [f"  connection: {connection}", f"  compute:    {compute}"]
 
 
 def _age(server: Server, now: datetime) -> str:
@@ -250,7 +298,7 @@ def _age(server: Server, now: datetime) -> str:
 
 
 def _details_view(d: ServerDetails) -> Any:
-    s = d.server
+    s, now = d.server, datetime.now(UTC)
     lines = [
         f"Name:       {s.name}",
         f"User:       {s.user}",
@@ -261,6 +309,9 @@ def _details_view(d: ServerDetails) -> Any:
         *([f"Reason:     {d.reason}"] if d.reason else []),
         f"Expiry:     {render.plain(s.expiry)} ({_expiry_state(s)})",
         *([f"Notice:     {s.notice}"] if s.notice else []),
+        f"Idle stop:  {_idle_stop(s, now)}",
+        "Activity:",
+        *_activity(d, now),
         f"Image:      {d.image}",
         f"sshd:       {d.sshd_image or 'the image own /usr/sbin/sshd (until the next update)'}",
         f"Service:    {d.service} (port 22)",

@@ -13,11 +13,13 @@ from typing import Any
 from devservers.components import VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import parse_instant
+from devservers.components.idleness import idle_stop_reason
 from devservers.components.naming import stack_name
 from devservers.components.specs import GPU_RESOURCE
-from devservers.stacks.base.errors import server_not_found
+from devservers.stacks.base.errors import DevserversError, Forbidden, server_not_found
 from devservers.stacks.base.results import PodInfo, Server, ServerDetails
 from devservers.stacks.base.settings import Settings
+from devservers.stacks.kube.activity import Activity, list_activity, read_activity
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.kube.facts import Facts, read_facts
 from devservers.stacks.kube.notices import with_notice
@@ -25,9 +27,9 @@ from devservers.stacks.kube.readiness import blocked, name_of
 
 
 def list_servers(settings: Settings, all_users: bool = False, wide: bool = False) -> list[Server]:
-    """The user's DevServers (or everyone's) from one label-selected API call.
+    """The user's DevServers (or everyone's): their Deployments and activity Leases (two calls).
 
-    With ``wide``, a second call (their pods) fills in each server's node.
+    With ``wide``, a third call (their pods) fills in each server's node.
 
     Raises:
         ClusterUnavailable: The API server cannot be reached.
@@ -40,10 +42,47 @@ def list_servers(settings: Settings, all_users: bool = False, wide: bool = False
     found = cluster.labelled("deployments", selector, namespace)
     now = datetime.now(UTC)
     servers = [_listed(d, settings, now) for d in found]
+    try:
+        leases, at = list_activity(cluster, selector, namespace)
+    except Forbidden:  # a Role from before the idle stop: no IDLE column values
+        leases, at = {}, now
+    servers = [
+        _with_activity(s, d, leases.get((s.namespace, s.stack)), at)
+        for s, d in zip(servers, found, strict=True)
+    ]
     if wide:
         nodes = _nodes(cluster.labelled("pods", selector, namespace))
         servers = [replace(s, node=nodes.get((s.namespace, s.stack))) for s in servers]
     return sorted(servers, key=lambda s: (s.user, s.name))
+
+
+def _with_activity(
+    server: Server, deployment: dict[str, Any], activity: Activity | None, now: datetime
+) -> Server:
+    """``server`` with its idle fields, from its Deployment and its Lease's activity at ``now``."""
+    notes, meta = _annotations(deployment), deployment["metadata"]
+    stopped = idle_stop_reason(notes, meta.get("generation"))
+    timeout = notes.get(lbl.IDLE_TIMEOUT)
+    if server.status == "Stopped" or activity is None:
+        return replace(server, idle_timeout=timeout, stopped_reason=stopped)
+    return replace(
+        server,
+        idle_timeout=timeout,
+        idle_since=activity.idle_since(_available_since(deployment)),
+        active=activity.active(now),
+    )
+
+
+def _available_since(deployment: dict[str, Any]) -> datetime | None:
+    """When its pod last became available: the ``Available`` condition's last transition.
+
+    With the Recreate strategy a Deployment is unavailable while its one pod
+    is not Ready, so this is the server's last start (or recovery).
+    """
+    for condition in (deployment.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Available" and condition.get("status") == "True":
+            return parse_instant(condition["lastTransitionTime"])
+    return None
 
 
 def _nodes(pods: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -82,6 +121,8 @@ def describe_server(
             stack_name(user, name), f"no Deployment in {settings.server_namespace}"
         )
     server = _listed(facts.deployment, settings, datetime.now(UTC))
+    activity, activity_error = _read_activity(cluster, server)
+    server = _with_activity(server, facts.deployment, activity, datetime.now(UTC))
     if outputs is None:
         outputs = stack_outputs(settings, server.stack)
     spec = outputs.get("spec", {})
@@ -95,7 +136,21 @@ def describe_server(
         pods=tuple(_pod(p) for p in facts.pods),
         events=tuple(_event(e) for e in sorted(facts.events, key=_when)[-RECENT_EVENTS:]),
         reason=_reason(facts) if server.status == "Pending" else None,
+        connected_at=activity.connected_at if activity else None,
+        holder=activity.holder if activity else None,
+        busy_at=activity.busy_at if activity else None,
+        busy=activity.busy if activity else None,
+        activity_error=activity_error,
     )
+
+
+def _read_activity(cluster: Cluster, server: Server) -> tuple[Activity | None, str | None]:
+    """The server's activity, or why it cannot be read."""
+    try:
+        found = read_activity(cluster, server.namespace, server.name)
+    except DevserversError as exc:
+        return None, exc.message
+    return found, None if found else "no activity Lease (devctl repair adds it)"
 
 
 def _reason(facts: Facts) -> str | None:

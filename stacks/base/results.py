@@ -22,6 +22,13 @@ class Server:
         memory: Memory request-limit (e.g. ``4Gi-8Gi``).
         gpus: ``nvidia.com/gpu`` count (``0`` for none).
         node: The node of its pod, when asked for (``list -o wide``) and scheduled.
+        idle_timeout: Its idle stop (``2m``, ``1h``); ``None`` when off.
+        idle_since: When it was last active (API server clock): the latest of
+            its pod becoming available, a connection, a busy record; ``None``
+            when stopped or unknown (no activity Lease, or not readable).
+        active: A tunnel is open, or the reaper found it busy within the Lease
+            duration (90 s).
+        stopped_reason: Why the reaper stopped it for idleness, while stopped.
     """
 
     name: str
@@ -39,6 +46,10 @@ class Server:
     memory: str = ""
     gpus: str = "0"
     node: str | None = None
+    idle_timeout: str | None = None
+    idle_since: datetime | None = None
+    active: bool = False
+    stopped_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,11 @@ class ServerDetails:
         reason: Why a ``Pending`` server will not become Ready without a
             change, in the cluster's words (e.g. ``FailedCreate: … exceeded
             quota …``), or ``None``.
+        connected_at: The last renewal of its activity Lease by a tunnel
+            (API server clock), and ``holder``, who renewed it.
+        busy_at: The last reaper pass that found it active, and ``busy``,
+            what it saw (``cpu 0.85 cores``).
+        activity_error: Why its activity could not be read, if it could not.
     """
 
     server: Server
@@ -74,6 +90,11 @@ class ServerDetails:
     image: str = ""
     sshd_image: str | None = None
     reason: str | None = None
+    connected_at: datetime | None = None
+    holder: str | None = None
+    busy_at: datetime | None = None
+    busy: str | None = None
+    activity_error: str | None = None
 
 
 @dataclass(frozen=True)

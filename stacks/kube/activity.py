@@ -59,8 +59,20 @@ class Activity:
 
     def connected(self, now: datetime) -> bool:
         """Whether a tunnel renewed within :data:`LEASE_DURATION_SECONDS` before ``now``."""
-        window = timedelta(seconds=LEASE_DURATION_SECONDS)
-        return self.connected_at is not None and now - self.connected_at < window
+        return _recent(self.connected_at, now)
+
+    def active(self, now: datetime) -> bool:
+        """Connected, or found busy by the reaper within :data:`LEASE_DURATION_SECONDS`."""
+        return self.connected(now) or _recent(self.busy_at, now)
+
+    def idle_since(self, started_at: datetime | None) -> datetime | None:
+        """The latest of ``started_at`` (its pod's start), the last connection and busy record."""
+        known = [t for t in (started_at, self.connected_at, self.busy_at) if t]
+        return max(known) if known else None
+
+
+def _recent(at: datetime | None, now: datetime) -> bool:
+    return at is not None and now - at < timedelta(seconds=LEASE_DURATION_SECONDS)
 
 
 def activity_of(lease: dict[str, Any]) -> Activity:

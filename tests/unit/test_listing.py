@@ -10,7 +10,7 @@ import pytest
 from devservers.cli.servers import details_view
 from devservers.components import labels as lbl
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES
-from devservers.stacks import Settings
+from devservers.stacks import NotFound, Settings
 from devservers.stacks.kube.notices import with_notice
 from devservers.stacks.listing import _annotations, _server, describe_server
 
@@ -93,6 +93,9 @@ class _Cluster:
 
     def events(self, namespace: str, name: str) -> list[Any]:
         return []
+
+    def get_json(self, path: str, query: dict[str, str] | None = None) -> tuple[Any, datetime]:
+        raise NotFound(path)
 
 
 @pytest.mark.parametrize(
