@@ -359,6 +359,47 @@ def test_no_pod_to_enter_is_a_clear_error(cluster, name, error, words) -> None:
         find_pod(cluster, "alice", name, "dev-alice")
 
 
+def _idle_stopped(pods: list) -> FakeCluster:
+    """A server the reaper stopped for idleness (the note is of its current generation)."""
+    cluster = FakeCluster(pods, replicas=0)
+    cluster._deployment.metadata.annotations["devservers.dev/idle-stopped"] = (
+        "2 idle 31m: no connection since start, cpu 0.00 cores < 0.1"
+    )
+    return cluster
+
+
+def test_a_stopped_server_is_refused_with_no_start_naming_the_idle_stop(tmp_path) -> None:
+    from devservers.stacks import Settings
+    from devservers.stacks.sessions import ensure_running
+
+    settings = Settings(user="alice", state_dir=tmp_path, config_dir=tmp_path)
+    with pytest.raises(NotReady, match=r"is stopped \(idle 31m: no connection") as caught:
+        ensure_running(settings, _idle_stopped([]), "box", start=False)
+    assert caught.value.hint == "start it: devctl start box"
+
+
+def test_connecting_to_a_stopped_server_starts_it_and_says_so(tmp_path, monkeypatch) -> None:
+    from devservers.stacks import Settings, lifecycle
+    from devservers.stacks.sessions import ensure_running
+
+    cluster = _idle_stopped([_pod("box-1", "new")])
+    started: list[str] = []
+
+    def start(settings: Settings, user: str, name: str) -> None:
+        started.append(f"{user}/{name}")
+        cluster._deployment.spec.replicas = 1
+
+    monkeypatch.setattr(lifecycle, "start_server", start)
+    settings = Settings(user="alice", state_dir=tmp_path, config_dir=tmp_path)
+    notes: list[str] = []
+    assert ensure_running(settings, cluster, "box", start=True, notify=notes.append) == "box-1"
+    assert started == ["alice/box"]
+    assert notes == [
+        "DevServer box is stopped (idle 31m: no connection since start, cpu 0.00 cores < 0.1); "
+        "starting it (--no-start refuses instead)"
+    ]
+
+
 # --- the start script ------------------------------------------------------------
 
 
