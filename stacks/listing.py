@@ -12,14 +12,14 @@ from typing import Any
 
 from devservers.components import VolumeSpec
 from devservers.components import labels as lbl
-from devservers.components.durations import parse_instant
-from devservers.components.idleness import idle_stop_reason
+from devservers.components.durations import format_instant, parse_duration, parse_instant
+from devservers.components.idleness import WARNED_IDLE, idle_stop_reason
 from devservers.components.naming import stack_name
 from devservers.components.specs import GPU_RESOURCE
 from devservers.stacks.base.errors import DevserversError, Forbidden, server_not_found
 from devservers.stacks.base.results import PodInfo, Server, ServerDetails
 from devservers.stacks.base.settings import Settings
-from devservers.stacks.kube.activity import Activity, list_activity, read_activity
+from devservers.stacks.kube.activity import Activity, available_since, list_activity, read_activity
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.kube.facts import Facts, read_facts
 from devservers.stacks.kube.notices import with_notice
@@ -65,24 +65,19 @@ def _with_activity(
     timeout = notes.get(lbl.IDLE_TIMEOUT)
     if server.status == "Stopped" or activity is None:
         return replace(server, idle_timeout=timeout, stopped_reason=stopped)
+    since = activity.idle_since(available_since(deployment))
+    warned = notes.get(WARNED_IDLE)
+    notice = server.notice
+    if notice is None and timeout and since and warned == format_instant(since):
+        stop_at = format_instant(since + parse_duration(timeout))
+        notice = f"idle: will be stopped at {stop_at} if it stays idle (idle timeout {timeout})"
     return replace(
         server,
         idle_timeout=timeout,
-        idle_since=activity.idle_since(_available_since(deployment)),
+        idle_since=since,
         active=activity.active(now),
+        notice=notice,
     )
-
-
-def _available_since(deployment: dict[str, Any]) -> datetime | None:
-    """When its pod last became available: the ``Available`` condition's last transition.
-
-    With the Recreate strategy a Deployment is unavailable while its one pod
-    is not Ready, so this is the server's last start (or recovery).
-    """
-    for condition in (deployment.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Available" and condition.get("status") == "True":
-            return parse_instant(condition["lastTransitionTime"])
-    return None
 
 
 def _nodes(pods: list[dict[str, Any]]) -> dict[tuple[str, str], str]:

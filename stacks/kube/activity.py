@@ -92,6 +92,20 @@ def activity_of(lease: dict[str, Any]) -> Activity:
     )
 
 
+def available_since(deployment: dict[str, Any]) -> datetime | None:
+    """When a Deployment's pod last became available; ``None`` while it is not.
+
+    That is its ``Available`` condition's last transition to True: with the
+    Recreate strategy a Deployment is unavailable while its one pod is not
+    Ready, so this is the server's last start (or recovery), in the API
+    server's clock.
+    """
+    for condition in (deployment.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Available" and condition.get("status") == "True":
+            return _instant(condition.get("lastTransitionTime"))
+    return None
+
+
 def list_activity(
     cluster: Cluster, selector: str, namespace: str | None
 ) -> tuple[dict[tuple[str, str], Activity], datetime]:

@@ -26,7 +26,7 @@ from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock, stale_locked_stacks
 from devservers.stacks.engine.programs import Checkpoint, ServerState, guarded, outputs_expiry
-from devservers.stacks.kube.activity import read_activity, record_busy
+from devservers.stacks.kube.activity import available_since, read_activity, record_busy
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.lifecycle import change_server
 from devservers.stacks.reaping.observations import Observed, Outcome, observed_from
@@ -87,7 +87,7 @@ class Reaping:
             replicas = (deployment.get("spec") or {}).get("replicas", 1)
             seen = observed_from(deployment.get("metadata") or {}, replicas)
             if seen is not None:
-                found[seen.stack] = seen
+                found[seen.stack] = replace(seen, available_since=available_since(deployment))
         for config_map in self.cluster.labelled("configmaps", lbl.SELECTOR, self.namespace):
             seen = observed_from(config_map.get("metadata") or {}, None)
             if seen is not None:

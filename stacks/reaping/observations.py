@@ -33,6 +33,7 @@ class Observed:
         last_error: ``<state>: <reason>`` of the last failure.
         idle_timeout: Its idle stop; ``None`` when off.
         warned_idle: The idle-since instant the last idle warning was about.
+        available_since: When its pod last became available (its start).
         signals: Its activity, read by the pass when it has an idle stop and runs.
     """
 
@@ -49,6 +50,7 @@ class Observed:
     last_error: str | None = None
     idle_timeout: timedelta | None = None
     warned_idle: datetime | None = None
+    available_since: datetime | None = None
     signals: Signals | None = None
 
     @property

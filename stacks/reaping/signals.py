@@ -2,7 +2,7 @@
 
 Watched: running servers that have an idle timeout. For them, one pass
 reads one list of Leases (connections and busy records, with the API
-server's clock), one list of pods (which pod runs where, since when), one
+server's clock), one list of pods (which pod runs where), one
 Summary API call per node that runs one of them (CPU) and, when configured,
 one GET of the GPU metrics endpoint. Nothing is read when no server is watched.
 """
@@ -28,7 +28,7 @@ from devservers.stacks.reaping.observations import Observed
 class _Pod:
     name: str
     node: str
-    started_at: datetime
+    created: datetime
 
 
 def read_signals(
@@ -50,7 +50,7 @@ def read_signals(
     found = {}
     for server in watched:
         pod = mine[server.stack]
-        if pod is None:
+        if pod is None or server.available_since is None:
             found[server.stack] = Signals(now=now, started_at=None)
             continue
         key = (server.namespace, pod.name)
@@ -62,6 +62,7 @@ def read_signals(
 
 def _signals(
     now: datetime,
+    started: datetime,
     pod: _Pod,
     key: PodKey,
     activity: Activity | None,
@@ -79,14 +80,14 @@ def _signals(
     if activity is None:
         return Signals(
             now=now,
-            started_at=pod.started_at,
+            started_at=started,
             cpu_cores=cores,
             gpu_percent=percent,
             lease_missing="connection: no activity Lease (devctl repair adds it)",
         )
     return Signals(
         now=now,
-        started_at=pod.started_at,
+        started_at=started,
         connected_at=activity.connected_at,
         connected=activity.connected(now),
         busy_at=activity.busy_at,
@@ -104,8 +105,8 @@ def _running_pods(items: list[dict[str, Any]]) -> dict[tuple[str, str], _Pod]:
         stack = (meta.get("labels") or {}).get(lbl.STACK)
         if not stack or phase != "Running" or meta.get("deletionTimestamp"):
             continue
-        started = parse_instant(meta["creationTimestamp"])
+        created = parse_instant(meta["creationTimestamp"])
         key = (meta.get("namespace", ""), stack)
-        if key not in found or found[key].started_at < started:
-            found[key] = _Pod(meta["name"], spec.get("nodeName", ""), started)
+        if key not in found or found[key].created < created:
+            found[key] = _Pod(meta["name"], spec.get("nodeName", ""), created)
     return found
