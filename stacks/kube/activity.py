@@ -83,7 +83,7 @@ def activity_of(lease: dict[str, Any]) -> Activity:
         manager, at = entry.get("manager"), _instant(entry.get("time"))
         if manager in (CONNECTION_MANAGER, COMPUTE_MANAGER) and at is not None:
             times[manager] = max(at, times.get(manager, at))
-    busy = ((meta.get("annotations") or {}).get(BUSY) or "").split(" at ")[0] or None
+    busy = ((meta.get("annotations") or {}).get(BUSY) or "").rsplit(" at ", 1)[0] or None
     return Activity(
         connected_at=times.get(CONNECTION_MANAGER),
         busy_at=times.get(COMPUTE_MANAGER),
