@@ -54,6 +54,16 @@ def markdown(r: dict[str, Any]) -> str:
             f"{rp['reaped']} destroyed, pass {rp['reap_pass_seconds']} s",
         ),
     ]
+    ip = r.get("idle_pass")
+    if ip:
+        rows.append(
+            (
+                f"reaper dry-run pass with idle checks, N={ip['servers']} running",
+                _s(ip["with_idle_pass"]),
+                f"without: {_s(ip['without_idle_pass'])} ({ip['ratio']}×); whole process "
+                f"{_s(ip['with_idle_process'])} vs {_s(ip['without_idle_process'])}",
+            )
+        )
     dp = r["ssh_data_path"]
     for name, label, unit in (
         ("scp_256mib", "scp of 256 MiB", "MiB/s"),

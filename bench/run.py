@@ -31,6 +31,7 @@ from typing import Any
 import report
 from commands import sh, timed
 from datapath import data_path
+from idle import idle_pass
 from proctree import Peak, run_sampled, sampling
 
 RUN = uuid.uuid4().hex[:6]
@@ -419,6 +420,8 @@ def main() -> None:
             ("ssh_data_path", lambda: ssh_data_path(env)),
             ("listing", lambda: listing(env, [int(n) for n in args.list_sizes.split(",")])),
             ("reaper", lambda: reaper_pass(env, max(int(n) for n in args.list_sizes.split(",")))),
+            ("idle_pass", lambda: idle_pass(REAPER, env, USER, NAMESPACE,
+                max(int(n) for n in args.list_sizes.split(",")), summary)),
             ("parallel_create", lambda: parallel(
                 env, [int(n) for n in args.workers.split(",")], args.jobs)),
         ]  # fmt: skip
