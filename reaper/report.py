@@ -40,11 +40,12 @@ def as_text(report: PassReport) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [_HEADER, *rows]
     ]
+    watched = sum(r.action in ("active", "idle") for r in report.results)
     summary = (
         f"{'dry run: ' if report.dry_run else ''}{report.servers} server(s) seen, "
-        f"{len(report.results)} {'would be ' if report.dry_run else ''}acted on, "
-        f"policy {report.policy}, "
-        f"{report.duration_seconds:.2f}s"
+        f"{len(report.results) - watched} {'would be ' if report.dry_run else ''}acted on, "
+        + (f"{watched} left running by the idle stop, " if watched else "")
+        + f"policy {report.policy}, {report.duration_seconds:.2f}s"
     )
     return "\n".join([*lines, summary] if rows else [summary])
 

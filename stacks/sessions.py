@@ -240,7 +240,7 @@ def proxy_ssh(
         settings, user, name, lambda c, _u, n, _ns: ensure_running(settings, c, n, start, notify)
     )
     try:
-        with _heartbeat(settings, name, notify):
+        with _heartbeat(settings, name, notify), _hang_up_ends_quietly():
             relay(
                 tunnel.socket,
                 stdin_fd,
@@ -255,33 +255,44 @@ def proxy_ssh(
 
 
 @contextmanager
+def _hang_up_ends_quietly() -> Iterator[None]:
+    """SIGHUP ends the relay with exit 0: ssh hangs up its ProxyCommand when it exits."""
+
+    def hung_up(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGHUP, hung_up)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@contextmanager
 def _heartbeat(settings: Settings, name: str, notify: Notify) -> Iterator[None]:
-    """Renews the server's activity Lease now, every ``HEARTBEAT_SECONDS``, and at the end."""
+    """Renews the server's activity Lease in the background: at once, then every 30 s.
+
+    Nothing waits for a renewal: not the connection (the first one runs beside
+    it) and not its end (ssh hangs up its ProxyCommand as soon as it exits).
+    """
     if direct_target():
         yield
         return
-    cluster, done = connect(settings), threading.Event()
-    warned: list[str] = []
-
-    def renew() -> None:
-        try:
-            renew_connection(cluster, settings.server_namespace, name)
-        except DevserversError as exc:
-            if not warned:
-                warned.append(exc.message)
-                notify(f"warning: {exc.message}; the idle stop may count {name} as idle")
+    done = threading.Event()
 
     def beat() -> None:
-        while not done.wait(HEARTBEAT_SECONDS):
-            renew()
+        cluster, warned = connect(settings), False
+        while not done.is_set():
+            try:
+                renew_connection(cluster, settings.server_namespace, name, settings.user)
+            except DevserversError as exc:
+                if not warned:
+                    warned = True
+                    notify(f"warning: {exc.message}; the idle stop may count {name} as idle")
+            done.wait(HEARTBEAT_SECONDS)
 
-    renew()
-    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-    thread.start()
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
     try:
         yield
     finally:
         done.set()
-        thread.join(timeout=1)
-        if not warned:  # the end of the connection is its last activity
-            renew()

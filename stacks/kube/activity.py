@@ -149,8 +149,8 @@ def read_activity(cluster: Cluster, namespace: str, name: str) -> Activity | Non
     return activity_of(lease)
 
 
-def renew_connection(cluster: Cluster, namespace: str, name: str) -> None:
-    """Renews the server's Lease for an open tunnel (merge patch of ``spec``).
+def renew_connection(cluster: Cluster, namespace: str, name: str, user: str) -> None:
+    """Renews the server's Lease for an open tunnel of devctl user ``user`` (merge patch).
 
     Raises:
         NotFound: The server has no Lease (made before idle stop existed:
@@ -158,7 +158,7 @@ def renew_connection(cluster: Cluster, namespace: str, name: str) -> None:
         Forbidden, ClusterUnavailable: The renewal was refused or not sent.
     """
     now = _micro(datetime.now(UTC))  # informational: readers use managedFields time
-    holder = f"{os.environ.get('USER', 'dev')}@{socket.gethostname()}:{os.getpid()}"
+    holder = f"{user}@{socket.gethostname()}:{os.getpid()}"
     body = {
         "spec": {
             "holderIdentity": holder,

@@ -54,9 +54,9 @@ def read_signals(
             found[server.stack] = Signals(now=now, started_at=None)
             continue
         key = (server.namespace, pod.name)
-        found[server.stack] = _signals(
-            now, pod, key, leases.get((server.namespace, server.stack)), cpu[pod.node], gpu
-        )
+        activity = leases.get((server.namespace, server.stack))
+        started = server.available_since
+        found[server.stack] = _signals(now, started, pod, key, activity, cpu[pod.node], gpu)
     return found
 
 

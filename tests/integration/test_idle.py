@@ -112,6 +112,7 @@ def idle(core: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> It
         )
         started = devctl(env, "ssh", "busy", "--", BUSY_LOOP)
         assert started.returncode == 0, started.stderr
+        assert started.stderr == "", "ssh hanging up its ProxyCommand is no error"
         yield Idle(env, blind_env, namespace, blind_namespace, ready_at, session)
     finally:
         if session is not None:  # devctl, ssh and its ProxyCommand

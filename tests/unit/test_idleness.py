@@ -345,16 +345,21 @@ def heartbeat(monkeypatch, tmp_path):
     return lambda notify: sessions._heartbeat(settings, "box", notify), renewals, monkeypatch
 
 
-def test_an_open_tunnel_renews_at_open_periodically_and_at_close(heartbeat) -> None:
+def test_an_open_tunnel_renews_as_its_user_until_it_closes(heartbeat) -> None:
     from devservers.stacks import sessions
 
     beat, renewals, monkeypatch = heartbeat
-    monkeypatch.setattr(sessions, "renew_connection", lambda c, ns, name: renewals.append(name))
+    monkeypatch.setattr(
+        sessions, "renew_connection", lambda c, ns, name, user: renewals.append(f"{user}/{name}")
+    )
     notes: list[str] = []
     with beat(notes.append):
-        assert renewals == ["box"]
         threading.Event().wait(0.2)
-    assert len(renewals) >= 4
+    threading.Event().wait(0.05)  # one renewal may be under way as it closes
+    seen = len(renewals)
+    assert seen >= 4 and set(renewals) == {"alice/box"}
+    threading.Event().wait(0.1)
+    assert len(renewals) == seen, "no renewal after the tunnel closed"
     assert notes == []
 
 
@@ -363,7 +368,7 @@ def test_a_refused_renewal_warns_once_and_never_ends_the_session(heartbeat) -> N
 
     beat, renewals, monkeypatch = heartbeat
 
-    def refused(cluster: object, namespace: str, name: str) -> None:
+    def refused(cluster: object, namespace: str, name: str, user: str) -> None:
         renewals.append(name)
         raise Forbidden("renew lease dev-alice/box: forbidden to these credentials (403)")
 
@@ -375,3 +380,54 @@ def test_a_refused_renewal_warns_once_and_never_ends_the_session(heartbeat) -> N
     assert len(notes) == 1
     assert notes[0].startswith("warning: renew lease dev-alice/box: forbidden")
     assert "the idle stop may count box as idle" in notes[0]
+
+
+class _SignalCluster:
+    """One running pod on real-0, its Lease renewed by a tunnel; the node's Summary."""
+
+    def labelled(self, kind: str, selector: str, namespace: str | None) -> list[dict[str, Any]]:
+        assert kind == "pods"
+        meta = {
+            "name": "box-1",
+            "namespace": "dev-alice",
+            "labels": {"devservers.dev/stack": "alice.box"},
+            "creationTimestamp": "2026-03-01T10:59:00Z",
+        }
+        return [{"metadata": meta, "spec": {"nodeName": "real-0"}, "status": {"phase": "Running"}}]
+
+    def get_json(self, path: str, query: dict[str, str] | None = None) -> tuple[Any, datetime]:
+        if path.endswith("/leases"):
+            lease = {
+                "metadata": {
+                    "namespace": "dev-alice",
+                    "labels": {"devservers.dev/stack": "alice.box"},
+                    "managedFields": [
+                        {"manager": CONNECTION_MANAGER, "time": "2026-03-01T11:59:30Z"}
+                    ],
+                }
+            }
+            return {"items": [lease]}, NOW
+        assert path == "/api/v1/nodes/real-0/proxy/stats/summary"
+        pod = {
+            "podRef": {"namespace": "dev-alice", "name": "box-1"},
+            "cpu": {"usageNanoCores": 4e7},
+        }
+        return {"pods": [pod]}, NOW
+
+
+def test_a_pass_reads_each_watched_servers_signals_in_the_api_servers_clock(tmp_path) -> None:
+    from devservers.stacks import Settings
+    from devservers.stacks.reaping.signals import read_signals
+
+    settings = Settings(user="reaper", state_dir=tmp_path, config_dir=tmp_path)
+    watched = server(available_since=NOW - 61 * M)
+    found = read_signals(_SignalCluster(), settings, [watched, server(timeout=None)], None)  # type: ignore[arg-type]
+    assert found == {
+        "alice.box": Signals(
+            now=NOW,
+            started_at=NOW - 61 * M,
+            connected_at=NOW - timedelta(seconds=30),
+            connected=True,
+            cpu_cores=0.04,
+        )
+    }
