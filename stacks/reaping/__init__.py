@@ -7,7 +7,9 @@ hand is still found. A destroy killed midway may leave a stack whose
 objects are all gone but whose lock is stale; with a ``file://`` backend
 those stacks are found by listing the lock directory (see
 :mod:`devservers.stacks.engine.locks`), and only they are opened. No other stack
-is opened to find candidates.
+is opened to find candidates. When some running server has an idle timeout,
+:mod:`.signals` adds a bounded number of reads for the idle stop (one list of
+Leases, one of pods, one kubelet Summary per node, one GPU metrics GET).
 
 Acting on one server opens its stack only: the expiry is re-read from the
 stack's outputs, and again under the stack's lock inside the operation (see
@@ -20,5 +22,6 @@ outputs name the same namespace and cluster as the objects that led to it.
 Contract: an operation, beside those at the top of ``stacks`` (it stops
 through :mod:`..lifecycle` and destroys through :mod:`..teardown`); imports
 them, the concern packages and :mod:`..base`, and is imported by none of them.
-:mod:`.observations` holds the records, :mod:`.actions` the :class:`~.actions.Reaping`.
+:mod:`.observations` holds the records, :mod:`.signals` the idle stop's reads,
+:mod:`.actions` the :class:`~.actions.Reaping`.
 """
