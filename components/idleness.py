@@ -29,8 +29,7 @@ WARNED_IDLE = f"{PREFIX}/warned-idle"
 """Annotation: the idle-since instant (RFC 3339 UTC) the last idle warning was about."""
 
 IDLE_STOPPED = f"{PREFIX}/idle-stopped"
-"""Annotation: ``<generation> <reason>`` of the reaper's last idle stop; it describes the
-server while the Deployment's ``metadata.generation`` is still that one."""
+"""Annotation: the reason of the reaper's idle stop, until the server is started again."""
 
 
 @dataclass(frozen=True)
@@ -107,14 +106,15 @@ def judge(signals: Signals, thresholds: Thresholds) -> Idleness:
         note = "; ".join(unread)
         return Idleness(True, None, f"active: {note} (unread counts as active)", busy=note)
     cpu, gpu = float(signals.cpu_cores), signals.gpu_percent
-    if signals.connected:
-        return Idleness(True, None, "active: connected")
+    # Compute first: it is recorded, and outlives the session that started it.
     if cpu >= thresholds.cpu_cores:
         note = f"cpu {cpu:.2f} cores"
         return Idleness(True, None, f"active: {note} >= {thresholds.cpu_cores:g}", busy=note)
     if gpu is not None and gpu >= thresholds.gpu_percent:
         note = f"gpu {gpu:.0f} %"
         return Idleness(True, None, f"active: {note} >= {thresholds.gpu_percent:g}", busy=note)
+    if signals.connected:
+        return Idleness(True, None, "active: connected")
     since = max(t for t in (signals.started_at, signals.connected_at, signals.busy_at) if t)
     parts = [
         f"idle {format_approx(signals.now - since)}",
@@ -137,19 +137,12 @@ def _connection(signals: Signals) -> str:
     return f"no connection since {format_instant(signals.connected_at)}"
 
 
-def idle_stop_note(generation: int, reason: str) -> str:
-    """The :data:`IDLE_STOPPED` annotation for a stop that left the Deployment at ``generation``."""
-    return f"{generation} {reason}"
-
-
-def idle_stop_reason(annotations: dict[str, str], generation: int | None) -> str | None:
-    """Why the reaper stopped the server for idleness, if that stop is its current state.
+def idle_stop_reason(annotations: dict[str, str], replicas: int | None) -> str | None:
+    """Why the reaper stopped the server for idleness, while it is still stopped.
 
     Args:
         annotations: The Deployment's annotations.
-        generation: Its ``metadata.generation``: a later start or stop
-            changed it, and the note no longer applies.
+        replicas: Its ``spec.replicas`` (a start clears the note; so does any
+            start through devctl, see :func:`devservers.stacks.lifecycle.start_server`).
     """
-    note = annotations.get(IDLE_STOPPED, "")
-    stamp, _, reason = note.partition(" ")
-    return reason or None if stamp.isdigit() and int(stamp) == generation else None
+    return annotations.get(IDLE_STOPPED) or None if replicas == 0 else None

@@ -17,6 +17,7 @@ from pulumi import automation as auto
 from devservers.components import labels as lbl
 from devservers.components.durations import format_exact, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
+from devservers.components.idleness import IDLE_STOPPED
 from devservers.components.naming import stack_name
 from devservers.stacks.base.errors import Conflict, ProvisionError, SpecError, server_not_found
 from devservers.stacks.base.results import ServerDetails, Started
@@ -138,7 +139,8 @@ def start_server(
 ) -> Started:
     """Scales a stopped server back to one replica and (by default) waits until Ready.
 
-    Objects deleted or edited by hand while it was stopped are put back (refresh).
+    Objects deleted or edited by hand while it was stopped are put back
+    (refresh); the reason of an idle stop is cleared.
     A server that is running already is left as it is, whatever its expiry.
 
     Raises:
@@ -150,6 +152,7 @@ def start_server(
     """
     at = now or datetime.now(UTC)
     start = _replicas(1)
+    namespaces: list[str] = []
 
     def change(state: ServerState) -> ServerState:
         if state.replicas == 1:
@@ -160,11 +163,14 @@ def start_server(
                 "it cannot be started after its expiry",
                 hint=f"extend it first: devctl extend {name} --by 2h",
             )
+        namespaces.append(state.spec.namespace)
         return start(state)
 
     changed = change_server(
         settings, user, name, change, wait=wait, progress=progress, refresh=True
     )
+    if changed:  # an idle stop's reason describes it no more
+        connect(settings).annotate_deployment(namespaces[0], name, {IDLE_STOPPED: None})
     return Started(describe_server(settings, user, name), already_running=not changed)
 
 

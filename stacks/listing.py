@@ -60,8 +60,8 @@ def _with_activity(
     server: Server, deployment: dict[str, Any], activity: Activity | None, now: datetime
 ) -> Server:
     """``server`` with its idle fields, from its Deployment and its Lease's activity at ``now``."""
-    notes, meta = _annotations(deployment), deployment["metadata"]
-    stopped = idle_stop_reason(notes, meta.get("generation"))
+    notes = _annotations(deployment)
+    stopped = idle_stop_reason(notes, (deployment.get("spec") or {}).get("replicas", 1))
     timeout = notes.get(lbl.IDLE_TIMEOUT)
     if server.status == "Stopped" or activity is None:
         return replace(server, idle_timeout=timeout, stopped_reason=stopped)

@@ -210,7 +210,7 @@ def _stopped(cluster: Cluster, user: str, name: str, namespace: str) -> str | No
     if not found or found[0].spec.replicas:
         return None
     meta = found[0].metadata
-    reason = idle_stop_reason(meta.annotations or {}, meta.generation)
+    reason = idle_stop_reason(meta.annotations or {}, found[0].spec.replicas)
     return f"stopped ({reason})" if reason else "stopped"
 
 
@@ -239,8 +239,11 @@ def proxy_ssh(
     tunnel = open_tunnel(
         settings, user, name, lambda c, _u, n, _ns: ensure_running(settings, c, n, start, notify)
     )
+    # ssh hangs up its ProxyCommand when it exits: from here on that ends it
+    # quietly (the default action), not as an interrupted command.
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     try:
-        with _heartbeat(settings, name, notify), _hang_up_ends_quietly():
+        with _heartbeat(settings, name, notify):
             relay(
                 tunnel.socket,
                 stdin_fd,
@@ -252,20 +255,6 @@ def proxy_ssh(
             )
     finally:
         tunnel.close()
-
-
-@contextmanager
-def _hang_up_ends_quietly() -> Iterator[None]:
-    """SIGHUP ends the relay with exit 0: ssh hangs up its ProxyCommand when it exits."""
-
-    def hung_up(signum: int, frame: object) -> None:
-        raise SystemExit(0)
-
-    previous = signal.signal(signal.SIGHUP, hung_up)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGHUP, previous)
 
 
 @contextmanager

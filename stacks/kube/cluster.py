@@ -167,19 +167,6 @@ class Cluster:
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
 
-    def deployment_generation(self, namespace: str, name: str) -> int:
-        """The Deployment's ``metadata.generation``.
-
-        Raises:
-            NotFound: The Deployment does not exist (any more).
-        """
-        missing = f"Deployment {namespace}/{name} does not exist"
-        with _api(f"read deployment {namespace}/{name}", missing=missing):
-            found = self.apps.read_namespaced_deployment(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS
-            )
-        return int(found.metadata.generation or 0)
-
     def record_event(
         self, namespace: str, name: str, uid: str | None, reason: str, message: str, component: str
     ) -> None:

@@ -18,7 +18,7 @@ from pulumi import automation as auto
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES, WARNED_EXPIRY
-from devservers.components.idleness import IDLE_STOPPED, WARNED_IDLE, idle_stop_note
+from devservers.components.idleness import IDLE_STOPPED, WARNED_IDLE
 from devservers.components.naming import parse_stack_name
 from devservers.stacks.base.errors import Conflict, NotFound
 from devservers.stacks.base.settings import Settings
@@ -240,11 +240,10 @@ class Reaping:
             )
             if not changed:
                 return Outcome("skipped", "already stopped")
-            generation = self.cluster.deployment_generation(server.namespace, server.name)
             self._annotate(
                 server,
                 {
-                    IDLE_STOPPED: idle_stop_note(generation, reason),
+                    IDLE_STOPPED: reason,
                     REAP_FAILURES: None,
                     REAP_FAILED_AT: None,
                     REAP_ERROR: None,

@@ -20,13 +20,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import devctl_environment
 from kubernetes import client
 from test_reaper import reaper_command, states
+from test_ssh import ssh_environment
 
 TIMEOUT_SECONDS = 120
 BUSY_LOOP = "nohup timeout 600 sh -c 'while :; do :; done' >/dev/null 2>&1 &"
@@ -40,7 +39,7 @@ class Idle:
     namespace: str
     blind_namespace: str
     ready_at: float
-    session: subprocess.Popen[str]
+    session: subprocess.Popen[bytes]
 
 
 def devctl(
@@ -65,22 +64,16 @@ def reap(env: dict[str, str], namespace: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def _environment(tmp: Path, namespace: str) -> dict[str, str]:
-    state = tmp / "state"
-    state.mkdir(parents=True)
-    env = devctl_environment(tmp, f"file://{state}", namespace)
-    env["PULUMI_CONFIG_PASSPHRASE"] = "integration-test"
-    return env
-
-
 @pytest.fixture(scope="module")
 def idle(core: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idle]:
     tmp = tmp_path_factory.mktemp("idle")
     namespace, blind_namespace = f"t-{uuid.uuid4().hex[:10]}", f"t-{uuid.uuid4().hex[:10]}"
     for ns in (namespace, blind_namespace):
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    env = _environment(tmp / "a", namespace)
-    blind_env = _environment(tmp / "b", blind_namespace)
+    (tmp / "a").mkdir()
+    (tmp / "b").mkdir()
+    env, _ = ssh_environment(tmp / "a", namespace)
+    blind_env, _ = ssh_environment(tmp / "b", blind_namespace)
     blind_env["DEVSERVERS_GPU_METRICS_URL"] = "http://127.0.0.1:9/metrics"
     plan = [(env, n) for n in ("quiet", "held", "busy")] + [(blind_env, "blind")]
     session = None
@@ -106,8 +99,7 @@ def idle(core: client.CoreV1Api, tmp_path_factory: pytest.TempPathFactory) -> It
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         started = devctl(env, "ssh", "busy", "--", BUSY_LOOP)

@@ -13,7 +13,6 @@ import pytest
 from devservers.components.idleness import (
     Signals,
     Thresholds,
-    idle_stop_note,
     idle_stop_reason,
     judge,
 )
@@ -111,11 +110,11 @@ def test_gpu_is_counted_only_when_a_source_is_configured() -> None:
     assert "gpu 3 % < 10" in judge(signals(gpu_percent=3.0), Thresholds()).reason
 
 
-def test_the_idle_stop_reason_holds_only_until_the_next_start_or_stop() -> None:
-    notes = {"devservers.dev/idle-stopped": idle_stop_note(4, "idle 31m: no connection")}
-    assert idle_stop_reason(notes, 4) == "idle 31m: no connection"
-    assert idle_stop_reason(notes, 5) is None
-    assert idle_stop_reason({}, 4) is None
+def test_the_idle_stop_reason_holds_only_while_the_server_is_stopped() -> None:
+    notes = {"devservers.dev/idle-stopped": "idle 31m: no connection"}
+    assert idle_stop_reason(notes, 0) == "idle 31m: no connection"
+    assert idle_stop_reason(notes, 1) is None
+    assert idle_stop_reason({}, 0) is None
 
 
 # --- the reaper's decisions -----------------------------------------------

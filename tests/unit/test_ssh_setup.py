@@ -363,7 +363,7 @@ def _idle_stopped(pods: list) -> FakeCluster:
     """A server the reaper stopped for idleness (the note is of its current generation)."""
     cluster = FakeCluster(pods, replicas=0)
     cluster._deployment.metadata.annotations["devservers.dev/idle-stopped"] = (
-        "2 idle 31m: no connection since start, cpu 0.00 cores < 0.1"
+        "idle 31m: no connection since start, cpu 0.00 cores < 0.1"
     )
     return cluster
 
