@@ -21,7 +21,7 @@ IDLE_TIMEOUT = "devservers.dev/idle-timeout"
 
 
 def running_servers(count: int, user: str, namespace: str) -> str:
-    """``count`` Deployments (1 replica, on the fake nodes) and their Leases, as a List."""
+    """``count`` Deployments (1 replica, on the two fake nodes) and their Leases, as a List."""
     items: list[dict[str, Any]] = []
     for i in range(count):
         name = f"i{i}"
@@ -41,7 +41,7 @@ def running_servers(count: int, user: str, namespace: str) -> str:
         pod = {
             "nodeSelector": {"type": "kwok"},
             "containers": [{"name": "s", "image": "none"}],
-            "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists"}],
+            "tolerations": [{"operator": "Exists"}],  # both fake nodes: 110 pods each
         }
         spec = {
             "replicas": 1,
