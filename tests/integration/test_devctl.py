@@ -74,7 +74,8 @@ def test_create_list_describe_delete(
     assert deleted.returncode == 0, deleted.stderr
     assert json.loads(deleted.stdout)["claims_kept"] == [claim]
     assert "deployment/box deleted" in deleted.stderr.splitlines()
-    assert "alice.box: 5 deleted" in deleted.stderr
+    assert "lease/box deleted" in deleted.stderr.splitlines(), "its activity Lease goes too"
+    assert "alice.box: 6 deleted" in deleted.stderr
     assert "pulumi stack rm" not in deleted.stderr, "the stack is removed already"
     assert apps.list_namespaced_deployment(namespace).items == []
     assert core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound"
