@@ -278,7 +278,7 @@ def test_ssh_refuses_unknown_unready_and_stopped_servers_without_hanging(box: Bo
     assert unknown.returncode == 3 and "'nope'" in unknown.stderr
     assert devctl(box.env, "stop", "box").returncode == 0
     try:
-        for argv in (("ssh", "box"), ("ssh-proxy", "box")):
+        for argv in (("ssh", "box", "--no-start"), ("ssh-proxy", "box", "--no-start")):
             stopped = devctl(box.env, *argv, timeout=60)
             assert stopped.returncode == 4, stopped.stderr
             assert "stopped" in stopped.stderr
