@@ -48,7 +48,7 @@ def build_spec(
         mounts = tuple(VolumeSpec.parse(v) for v in volumes)
         lifetime = parse_duration(settings.default_ttl if ttl is None else ttl)
         expiry = expiry_after(lifetime, datetime.now(UTC), settings.max_ttl_delta)
-        idle = idle_timeout or settings.idle_timeout
+        idle = settings.idle_timeout if idle_timeout is None else idle_timeout
         idle_seconds = None if idle is None else parse_idle_timeout(idle)
     keys = tuple(read_public_keys(key_files or list(settings.ssh_public_key_files), name))
     catalog = load_catalog(settings)

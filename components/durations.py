@@ -20,7 +20,8 @@ _PART = re.compile(r"(\d+)([smhdw])")
 def parse_duration(text: str) -> timedelta:
     """Parses a duration such as ``30m``, ``4h``, ``2d`` or ``1h30m``.
 
-    Units: ``s`` seconds, ``m`` minutes, ``h`` hours, ``d`` days, ``w`` weeks.
+    Units: ``s`` seconds, ``m`` minutes, ``h`` hours, ``d`` days, ``w`` weeks;
+    lower case only, as Go's ``time.ParseDuration`` (``1M`` is no minute).
 
     Args:
         text: The duration as typed by a user.
@@ -31,7 +32,7 @@ def parse_duration(text: str) -> timedelta:
     Raises:
         ValueError: If the text is not a positive duration; the message names it.
     """
-    cleaned = text.strip().lower()
+    cleaned = text.strip()
     if not _DURATION.match(cleaned):
         raise ValueError(f"duration {text!r} must look like 30m, 4h, 2d or 1h30m")
     seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(cleaned))

@@ -155,7 +155,10 @@ def parse_idle_timeout(text: str) -> int | None:
     """
     if text.strip().lower() == "off":
         return None
-    seconds = int(parse_duration(text).total_seconds())
+    try:
+        seconds = int(parse_duration(text).total_seconds())
+    except ValueError as exc:
+        raise ValueError(f"{str(exc).replace('duration', 'idle timeout', 1)} (or off)") from None
     if seconds < MIN_IDLE_TIMEOUT_SECONDS:
         raise ValueError(f"idle timeout {text!r} is shorter than 1m (or use off)")
     return seconds

@@ -30,6 +30,9 @@ from devservers.cli.main import app
         (["create", "box", "--ttl", "0m"], "0m"),
         (["create", "box", "--ttl", "30d"], "30d"),
         (["create", "box", "--flavor", "huge"], "huge"),
+        (["create", "box", "--idle-timeout", ""], "idle timeout ''"),
+        (["create", "box", "--idle-timeout", "1M"], "idle timeout '1M'"),
+        (["create", "box", "--idle-timeout", "30s"], "shorter than 1m"),
         (["--user", "Alice", "create", "box"], "Alice"),
     ],
 )
