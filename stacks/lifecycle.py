@@ -19,7 +19,12 @@ from devservers.components.durations import format_exact, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.idleness import IDLE_STOPPED
 from devservers.components.naming import stack_name
-from devservers.stacks.base.errors import Conflict, ProvisionError, SpecError, server_not_found
+from devservers.stacks.base.errors import (
+    Busy,
+    ProvisionError,
+    SpecError,
+    server_not_found,
+)
 from devservers.stacks.base.results import ServerDetails, Started
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
@@ -271,7 +276,7 @@ def unchanged_since(state: ServerState, name: str) -> Check:
         outputs = checkpoint.outputs
         expiry, replicas = outputs_expiry(outputs), int(outputs.get("replicas", 1))
         if expiry != state.expiry or replicas != state.replicas:
-            raise Conflict(
+            raise Busy(
                 f"DevServer {name!r} was changed by another operation meanwhile",
                 hint="run the command again",
             )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from devservers.components import labels as lbl
 from devservers.components.idleness import idle_stop_reason
-from devservers.stacks.base.errors import DevserversError, NotFound, NotReady
+from devservers.stacks.base.errors import Busy, DevserversError, NotFound, NotReady
 from devservers.stacks.base.results import SshSetup
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.kube.activity import HEARTBEAT_SECONDS, renew_connection
@@ -35,6 +35,9 @@ ProxyCommand = Callable[[str], Sequence[str]]
 
 Notify = Callable[[str], object]
 """Receives one line for the user (stderr: stdout may be ssh's channel)."""
+
+BUSY_POLL_SECONDS = 1.0
+"""Interval between two attempts to start a server another command holds."""
 
 
 def _stderr(line: str) -> None:
@@ -181,10 +184,13 @@ def ensure_running(
     A stopped server is started (as ``devctl start`` does, waiting until
     Ready) with a line to ``notify`` that says why it was stopped, as
     Coder's autostart does; with ``start`` false it is refused instead.
+    While another command holds the server (a second connection starting it
+    too), that one is waited for, at most ``operation_timeout_seconds``.
 
     Raises:
         NotFound: No such server.
         NotReady: Stopped and ``start`` is false, or no Ready pod.
+        Busy: Another command held it for longer than that.
         SpecError: Stopped and past its expiry (extend it first).
         ClusterUnavailable: The API server cannot be reached.
     """
@@ -198,10 +204,29 @@ def ensure_running(
     if not start:
         raise NotReady(f"DevServer {name!r} is {why}", hint=f"start it: devctl start {name}")
     notify(f"DevServer {name} is {why}; starting it (--no-start refuses instead)")
+    _start(settings, name, notify)
+    return find_pod(cluster, settings.user, name, namespace)
+
+
+def _start(settings: Settings, name: str, notify: Notify) -> None:
+    """Starts the server, waiting out (and then re-checking after) any command that holds it."""
+    import tenacity
+
     from devservers.stacks.lifecycle import start_server
 
-    start_server(settings, settings.user, name)
-    return find_pod(cluster, settings.user, name, namespace)
+    def waiting(_state: tenacity.RetryCallState) -> None:
+        if not waited:
+            notify(f"DevServer {name} is busy with another command; waiting for it")
+        waited.append(True)
+
+    waited: list[bool] = []
+    tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(Busy),
+        stop=tenacity.stop_after_delay(settings.operation_timeout_seconds),
+        wait=tenacity.wait_fixed(BUSY_POLL_SECONDS),
+        before_sleep=waiting,
+        reraise=True,
+    )(start_server, settings, settings.user, name)
 
 
 def _stopped(cluster: Cluster, user: str, name: str, namespace: str) -> str | None:
@@ -257,6 +282,13 @@ def proxy_ssh(
         tunnel.close()
 
 
+def _unrecorded(exc: DevserversError, name: str) -> str:
+    """What a connection the idle stop cannot record means for the server."""
+    if isinstance(exc, NotFound):  # the reaper counts a missing Lease as active
+        return f"the idle stop keeps {name} running until 'devctl repair {name}' restores it"
+    return f"this connection is not recorded: the idle stop may count {name} as idle"
+
+
 @contextmanager
 def _heartbeat(settings: Settings, name: str, notify: Notify) -> Iterator[None]:
     """Renews the server's activity Lease in the background: at once, then every 30 s.
@@ -277,7 +309,7 @@ def _heartbeat(settings: Settings, name: str, notify: Notify) -> Iterator[None]:
             except DevserversError as exc:
                 if not warned:
                     warned = True
-                    notify(f"warning: {exc.message}; the idle stop may count {name} as idle")
+                    notify(f"warning: {exc.message}; {_unrecorded(exc, name)}")
             done.wait(HEARTBEAT_SECONDS)
 
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()

@@ -54,6 +54,10 @@ class Conflict(DevserversError):
     exit_code = 4
 
 
+class Busy(Conflict):
+    """Another operation holds the server (its lock), or changed it meanwhile: try again later."""
+
+
 class NotReady(Conflict):
     """The DevServer exists but cannot be entered now: stopped, or no Ready pod."""
 

@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 
 from pulumi import automation as auto
 
-from devservers.stacks.base.errors import Conflict, ProvisionError, server_not_found
+from devservers.stacks.base.errors import Busy, Conflict, ProvisionError, server_not_found
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,7 +64,7 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
     except auto.StackAlreadyExistsError:
         raise Conflict(f"stack {stack!r} already exists") from None
     except auto.ConcurrentUpdateError:
-        raise Conflict(
+        raise Busy(
             f"stack {stack!r} is locked by another operation",
             hint="wait for it to finish, then try again",
         ) from None

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from devservers.components.durations import format_instant
-from devservers.stacks.base.errors import Conflict
+from devservers.stacks.base.errors import Busy, Conflict
 from devservers.stacks.base.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def server_lock(settings: Settings, stack: str, action: str) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another devctl process"
-            raise Conflict(
+            raise Busy(
                 f"DevServer stack {stack} is busy: {holder}",
                 hint="wait for that command to finish, then try again",
             ) from None
@@ -137,7 +137,7 @@ def clear_stale_engine_locks(
             raise _held(stack, lock, "on another host")
         if _is_alive_engine(lock.pid, lock.since):
             if not _is_orphan(lock.pid):
-                raise _held(stack, lock, "by a running operation")
+                raise _held(stack, lock, "by a running operation", Busy)
             log.warning("waiting for the orphaned engine %s to finish", lock.describe())
             if not _wait_for_exit(lock.pid, wait_seconds):
                 raise _held(stack, lock, "by an engine process still finishing")
@@ -148,8 +148,8 @@ def clear_stale_engine_locks(
     return cleared
 
 
-def _held(stack: str, lock: EngineLock, how: str) -> Conflict:
-    return Conflict(
+def _held(stack: str, lock: EngineLock, how: str, kind: type[Conflict] = Conflict) -> Conflict:
+    return kind(
         f"stack {stack} is locked {how}: {lock.describe()}",
         hint="wait for it to finish; a lock is never broken while its holder may be alive",
     )

@@ -400,6 +400,37 @@ def test_connecting_to_a_stopped_server_starts_it_and_says_so(tmp_path, monkeypa
     ]
 
 
+def test_a_second_connection_waits_for_the_start_another_one_holds(tmp_path, monkeypatch) -> None:
+    from devservers.stacks import Settings, lifecycle, sessions
+    from devservers.stacks.engine.locks import server_lock
+    from devservers.stacks.sessions import ensure_running
+
+    cluster = _idle_stopped([_pod("box-1", "new")])
+    settings = Settings(user="alice", state_dir=tmp_path, config_dir=tmp_path)
+
+    def start(settings: Settings, user: str, name: str) -> None:
+        with server_lock(settings, "alice.box", "start"):
+            cluster._deployment.spec.replicas = 1
+
+    monkeypatch.setattr(lifecycle, "start_server", start)
+    monkeypatch.setattr(sessions, "BUSY_POLL_SECONDS", 0.05)
+    held, release = threading.Event(), threading.Event()
+
+    def first_connection() -> None:  # holds the lock as a start in progress does
+        with server_lock(settings, "alice.box", "start"):
+            held.set()
+            release.wait(5)
+
+    other = threading.Thread(target=first_connection)
+    other.start()
+    held.wait(5)
+    threading.Timer(0.3, release.set).start()
+    notes: list[str] = []
+    assert ensure_running(settings, cluster, "box", start=True, notify=notes.append) == "box-1"
+    other.join()
+    assert notes[1:] == ["DevServer box is busy with another command; waiting for it"]
+
+
 # --- the start script ------------------------------------------------------------
 
 
