@@ -252,18 +252,18 @@ def _idle(server: Server, now: datetime) -> str:
 
 def _idle_stop(server: Server, now: datetime) -> str:
     """The idle stop line of ``describe``: the timeout and when it would stop."""
-    from devservers.components.durations import format_approx, parse_duration
+    from devservers.components.durations import format_approx
 
     if server.idle_timeout is None:
         return "off"
+    head = f"after {server.idle_timeout} idle"
     if server.stopped_reason:
-        return f"after {server.idle_timeout} idle; stopped ({server.stopped_reason})"
-    if server.active or server.idle_since is None:
-        return f"after {server.idle_timeout} idle"
-    stop_at = server.idle_since + parse_duration(server.idle_timeout)
+        return f"{head}; stopped ({server.stopped_reason})"
+    if server.idle_since is None or server.idle_stop_at is None:
+        return head
     return (
-        f"after {server.idle_timeout} idle; idle {format_approx(now - server.idle_since)}, "
-        f"stops at {render.plain(stop_at)} if still idle"
+        f"{head}; idle {format_approx(now - server.idle_since)}, "
+        f"stops at {render.plain(server.idle_stop_at)} if still idle"
     )
 
 

@@ -22,11 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from devservers.components.durations import format_approx, format_instant
-from devservers.components.labels import PREFIX
+from devservers.components.durations import format_approx, format_instant, parse_duration
+from devservers.components.labels import IDLE_TIMEOUT, PREFIX
 
 WARNED_IDLE = f"{PREFIX}/warned-idle"
 """Annotation: the idle-since instant (RFC 3339 UTC) the last idle warning was about."""
+
+IDLE_STOP_AT = f"{PREFIX}/idle-stop-at"
+"""Annotation: when that warning said the server would stop (RFC 3339 UTC); no stop before it."""
 
 IDLE_STOPPED = f"{PREFIX}/idle-stopped"
 """Annotation: the reason of the reaper's idle stop, until the server is started again."""
@@ -129,6 +132,34 @@ def judge(signals: Signals, thresholds: Thresholds) -> Idleness:
 def warning_window(timeout: timedelta, warning: timedelta) -> timedelta:
     """How long before an idle stop the reaper warns: ``warning``, at most half the timeout."""
     return min(warning, timeout / 2)
+
+
+def stop_time(
+    since: datetime, timeout: timedelta, warned_at: datetime, window: timedelta
+) -> datetime:
+    """When a server idle since ``since`` and warned at ``warned_at`` is stopped.
+
+    Its idle timeout, but never less than ``window`` after the warning: a
+    warning given late (a pass after an outage, a pass interval longer than
+    the window, an activity Lease recreated without its history) still
+    gives the full notice.
+    """
+    return max(since + timeout, warned_at + window)
+
+
+def idle_timeout_of(annotations: dict[str, str]) -> timedelta | None:
+    """The server's idle timeout from its Deployment's annotations; ``None`` when off.
+
+    Raises:
+        ValueError: The annotation is not a duration (the message names it).
+    """
+    text = annotations.get(IDLE_TIMEOUT)
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ValueError(f"annotation {IDLE_TIMEOUT}={text!r} is not a duration") from None
 
 
 def _connection(signals: Signals) -> str:

@@ -4,8 +4,9 @@ Order of precedence: a server whose deletion is due is destroyed; under the
 ``stop`` policy a running server past its expiry is stopped; a server
 within the warning window that was not yet warned about this expiry is
 warned. Then the idle stop (:mod:`devservers.components.idleness`), for a
-running server that has one: idle for its timeout → stopped; within the idle
-warning window → warned once per idle period; otherwise it is reported as
+running server that has one: within the idle warning window → warned once
+per idle period; idle for its timeout and warned at least the window before →
+stopped; otherwise it is reported as
 ``active`` (with the deciding signal, recorded on its Lease when it is a
 compute signal) or ``idle``. Everything else is left alone. A server whose
 last attempts failed waits out an exponential backoff before the next one.
@@ -25,7 +26,7 @@ from devservers.components.expiry import (
     is_expiring_soon,
     retry_after,
 )
-from devservers.components.idleness import Thresholds, judge, warning_window
+from devservers.components.idleness import Thresholds, judge, stop_time, warning_window
 from devservers.stacks import Observed, Settings
 
 Action = Literal[
@@ -80,12 +81,14 @@ class Decision:
     Attributes:
         busy: For ``active``: the compute activity to record on the Lease.
         since: For ``idle-stop`` and ``idle-warn``: idle since (API server clock).
+        stop_at: For ``idle-warn``: when the warning says it stops (API server clock).
     """
 
     action: Action
     reason: str
     busy: str | None = None
     since: datetime | None = None
+    stop_at: datetime | None = None
 
 
 def decide(server: Observed, now: datetime, rules: Rules) -> Decision:
@@ -124,25 +127,34 @@ def _expiry_warning_due(server: Observed, expiry: datetime, now: datetime, rules
 
 
 def _idle(server: Observed, rules: Rules) -> Decision | None:
-    """The idle stop's decision for a running server that has one (and whose signals were read)."""
+    """The idle stop's decision for a running server that has one (and whose signals were read).
+
+    No server is stopped without a warning about the same idle period, given
+    at least the warning window before (:func:`stop_time`).
+    """
     timeout, signals = server.idle_timeout, server.signals
-    if not server.replicas or timeout is None or signals is None:
+    if not server.replicas or signals is None:
+        return None
+    if server.idle_timeout_error is not None:
+        return Decision("active", f"{server.idle_timeout_error}; the idle stop is off for it")
+    if timeout is None:
         return None
     verdict = judge(signals, rules.thresholds)
     if verdict.since is None:
         return Decision("active", verdict.reason, busy=verdict.busy)
-    idle_for = verdict.idle_for(signals.now)
-    if idle_for >= timeout:
-        return Decision("idle-stop", verdict.reason, since=verdict.since)
-    stop_at = verdict.since + timeout
     window = warning_window(timeout, rules.idle_warning)
-    if idle_for >= timeout - window and server.warned_idle != verdict.since:
+    stop_at = server.idle_stop_at if server.warned_idle == verdict.since else None
+    if stop_at is not None and signals.now >= stop_at:
+        return Decision("idle-stop", verdict.reason, since=verdict.since)
+    if stop_at is None and verdict.idle_for(signals.now) >= timeout - window:
+        stop_at = stop_time(verdict.since, timeout, signals.now, window)
         message = (
             f"DevServer {server.name} of {server.user} will be stopped at "
             f"{format_instant(stop_at)} (in {format_approx(stop_at - signals.now)}) if it "
             f"stays idle ({verdict.reason}); connect to keep it: devctl ssh {server.name}"
         )
-        return Decision("idle-warn", message, since=verdict.since)
+        return Decision("idle-warn", message, since=verdict.since, stop_at=stop_at)
+    stop_at = stop_at or verdict.since + timeout
     left = f"stops at {format_instant(stop_at)} if still idle"
     return Decision("idle", f"{verdict.reason}; {left} (idle timeout {format_duration(timeout)})")
 

@@ -58,8 +58,10 @@ class Target(Protocol):
         """Scales the server to zero if it has stayed idle since ``since`` (re-read first)."""
         ...
 
-    def warn_idle(self, server: Observed, since: datetime, message: str) -> Outcome:
-        """Records the idle warning (about the idle period since ``since``)."""
+    def warn_idle(
+        self, server: Observed, since: datetime, stop_at: datetime, message: str
+    ) -> Outcome:
+        """Records the idle warning about the idle period since ``since`` (stop at ``stop_at``)."""
         ...
 
     def record_busy(self, server: Observed, busy: str) -> Outcome:
@@ -179,8 +181,8 @@ def _act(
             outcome = target.stop(server, lambda e: is_expired(e, now))
         elif decision.action == "idle-stop" and decision.since is not None:
             outcome = target.idle_stop(server, decision.since, decision.reason)
-        elif decision.action == "idle-warn" and decision.since is not None:
-            outcome = target.warn_idle(server, decision.since, decision.reason)
+        elif decision.action == "idle-warn" and decision.since and decision.stop_at:
+            outcome = target.warn_idle(server, decision.since, decision.stop_at, decision.reason)
         elif decision.action == "active" and decision.busy is not None:
             outcome = target.record_busy(server, decision.busy)
         else:

@@ -12,8 +12,13 @@ from typing import Any
 
 from devservers.components import VolumeSpec
 from devservers.components import labels as lbl
-from devservers.components.durations import format_instant, parse_duration, parse_instant
-from devservers.components.idleness import WARNED_IDLE, idle_stop_reason
+from devservers.components.durations import format_instant, parse_instant
+from devservers.components.idleness import (
+    IDLE_STOP_AT,
+    WARNED_IDLE,
+    idle_stop_reason,
+    idle_timeout_of,
+)
 from devservers.components.naming import stack_name
 from devservers.components.specs import GPU_RESOURCE
 from devservers.stacks.base.errors import DevserversError, Forbidden, server_not_found
@@ -62,22 +67,39 @@ def _with_activity(
     """``server`` with its idle fields, from its Deployment and its Lease's activity at ``now``."""
     notes = _annotations(deployment)
     stopped = idle_stop_reason(notes, (deployment.get("spec") or {}).get("replicas", 1))
-    timeout = notes.get(lbl.IDLE_TIMEOUT)
+    try:
+        timeout = idle_timeout_of(notes)
+    except ValueError as exc:  # as the reaper does: the idle stop is off for it
+        return replace(server, notice=server.notice or f"{exc}; the idle stop is off")
+    shown = notes.get(lbl.IDLE_TIMEOUT) if timeout else None
     if server.status == "Stopped" or activity is None:
-        return replace(server, idle_timeout=timeout, stopped_reason=stopped)
+        return replace(server, idle_timeout=shown, stopped_reason=stopped)
     since = activity.idle_since(available_since(deployment))
-    warned = notes.get(WARNED_IDLE)
-    notice = server.notice
-    if notice is None and timeout and since and warned == format_instant(since):
-        stop_at = format_instant(since + parse_duration(timeout))
-        notice = f"idle: will be stopped at {stop_at} if it stays idle (idle timeout {timeout})"
+    active = activity.active(now)
+    stop_at, notice = None, server.notice
+    if timeout and since and not active:
+        stop_at = _promised(notes, since) or since + timeout
+        if notice is None and _promised(notes, since):
+            notice = f"idle: will be stopped at {format_instant(stop_at)} if it stays idle"
+            notice += f" (idle timeout {shown})"
     return replace(
         server,
-        idle_timeout=timeout,
+        idle_timeout=shown,
         idle_since=since,
-        active=activity.active(now),
+        idle_stop_at=stop_at,
+        active=active,
         notice=notice,
     )
+
+
+def _promised(notes: dict[str, str], since: datetime) -> datetime | None:
+    """The stop the reaper's warning about the idle period since ``since`` named, if any."""
+    if notes.get(WARNED_IDLE) != format_instant(since) or not notes.get(IDLE_STOP_AT):
+        return None
+    try:
+        return parse_instant(notes[IDLE_STOP_AT])
+    except ValueError:
+        return None
 
 
 def _nodes(pods: list[dict[str, Any]]) -> dict[tuple[str, str], str]:

@@ -26,6 +26,8 @@ class Server:
         idle_since: When it was last active (API server clock): the latest of
             its pod becoming available, a connection, a busy record; ``None``
             when stopped or unknown (no activity Lease, or not readable).
+        idle_stop_at: When the reaper stops it if it stays idle (its warning's
+            time once warned; else the earliest: ``idle_since`` + timeout).
         active: A tunnel is open, or the reaper found it busy within the Lease
             duration (90 s).
         stopped_reason: Why the reaper stopped it for idleness, while stopped.
@@ -48,6 +50,7 @@ class Server:
     node: str | None = None
     idle_timeout: str | None = None
     idle_since: datetime | None = None
+    idle_stop_at: datetime | None = None
     active: bool = False
     stopped_reason: str | None = None
 

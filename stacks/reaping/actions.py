@@ -18,7 +18,7 @@ from pulumi import automation as auto
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES, WARNED_EXPIRY
-from devservers.components.idleness import IDLE_STOPPED, WARNED_IDLE
+from devservers.components.idleness import IDLE_STOP_AT, IDLE_STOPPED, WARNED_IDLE
 from devservers.components.naming import parse_stack_name
 from devservers.stacks.base.errors import Conflict, NotFound
 from devservers.stacks.base.settings import Settings
@@ -253,13 +253,15 @@ class Reaping:
 
         return self._serialized(server, None, run)
 
-    def warn_idle(self, server: Observed, since: datetime, message: str) -> Outcome:
-        """Records an ``IdleSoon`` Warning Event and remembers this idle period was warned about.
+    def warn_idle(
+        self, server: Observed, since: datetime, stop_at: datetime, message: str
+    ) -> Outcome:
+        """Records an ``IdleSoon`` Warning Event; remembers the idle period and the stop it names.
 
         Raises:
             ClusterUnavailable: The API server refused or cannot be reached.
         """
-        return self._warn(server, "IdleSoon", message, {WARNED_IDLE: since})
+        return self._warn(server, "IdleSoon", message, {WARNED_IDLE: since, IDLE_STOP_AT: stop_at})
 
     def _warn(
         self, server: Observed, reason: str, message: str, warned: dict[str, datetime]

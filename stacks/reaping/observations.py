@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from devservers.components import labels as lbl
-from devservers.components.durations import parse_duration, parse_instant
+from devservers.components.durations import parse_instant
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES, WARNED_EXPIRY
-from devservers.components.idleness import WARNED_IDLE, Signals
+from devservers.components.idleness import IDLE_STOP_AT, WARNED_IDLE, Signals, idle_timeout_of
 from devservers.components.naming import parse_stack_name
 
 
@@ -31,8 +31,10 @@ class Observed:
         failures: Reaper attempts that failed in a row.
         failed_at: When the last one failed.
         last_error: ``<state>: <reason>`` of the last failure.
-        idle_timeout: Its idle stop; ``None`` when off.
+        idle_timeout: Its idle stop; ``None`` when off (or unreadable).
+        idle_timeout_error: Why its idle-timeout annotation is unreadable, if it is.
         warned_idle: The idle-since instant the last idle warning was about.
+        idle_stop_at: When that warning said it would stop.
         available_since: When its pod last became available (its start).
         signals: Its activity, read by the pass when it has an idle stop and runs.
     """
@@ -49,7 +51,9 @@ class Observed:
     failed_at: datetime | None = None
     last_error: str | None = None
     idle_timeout: timedelta | None = None
+    idle_timeout_error: str | None = None
     warned_idle: datetime | None = None
+    idle_stop_at: datetime | None = None
     available_since: datetime | None = None
     signals: Signals | None = None
 
@@ -72,6 +76,10 @@ def observed_from(meta: dict[str, Any], replicas: int | None) -> Observed | None
     labels, notes = meta.get("labels") or {}, meta.get("annotations") or {}
     if not all(labels.get(key) for key in (lbl.STACK, lbl.OWNER, lbl.SERVER)):
         return None
+    try:
+        idle_timeout, idle_error = idle_timeout_of(notes), None
+    except ValueError as exc:
+        idle_timeout, idle_error = None, str(exc)
     return Observed(
         stack=labels[lbl.STACK],
         user=labels[lbl.OWNER],
@@ -84,21 +92,16 @@ def observed_from(meta: dict[str, Any], replicas: int | None) -> Observed | None
         failures=_count(notes.get(REAP_FAILURES)),
         failed_at=_instant(notes.get(REAP_FAILED_AT)),
         last_error=notes.get(REAP_ERROR),
-        idle_timeout=_duration(notes.get(lbl.IDLE_TIMEOUT)),
+        idle_timeout=idle_timeout,
+        idle_timeout_error=idle_error,
         warned_idle=_instant(notes.get(WARNED_IDLE)),
+        idle_stop_at=_instant(notes.get(IDLE_STOP_AT)),
     )
 
 
 def _instant(text: str | None) -> datetime | None:
     try:
         return parse_instant(text) if text else None
-    except ValueError:
-        return None
-
-
-def _duration(text: str | None) -> timedelta | None:
-    try:
-        return parse_duration(text) if text else None
     except ValueError:
         return None
 

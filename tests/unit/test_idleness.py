@@ -10,22 +10,24 @@ from typing import Any
 
 import pytest
 
+from devservers.components import labels as lbl
 from devservers.components.idleness import (
     Signals,
     Thresholds,
     idle_stop_reason,
     judge,
 )
-from devservers.reaper.decisions import Rules, decide
+from devservers.reaper.decisions import Decision, Rules, decide
 from devservers.reaper.passes import run_pass
 from devservers.stacks import Observed, Outcome
-from devservers.stacks.base.errors import Forbidden
+from devservers.stacks.base.errors import Forbidden, NotFound
 from devservers.stacks.kube.activity import (
     COMPUTE_MANAGER,
     CONNECTION_MANAGER,
     activity_of,
 )
 from devservers.stacks.kube.usage import Unread, cpu_cores, gpu_percent
+from devservers.stacks.reaping.observations import observed_from
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -120,21 +122,48 @@ def test_the_idle_stop_reason_holds_only_while_the_server_is_stopped() -> None:
 # --- the reaper's decisions -----------------------------------------------
 
 
-def test_idle_for_its_timeout_is_stopped_with_the_deciding_signals() -> None:
-    decided = decide(server(), NOW, RULES)
+def decide_at(observed: Observed, at: datetime) -> Decision:
+    """The decision of a pass at ``at`` (the API server's clock too)."""
+    return decide(replace(observed, signals=replace(observed.signals, now=at)), at, RULES)
+
+
+def warned(observed: Observed, at: datetime) -> Observed:
+    """``observed`` after the warning a pass at ``at`` gave it (its annotations)."""
+    decided = decide_at(observed, at)
+    assert decided.action == "idle-warn", decided
+    return replace(observed, warned_idle=decided.since, idle_stop_at=decided.stop_at)
+
+
+def test_idle_for_its_timeout_and_warned_is_stopped_with_the_deciding_signals() -> None:
+    observed = warned(server(), NOW - 10 * M)
+    decided = decide(observed, NOW, RULES)
     assert decided.action == "idle-stop"
     assert decided.since == NOW - 60 * M
     assert decided.reason.startswith("idle 1h: no connection since start")
 
 
+def test_no_stop_without_a_warning_the_full_window_before() -> None:
+    # A first pass after an outage (or a recreated Lease) finds it long idle: warn, not stop.
+    late = server()
+    decided = decide(late, NOW, RULES)
+    assert decided.action == "idle-warn"
+    assert decided.stop_at == NOW + 10 * M
+    assert "will be stopped at 2026-03-01T12:10:00Z (in 10m)" in decided.reason
+    observed = warned(late, NOW)
+    assert decide_at(observed, NOW + 9 * M).action == "idle"
+    assert decide_at(observed, NOW + 10 * M).action == "idle-stop"
+
+
 def test_within_the_warning_window_it_is_warned_once_per_idle_period() -> None:
-    nearly = server(signals=signals(started_at=NOW - 25 * M))
+    nearly = server(signals=signals(started_at=NOW - 20 * M))
     decided = decide(nearly, NOW, RULES)
     assert decided.action == "idle-warn"
-    assert "will be stopped at 2026-03-01T12:05:00Z (in 5m) if it stays idle" in decided.reason
-    assert decide(replace(nearly, warned_idle=NOW - 25 * M), NOW, RULES).action == "idle"
+    assert "will be stopped at 2026-03-01T12:10:00Z (in 10m) if it stays idle" in decided.reason
+    again = decide_at(warned(nearly, NOW), NOW + M)
+    assert again.action == "idle"
+    assert "stops at 2026-03-01T12:10:00Z" in again.reason
     # A new idle period (after a connection) gets its own warning.
-    later = replace(nearly, warned_idle=NOW - 40 * M)
+    later = replace(warned(nearly, NOW), warned_idle=NOW - 40 * M)
     assert decide(later, NOW, RULES).action == "idle-warn"
 
 
@@ -147,6 +176,18 @@ def test_a_short_timeout_warns_at_half_of_it() -> None:
         ).action
         == "idle"
     )
+
+
+def test_an_unreadable_idle_timeout_keeps_it_running_and_says_so() -> None:
+    meta = {
+        "namespace": "dev-alice",
+        "labels": {lbl.STACK: "alice.box", lbl.OWNER: "alice", lbl.SERVER: "box"},
+        "annotations": {lbl.EXPIRY: "2026-03-01T20:00:00Z", lbl.IDLE_TIMEOUT: "soon"},
+    }
+    observed = replace(observed_from(meta, 1), signals=signals())
+    decided = decide(observed, NOW, RULES)
+    assert decided.action == "active"
+    assert "devservers.dev/idle-timeout='soon' is not a duration" in decided.reason
 
 
 @pytest.mark.parametrize(
@@ -167,7 +208,12 @@ def test_expiry_first_then_the_idle_stop_only_for_running_servers(
 
 
 def test_a_failed_idle_stop_backs_off() -> None:
-    failed = server(failures=1, failed_at=NOW - timedelta(seconds=30), last_error="stop-failed: x")
+    failed = replace(
+        warned(server(), NOW - 10 * M),
+        failures=1,
+        failed_at=NOW - timedelta(seconds=30),
+        last_error="stop-failed: x",
+    )
     assert decide(failed, NOW, RULES).action == "skip"
     assert decide(failed, NOW + M, RULES).action == "idle-stop"
 
@@ -185,7 +231,9 @@ class _Target:
         self.calls.append(("idle_stop", server.name, since))
         return Outcome("stopped", reason)
 
-    def warn_idle(self, server: Observed, since: datetime, message: str) -> Outcome:
+    def warn_idle(
+        self, server: Observed, since: datetime, stop_at: datetime, message: str
+    ) -> Outcome:
         self.calls.append(("warn_idle", server.name, since))
         return Outcome("warned", message)
 
@@ -199,7 +247,8 @@ class _Target:
 
 def test_a_pass_reports_every_watched_server_and_records_compute_activity_only() -> None:
     observed = [
-        replace(server(), name="idle", stack="alice.idle"),
+        replace(warned(server(), NOW - 10 * M), name="idle", stack="alice.idle"),
+        replace(server(), name="late", stack="alice.late"),
         replace(server(signals=signals(cpu_cores=0.9)), name="busy", stack="alice.busy"),
         replace(
             server(signals=signals(connected=True, connected_at=NOW)), name="ssh", stack="alice.ssh"
@@ -210,6 +259,7 @@ def test_a_pass_reports_every_watched_server_and_records_compute_activity_only()
     report = run_pass(target, RULES, NOW)  # type: ignore[arg-type]
     states = {r.name: (r.state, r.reason) for r in report.results}
     assert states["idle"][0] == "stopped"
+    assert states["late"][0] == "warned"
     assert states["busy"] == ("active", "active: cpu 0.90 cores >= 0.1")
     assert states["ssh"] == ("active", "active: connected")
     assert "plain" not in states
@@ -220,7 +270,10 @@ def test_a_pass_reports_every_watched_server_and_records_compute_activity_only()
 
 def test_a_dry_run_changes_nothing() -> None:
     target = _Target(
-        [server(), replace(server(signals=signals(cpu_cores=0.9)), name="b", stack="alice.b")]
+        [
+            warned(server(), NOW - 10 * M),
+            replace(server(signals=signals(cpu_cores=0.9)), name="b", stack="alice.b"),
+        ]
     )
     report = run_pass(target, RULES, NOW, dry_run=True)  # type: ignore[arg-type]
     assert sorted(r.state for r in report.results) == ["active", "would-idle-stop"]
@@ -379,6 +432,24 @@ def test_a_refused_renewal_warns_once_and_never_ends_the_session(heartbeat) -> N
     assert len(notes) == 1
     assert notes[0].startswith("warning: renew lease dev-alice/box: forbidden")
     assert "the idle stop may count box as idle" in notes[0]
+
+
+def test_a_missing_lease_warns_that_the_server_is_kept_and_how_to_restore_it(heartbeat) -> None:
+    from devservers.stacks import sessions
+
+    beat, renewals, monkeypatch = heartbeat
+
+    def missing(cluster: object, namespace: str, name: str, user: str) -> None:
+        raise NotFound("lease dev-alice/box not found")
+
+    monkeypatch.setattr(sessions, "renew_connection", missing)
+    notes: list[str] = []
+    with beat(notes.append):
+        threading.Event().wait(0.1)
+    assert notes == [
+        "warning: lease dev-alice/box not found; "
+        "the idle stop keeps box running until 'devctl repair box' restores it"
+    ]
 
 
 class _SignalCluster:

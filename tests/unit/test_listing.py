@@ -10,9 +10,12 @@ import pytest
 from devservers.cli.servers import details_view
 from devservers.components import labels as lbl
 from devservers.components.expiry import REAP_ERROR, REAP_FAILED_AT, REAP_FAILURES
+from devservers.components.idleness import IDLE_STOP_AT, WARNED_IDLE
 from devservers.stacks import NotFound, Settings
+from devservers.stacks.base.results import ServerDetails
+from devservers.stacks.kube.activity import Activity
 from devservers.stacks.kube.notices import with_notice
-from devservers.stacks.listing import _annotations, _server, describe_server
+from devservers.stacks.listing import _annotations, _server, _with_activity, describe_server
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -117,3 +120,33 @@ def test_describe_names_the_image_and_the_sshd_carrier(
     text = details_view(details)
     assert "Image:      team/torch:2.5" in text
     assert shown in text
+
+
+def _idle_view(d: dict[str, Any], activity: Activity | None) -> str:
+    server = _with_activity(_server(d), d, activity, NOW)
+    return details_view(ServerDetails(server, "box-ssh", (), {}, activity_error="x"))
+
+
+def test_an_unreadable_idle_timeout_is_shown_as_off_with_the_reason_not_a_crash() -> None:
+    d = deployment(1, 1, **{lbl.IDLE_TIMEOUT: "soon"})
+    text = _idle_view(d, Activity())
+    assert "Idle stop:  off" in text
+    assert "devservers.dev/idle-timeout='soon' is not a duration; the idle stop is off" in text
+
+
+def test_a_warned_server_shows_the_stop_its_warning_named() -> None:
+    since = "2026-11-29T11:00:00Z"
+    d = deployment(
+        1,
+        1,
+        **{lbl.IDLE_TIMEOUT: "30m", WARNED_IDLE: since, IDLE_STOP_AT: "2026-11-29T12:10:00Z"},
+    )
+    d["status"]["conditions"] = [
+        {"type": "Available", "status": "True", "lastTransitionTime": since}
+    ]
+    text = _idle_view(d, Activity())
+    assert "stops at 2026-11-29T12:10:00Z if still idle" in text
+    assert "idle: will be stopped at 2026-11-29T12:10:00Z if it stays idle" in text
+    # Unwarned, the earliest stop is its timeout after the last activity.
+    del d["metadata"]["annotations"][WARNED_IDLE]
+    assert "stops at 2026-11-29T11:30:00Z if still idle" in _idle_view(d, Activity())
