@@ -25,9 +25,9 @@ python:
 toolchain:
 	toolchain/bootstrap.sh
 
-## images: the base, DevServer and sandbox images, built from Debian's packages (cached by inputs)
-images: system
-	images/build.sh >/dev/null
+## images: the base, DevServer, sshd, reaper and sandbox images, built from Debian's packages (cached by inputs)
+images: system python toolchain
+	UV="$(UV)" images/build.sh >/dev/null
 
 ## env: shell exports for using pulumi, kubectl and devctl by hand
 env:

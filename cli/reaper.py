@@ -1,4 +1,4 @@
-"""devctl reaper run: the expiry reaper, run in the foreground.
+"""devctl reaper run: the reaper in the foreground; devctl reaper status: the in-cluster one.
 
 The reaper is its own program (``python -m devservers.reaper``); this
 command becomes it (``exec``, same process id) with devctl's global options
@@ -12,9 +12,15 @@ from __future__ import annotations
 import enum
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+from devservers.cli import render
+from devservers.cli.render import Format, OutputOption
+
+if TYPE_CHECKING:
+    from devservers.stacks.reaping.status import ReaperStatus
 
 
 class ReportFormat(enum.StrEnum):
@@ -24,11 +30,13 @@ class ReportFormat(enum.StrEnum):
     json = "json"
 
 
-reaper_app = typer.Typer(help="The expiry reaper.", no_args_is_help=True)
+reaper_app = typer.Typer(
+    help="The reaper: run it here, or see the platform's CronJob.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
-    """Adds ``devctl reaper run`` to ``app``."""
+    """Adds ``devctl reaper run`` and ``devctl reaper status`` to ``app``."""
     app.add_typer(reaper_app, name="reaper")
 
 
@@ -92,3 +100,42 @@ def _exec_reaper(args: list[str], env: dict[str, str]) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, "-m", "devservers.reaper", *args], env)
+
+
+@reaper_app.command()
+def status(ctx: typer.Context, output: Format = OutputOption) -> None:
+    """Show the in-cluster reaper (the platform's CronJob): schedule, last runs, last report.
+
+    Reads the CronJob, its latest Job and that Job's log in the platform's
+    namespace: admin credentials are needed. Exit 3 when the platform has no
+    reaper CronJob.
+    """
+    from devservers.stacks.reaping.status import reaper_status
+
+    render.emit(reaper_status(ctx.obj.settings), output, _status_view)
+
+
+def _status_view(s: ReaperStatus) -> str:
+    lines = [
+        f"CronJob:        {s.namespace}/devservers-reaper"
+        + (" (suspended)" if s.suspended else ""),
+        f"Schedule:       {s.schedule} (UTC)",
+        f"Last schedule:  {render.plain(s.last_schedule) or 'never'}",
+        f"Last success:   {render.plain(s.last_success) or 'never'}",
+        f"Running now:    {s.active}",
+        f"Last run:       {f'{s.last_job} {s.last_state}' if s.last_job else 'none kept'}",
+    ]
+    if s.last_pass is not None:
+        lines += [
+            f"Last pass:      {s.last_pass['started']} ({s.last_pass['duration_seconds']}s, "
+            f"policy {s.last_pass['policy']}): {_summary(s.last_pass)}"
+        ]
+    elif s.last_log:
+        lines += [f"Last log line:  {s.last_log}"]
+    return "\n".join(lines)
+
+
+def _summary(report: dict[str, Any]) -> str:
+    """``2 server(s) seen: alice.box deleted, …`` from a pass report (JSON data)."""
+    acted = [f"{r['stack']} {r['state']}" for r in report["results"]]
+    return f"{report['servers']} server(s) seen" + (f": {', '.join(acted)}" if acted else "")

@@ -38,6 +38,9 @@ _IMAGE = re.compile(
 """An image reference, ``[host[:port]/]path[:tag][@digest]``, after the grammar of
 github.com/distribution/reference (reference.go); the name is at most 255 characters."""
 
+REAPER_NAME = "devservers-reaper"
+"""Name of the reaper's CronJob and ServiceAccount in the platform's namespace."""
+
 NAMESPACE_PREFIX = "dev-"
 """Per-user namespaces are ``dev-<user>``."""
 

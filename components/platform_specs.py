@@ -113,23 +113,36 @@ class DefaultsSpec(_Spec):
 
 
 class ReaperSpec(_Spec):
-    """The expiry reaper as a Kubernetes CronJob in the system namespace (off by default).
+    """The reaper as a Kubernetes CronJob in the system namespace (off by default).
 
     Attributes:
+        image: The reaper image (``images/reaper/Dockerfile``), pushed where
+            the cluster can pull it.
         schedule: Cron schedule (``crontab(5)`` syntax, UTC).
-        command: Container command; ``args`` follow it.
-        env: Environment of the reaper (e.g. ``DEVSERVERS_BACKEND_URL``).
+        command: Container command; ``args`` follow it (default: one pass,
+            its report as one JSON line on stdout, for ``kubectl logs``).
+        env: Environment of the reaper (settings as ``DEVSERVERS_*``; never
+            credentials: they belong in ``env_secret``).
         env_secret: Name of a Secret in the system namespace whose keys become
-            environment variables (e.g. the state passphrase).
+            environment variables: the state backend's URL
+            (``DEVSERVERS_BACKEND_URL``) and its passphrase
+            (``PULUMI_CONFIG_PASSPHRASE``).
+        starting_deadline_seconds: A run that could not start this long after
+            its schedule (controller down, previous run still going) is
+            skipped, not piled up (``startingDeadlineSeconds``).
+        active_deadline_seconds: A pass still running after this long is
+            killed (``activeDeadlineSeconds``); the next one resumes what it left.
     """
 
     enabled: bool = False
     image: str | None = None
     schedule: str = "*/5 * * * *"
     command: tuple[str, ...] = ("python", "-m", "devservers.reaper")
-    args: tuple[str, ...] = ("--once",)
+    args: tuple[str, ...] = ("--once", "--output", "json")
     env: dict[str, str] = Field(default_factory=dict)
     env_secret: str | None = None
+    starting_deadline_seconds: int = Field(default=120, ge=10, le=86400)
+    active_deadline_seconds: int = Field(default=1800, ge=60, le=86400)
 
     @model_validator(mode="after")
     def _check(self) -> ReaperSpec:

@@ -1,4 +1,4 @@
-"""The expiry reaper as a Kubernetes CronJob of the platform (optional)."""
+"""The reaper as a Kubernetes CronJob of the platform (optional)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,31 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from devservers.components import rbac
+from devservers.components.naming import REAPER_NAME
 from devservers.components.platform_specs import ReaperSpec
 
-REAPER_NAME = "devservers-reaper"
-"""Name of the reaper's CronJob and ServiceAccount in the system namespace."""
+REAPER_UID = 65532
+"""The non-root user of the reaper image (``images/reaper/Dockerfile``)."""
+
+_RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": REAPER_UID,
+    "runAsGroup": REAPER_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""What Pod Security "restricted" asks of a pod, beside the container's own settings
+(https://kubernetes.io/docs/concepts/security/pod-security-standards/)."""
 
 
 class ReaperCronJob(pulumi.ComponentResource):
     """A CronJob running the reaper once per schedule, never two at a time.
 
     ``concurrencyPolicy: Forbid`` keeps runs from overlapping; the reaper's
-    own stack locks make a second reaper elsewhere safe too. Its
+    own stack locks make a second reaper elsewhere safe too. A run that
+    cannot start within ``starting_deadline_seconds`` is skipped; one that
+    runs past ``active_deadline_seconds`` is killed (the next pass finishes
+    what it left: every action resumes after a kill). Its pod meets Pod
+    Security "restricted". Its
     ServiceAccount may list DevServers in every namespace and destroy their
     objects (a ClusterRole named after the system namespace, so two platforms
     on one cluster do not share it).
@@ -72,6 +86,7 @@ class ReaperCronJob(pulumi.ComponentResource):
         container = {
             "name": "reaper",
             "image": spec.image,
+            "imagePullPolicy": "IfNotPresent",
             "command": list(spec.command),
             "args": list(spec.args),
             "env": [{"name": k, "value": v} for k, v in sorted(spec.env.items())],
@@ -89,16 +104,19 @@ class ReaperCronJob(pulumi.ComponentResource):
                 "schedule": spec.schedule,
                 "timeZone": "Etc/UTC",
                 "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": spec.starting_deadline_seconds,
                 "successfulJobsHistoryLimit": 1,
                 "failedJobsHistoryLimit": 3,
                 "jobTemplate": {
                     "spec": {
                         "backoffLimit": 0,
+                        "activeDeadlineSeconds": spec.active_deadline_seconds,
                         "template": {
                             "metadata": {"labels": dict(labels)},
                             "spec": {
                                 "serviceAccountName": account.metadata.name,
                                 "restartPolicy": "Never",
+                                "securityContext": _RESTRICTED_POD,
                                 "containers": [container],
                             },
                         },

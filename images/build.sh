@@ -3,7 +3,9 @@
 # `ctr -n k8s.io images import`: a Debian base (mmdebstrap, this machine's apt
 # sources), the DevServer image (images/devserver/Dockerfile) on it, the sshd
 # carrier (images/sshd/Dockerfile: a static sshd built from Debian's source
-# package of OpenSSH $OPENSSH_VERSION) on it, and the sandbox ("pause") image from build/pause of the pinned k8s.io/kubernetes.
+# package of OpenSSH $OPENSSH_VERSION) on it, the reaper (images/reaper/Dockerfile:
+# a wheel of this repository and the toolchain's engines) on it, and the
+# sandbox ("pause") image from build/pause of the pinned k8s.io/kubernetes.
 # An archive is named by a hash of its inputs, so a finished one is never
 # rebuilt and a changed input rebuilds only what depends on it. Buildah's
 # storage (vfs: nothing mounted) is a scratch directory under the cache.
@@ -11,11 +13,14 @@
 # Usage: images/build.sh          build what is missing; print "NAME ARCHIVE" per image
 #        images/build.sh --list   print the same lines without building
 # Env:   DEVSERVERS_DEBIAN_SOURCES  apt sources serving bookworm (default: this machine's)
+#        UV                         the uv command (default: uv)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
 # shellcheck source=toolchain/pins.env
 source "$here/../toolchain/pins.env"
+toolchain="$("$repo/toolchain/prefix.sh")"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/devservers/images"
 
 # The pause image's tag, which containerd's sandbox_image names. The source's
@@ -43,6 +48,8 @@ debian=localhost/devservers/debian:$SUITE
 devserver=localhost/devservers/devserver:$SUITE
 pause=localhost/devservers/pause:$PAUSE_TAG
 sshd=localhost/devservers/sshd:$SSHD_TAG
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/pyproject.toml")"
+reaper=localhost/devservers/reaper:$version
 debian_key="$(key "$SUITE" "$(cat "$sources")")"
 devserver_key="$(key "$debian_key" "$(cd "$here/devserver" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)")"
 pause_key="$(key "$KUBERNETES_VERSION" "$PAUSE_TAG")"
@@ -51,10 +58,15 @@ debian_archive="$cache/debian-$SUITE-$debian_key.oci.tar"
 devserver_archive="$cache/devserver-$SUITE-$devserver_key.oci.tar"
 pause_archive="$cache/pause-$PAUSE_TAG-$pause_key.oci.tar"
 sshd_archive="$cache/sshd-$SSHD_TAG-$sshd_key.oci.tar"
+# The reaper's wheel is made of the package's files (tests and docs aside).
+package_files() { git -C "$repo" ls-files -z -- pyproject.toml uv.lock components cli stacks reaper; }
+reaper_key="$(key "$debian_key" "$(cat "$repo/toolchain/pins.env" "$here/reaper/Dockerfile")" \
+  "$(cd "$repo" && package_files | xargs -0 sha256sum)")"
+reaper_archive="$cache/reaper-$version-$reaper_key.oci.tar"
 
 list() {
   printf '%s %s\n' "$debian" "$debian_archive" "$devserver" "$devserver_archive" \
-    "$pause" "$pause_archive" "$sshd" "$sshd_archive"
+    "$pause" "$pause_archive" "$sshd" "$sshd_archive" "$reaper" "$reaper_archive"
 }
 case "${1:-}" in
   --list) list; exit 0 ;;
@@ -62,7 +74,8 @@ case "${1:-}" in
   *) echo "usage: $0 [--list]" >&2; exit 2 ;;
 esac
 
-if [[ -f "$debian_archive" && -f "$devserver_archive" && -f "$pause_archive" && -f "$sshd_archive" ]]; then
+if [[ -f "$debian_archive" && -f "$devserver_archive" && -f "$pause_archive" && -f "$sshd_archive" \
+  && -f "$reaper_archive" ]]; then
   log "all images cached in $cache"; list; exit 0
 fi
 command -v buildah >/dev/null && command -v mmdebstrap >/dev/null \
@@ -163,6 +176,27 @@ build_sshd() {
     --build-arg "OPENSSH_VERSION=$OPENSSH_VERSION" -t "$sshd" "$here/sshd"
 }
 
+# The reaper's build context: the wheel (built from a copy of the package's
+# files, so the checkout gets no build/ or egg-info), the locked requirements
+# and the engines.
+build_reaper() {
+  local ctx="$work/reaper" src="$work/reaper-src"
+  [[ -x "$toolchain/bin/pulumi" ]] || fail "no toolchain at $toolchain: run 'make toolchain' first"
+  mkdir -p "$ctx/bin" "$src"
+  (cd "$repo" && package_files | tar --null -T - -cf -) | tar -xf - -C "$src"
+  cp "$repo/README.md" "$repo/LICENSE" "$src/"
+  ${UV:-uv} build --quiet --wheel --out-dir "$ctx" "$src"
+  ${UV:-uv} export --quiet --frozen --no-dev --no-emit-project --format requirements-txt \
+    --project "$repo" -o "$ctx/requirements.txt"
+  cp "$toolchain/bin/pulumi" "$toolchain/bin/pulumi-language-python" \
+    "$toolchain/bin/pulumi-language-python-exec" \
+    "$toolchain/pulumi-home/plugins/resource-kubernetes-v$PULUMI_KUBERNETES_VERSION/pulumi-resource-kubernetes" \
+    "$ctx/bin/"
+  cp "$here/reaper/Dockerfile" "$ctx/"
+  in_storage "$debian" "$debian_archive"
+  buildah build --quiet --pull=never --network=host --build-arg "BASE=$debian" -t "$reaper" "$ctx"
+}
+
 build_pause() {
   local json src tag ctr
   json="$(cd "$work" && GOTOOLCHAIN=local GOWORK=off go mod download -json \
@@ -187,5 +221,6 @@ step "$debian" "$debian_archive" build_debian
 step "$devserver" "$devserver_archive" build_devserver
 step "$pause" "$pause_archive" build_pause
 step "$sshd" "$sshd_archive" build_sshd
+step "$reaper" "$reaper_archive" build_reaper
 log "images ready in $cache ($((SECONDS - total))s)"
 list

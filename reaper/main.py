@@ -99,7 +99,7 @@ def reaper(
     def one_pass() -> PassReport:
         target = Reaping(settings, progress, namespace)
         report = run_pass(target, rules, datetime.now(UTC), dry_run, workers, stop.event)
-        _emit(report, output, once)
+        _emit(report, output)
         return report
 
     if once:
@@ -123,9 +123,9 @@ def reaper(
     serve(scheduled_pass, every, stop)
 
 
-def _emit(report: PassReport, output: Output, once: bool) -> None:
-    if output is Output.json:
-        print(render.as_json(report, indent=2 if once else None), flush=True)
+def _emit(report: PassReport, output: Output) -> None:
+    if output is Output.json:  # one line per pass (JSON Lines), as kubectl logs shows it
+        print(render.as_json(report), flush=True)
     else:
         print(render.as_text(report), flush=True)
 

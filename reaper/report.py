@@ -24,9 +24,9 @@ def as_data(report: PassReport) -> dict[str, Any]:
     return data
 
 
-def as_json(report: PassReport, indent: int | None = 2) -> str:
-    """The report as one JSON document (one line with ``indent=None``)."""
-    return json.dumps(as_data(report), indent=indent)
+def as_json(report: PassReport) -> str:
+    """The report as one JSON document on one line (JSON Lines: one per pass)."""
+    return json.dumps(as_data(report))
 
 
 def as_text(report: PassReport) -> str:

@@ -48,6 +48,10 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration)]
 
 
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+"""Where Kubernetes mounts a pod's ServiceAccount token."""
+
+
 class Settings(BaseModel):
     """What devctl needs to reach the cluster and the state backend.
 
@@ -167,6 +171,22 @@ class Settings(BaseModel):
     def server_namespace(self) -> str:
         """The namespace new DevServers go to."""
         return self.namespace or naming.user_namespace(self.user)
+
+    @property
+    def in_cluster(self) -> bool:
+        """Whether the credentials are the pod's ServiceAccount (the reaper's CronJob).
+
+        True in a pod (``KUBERNETES_SERVICE_HOST`` and the mounted token, as
+        client-go's ``rest.InClusterConfig`` requires) when no kubeconfig is
+        set (setting or ``$KUBECONFIG``) and none is at ``~/.kube/config``.
+        """
+        if self.kubeconfig or os.environ.get("KUBECONFIG"):
+            return False
+        return (
+            bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+            and SERVICE_ACCOUNT_TOKEN.exists()
+            and not (Path.home() / ".kube" / "config").exists()
+        )
 
     @property
     def kubeconfig_files(self) -> str:

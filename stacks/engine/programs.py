@@ -174,6 +174,23 @@ def outputs_expiry(outputs: dict[str, Any]) -> datetime | None:
     return parse_instant(text) if isinstance(text, str) else None
 
 
+def cluster_provider(settings: Settings) -> pulumi.ProviderResource:
+    """The stack's Kubernetes provider ``cluster``, with the credentials of ``settings``.
+
+    In a pod without a kubeconfig it is given none, so the provider uses the
+    pod's ServiceAccount (client-go's in-cluster config). Between a laptop
+    and such a pod the change of inputs updates the provider without
+    replacing what it manages: pulumi-kubernetes skips its cluster-change
+    check when a kubeconfig is ambient or cannot be read
+    (pulumi/pulumi-kubernetes#2771).
+    """
+    import pulumi_kubernetes as k8s
+
+    if settings.in_cluster:
+        return k8s.Provider("cluster")
+    return k8s.Provider("cluster", kubeconfig=settings.kubeconfig_files, context=settings.context)
+
+
 def server_program(settings: Settings, state: ServerState, wait: bool) -> Callable[[], None]:
     """The inline program of one DevServer stack.
 
@@ -182,13 +199,7 @@ def server_program(settings: Settings, state: ServerState, wait: bool) -> Callab
     """
 
     def program() -> None:
-        import pulumi_kubernetes as k8s
-
-        provider = k8s.Provider(
-            "cluster",
-            kubeconfig=settings.kubeconfig_files,
-            context=settings.context,
-        )
+        provider = cluster_provider(settings)
         DevServer(
             state.spec,
             host_private_keys=state.host_private_keys,

@@ -344,7 +344,7 @@ def wait_until_empty(lister: Callable[[], list[Any]], timeout_seconds: float) ->
 
 
 def connect(settings: Settings) -> Cluster:
-    """Loads the kubeconfig and context of ``settings``.
+    """Loads the kubeconfig and context of ``settings`` (in a pod without one: its ServiceAccount).
 
     Raises:
         SpecError: If the kubeconfig is missing or invalid, or has no such
@@ -353,6 +353,8 @@ def connect(settings: Settings) -> Cluster:
     import yaml
     from kubernetes import config
 
+    if settings.in_cluster:
+        return _in_cluster()
     try:
         api = config.new_client_from_config(
             config_file=settings.kubeconfig_files, context=settings.context
@@ -365,10 +367,23 @@ def connect(settings: Settings) -> Cluster:
             + _kubeconfig_problem(exc, settings.kubeconfig_files.split(os.pathsep)),
             hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
         ) from None
+    return _cluster(api, settings.context or active["name"])
+
+
+def _in_cluster() -> Cluster:
+    """The cluster of this pod, with its ServiceAccount's token (context ``in-cluster``)."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_incluster_config(client_configuration=configuration)
+    return _cluster(client.ApiClient(configuration), "in-cluster")
+
+
+def _cluster(api: Any, context: str) -> Cluster:
     return Cluster(
         core=_LazyApi(api, "CoreV1Api"),
         apps=_LazyApi(api, "AppsV1Api"),
-        context=settings.context or active["name"],
+        context=context,
         coordination=_LazyApi(api, "CoordinationV1Api"),
     )
 

@@ -25,7 +25,13 @@ from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock, stale_locked_stacks
-from devservers.stacks.engine.programs import Checkpoint, ServerState, guarded, outputs_expiry
+from devservers.stacks.engine.programs import (
+    Checkpoint,
+    ServerState,
+    cluster_provider,
+    guarded,
+    outputs_expiry,
+)
 from devservers.stacks.kube.activity import available_since, read_activity, record_busy
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.lifecycle import change_server
@@ -150,7 +156,8 @@ class Reaping:
             expiry = outputs_expiry(outputs) or server.expiry
             if expiry is None or not due(expiry):
                 return _not_due(expiry)
-            with guarded(stack, _nothing, check) as program, engine_errors(stack.name, "destroy"):
+            provider = _provider_only(self.settings)
+            with guarded(stack, provider, check) as program, engine_errors(stack.name, "destroy"):
                 destroy_stack(
                     self.settings,
                     self.cluster,
@@ -357,5 +364,15 @@ def _not_due(expiry: datetime | None) -> Outcome:
     return Outcome("skipped", f"not due: expiry is {shown} (extended)")
 
 
-def _nothing() -> None:
-    """The program of a destroy: registers nothing (the engine deletes everything)."""
+def _provider_only(settings: Settings) -> Callable[[], None]:
+    """The program of a destroy: the stack's provider with this reaper's credentials.
+
+    The engine deletes everything, with that provider (``run_program``): a
+    reaper in a pod destroys stacks made by ``devctl`` on a laptop, whose
+    recorded kubeconfig is the laptop's.
+    """
+
+    def program() -> None:
+        cluster_provider(settings)
+
+    return program

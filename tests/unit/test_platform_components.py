@@ -167,10 +167,18 @@ def test_enabled_reaper_runs_once_per_schedule_never_overlapping(pulumi_mocks) -
 
     job = objects[("CronJob", f"{_SYSTEM}/devservers-reaper")]["spec"]
     assert job["concurrencyPolicy"] == "Forbid"
-    container = job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert job["startingDeadlineSeconds"] == 120
+    assert job["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 1800
+    pod = job["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
     assert container["image"] == "registry.example/devservers:1"
-    assert container["args"] == ["--once"]
+    assert container["args"] == ["--once", "--output", "json"]
     assert container["env"] == [{"name": "A", "value": "1"}]
+    # Pod Security "restricted": non-root, RuntimeDefault seccomp, nothing to escalate.
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
     role = objects[("ClusterRole", f"/devservers-reaper-{_SYSTEM}")]
     assert any("deployments" in rule["resources"] for rule in role["rules"])
     assert ("ServiceAccount", f"{_SYSTEM}/devservers-reaper") in objects
