@@ -105,7 +105,8 @@ class ReaperCronJob(pulumi.ComponentResource):
                 "timeZone": "Etc/UTC",
                 "concurrencyPolicy": "Forbid",
                 "startingDeadlineSeconds": spec.starting_deadline_seconds,
-                "successfulJobsHistoryLimit": 1,
+                # The last runs' pods stay, for `kubectl logs` and `devctl reaper status`.
+                "successfulJobsHistoryLimit": 3,
                 "failedJobsHistoryLimit": 3,
                 "jobTemplate": {
                     "spec": {

@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +40,9 @@ class Postgres:
         )
         return out.stdout.splitlines()
 
-    def url(self, database: str) -> str:
+    def url(self, database: str, host: str = "127.0.0.1") -> str:
         return (
-            f"postgres://devservers:{self.password}@127.0.0.1:{self.port}/{database}"
-            "?sslmode=disable"
+            f"postgres://devservers:{self.password}@{host}:{self.port}/{database}?sslmode=disable"
         )
 
 
@@ -52,12 +52,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    """Debian's PostgreSQL in a temp dir on a free port, unprivileged, stopped at the end."""
+@contextmanager
+def running_postgres(listen: tuple[str, ...] = ("127.0.0.1",), clients: tuple[str, ...] = ()):
+    """Debian's PostgreSQL in a temp dir on a free port, unprivileged, stopped at the end.
+
+    It listens on ``listen`` and admits (password, scram-sha-256) the loopback
+    and the ``clients`` networks (CIDR), e.g. the local cluster's pods.
+    """
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not found:
-        pytest.fail("PostgreSQL server missing: apt-get install postgresql (.ci/run does)")
+        pytest.fail("PostgreSQL server missing: apt-get install postgresql (make system does)")
     bin_dir = Path(found[-1]).parent
     root = Path(tempfile.mkdtemp(prefix="devservers-pg-"))
     as_user: list[str] = []
@@ -65,18 +69,17 @@ def postgres() -> Iterator[Postgres]:
         shutil.chown(root, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     password = uuid.uuid4().hex
-    (root / "pw").write_text(password)
     port = _free_port()
 
     def run(*args: str | Path) -> None:
         subprocess.run([*as_user, *map(str, args)], check=True, capture_output=True, text=True)
 
     run(bin_dir / "initdb", "-D", root / "data", "-U", "devservers", "-E", "UTF8")
-    (root / "data" / "pg_hba.conf").write_text(
-        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
-    )
+    hba = ["local all all trust", "host all all 127.0.0.1/32 scram-sha-256"]
+    hba += [f"host all all {network} scram-sha-256" for network in clients]
+    (root / "data" / "pg_hba.conf").write_text("\n".join(hba) + "\n")
     server = Postgres(bin_dir, port, password)
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    opts = f"-p {port} -k {root} -c listen_addresses={','.join(listen)} -c fsync=off"
     run(bin_dir / "pg_ctl", "-D", root / "data", "-o", opts, "-l", root / "log", "-w", "start")
     try:
         run(bin_dir / "psql", "-h", root, "-p", str(port), "-U", "devservers", "-d", "postgres",
@@ -85,6 +88,13 @@ def postgres() -> Iterator[Postgres]:
     finally:
         run(bin_dir / "pg_ctl", "-D", root / "data", "-m", "fast", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """Debian's PostgreSQL on the loopback, for the session."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
