@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devservers.stacks import SpecError, load_settings
+from devservers.stacks import Settings, SpecError, load_settings
 from devservers.stacks.engine.backends import backend_kind, is_shared, redact, secrets_env
 
 PG = "postgres://team:s3cret@db.example:5432/pulumi?sslmode=disable"
@@ -93,3 +93,31 @@ def test_kms_provider_needs_no_passphrase() -> None:
 def test_bad_secrets_provider_is_a_spec_error() -> None:
     with pytest.raises(SpecError, match="secrets_provider 'rot13'"):
         load_settings(secrets_provider="rot13")
+
+
+@pytest.mark.parametrize(
+    ("environ", "kube_config", "expected"),
+    [
+        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, False, True),  # a pod, nothing else
+        ({}, False, False),  # not a pod
+        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBECONFIG": "/k"}, False, False),
+        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, True, False),  # ~/.kube/config wins
+    ],
+)
+def test_the_pods_service_account_is_used_only_without_any_kubeconfig(
+    tmp_path, monkeypatch, environ: dict[str, str], kube_config: bool, expected: bool
+) -> None:
+    from devservers.stacks.base import settings as module
+
+    token = tmp_path / "token"
+    token.write_text("t")
+    monkeypatch.setattr(module, "SERVICE_ACCOUNT_TOKEN", token)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for key in ("KUBERNETES_SERVICE_HOST", "KUBECONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    if kube_config:
+        (tmp_path / ".kube").mkdir()
+        (tmp_path / ".kube" / "config").write_text("{}")
+    assert Settings(user="reaper").in_cluster is expected
