@@ -176,18 +176,21 @@ build_sshd() {
     --build-arg "OPENSSH_VERSION=$OPENSSH_VERSION" -t "$sshd" "$here/sshd"
 }
 
-# The reaper's build context: the wheel (built from a copy of the package's
-# files, so the checkout gets no build/ or egg-info), the locked requirements
-# and the engines.
+# The reaper's build context: the locked requirements and their wheels
+# (downloaded here, hashes checked, so the build reaches no index), the
+# project's wheel (built from a copy of the package's files, so the checkout
+# gets no build/ or egg-info) and the engines.
 build_reaper() {
   local ctx="$work/reaper" src="$work/reaper-src"
   [[ -x "$toolchain/bin/pulumi" ]] || fail "no toolchain at $toolchain: run 'make toolchain' first"
-  mkdir -p "$ctx/bin" "$src"
-  (cd "$repo" && package_files | tar --null -T - -cf -) | tar -xf - -C "$src"
-  cp "$repo/README.md" "$repo/LICENSE" "$src/"
-  ${UV:-uv} build --quiet --wheel --out-dir "$ctx" "$src"
+  mkdir -p "$ctx/bin" "$ctx/wheels" "$src"
   ${UV:-uv} export --quiet --frozen --no-dev --no-emit-project --format requirements-txt \
     --project "$repo" -o "$ctx/requirements.txt"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+    --only-binary=:all: -r "$ctx/requirements.txt" -d "$ctx/wheels"
+  (cd "$repo" && package_files | tar --null -T - -cf -) | tar -xf - -C "$src"
+  cp "$repo/README.md" "$repo/LICENSE" "$src/"
+  ${UV:-uv} build --quiet --wheel --out-dir "$ctx/wheels" "$src"
   cp "$toolchain/bin/pulumi" "$toolchain/bin/pulumi-language-python" \
     "$toolchain/bin/pulumi-language-python-exec" \
     "$toolchain/pulumi-home/plugins/resource-kubernetes-v$PULUMI_KUBERNETES_VERSION/pulumi-resource-kubernetes" \
