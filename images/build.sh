@@ -195,6 +195,7 @@ build_reaper() {
     "$toolchain/bin/pulumi-language-python-exec" \
     "$toolchain/pulumi-home/plugins/resource-kubernetes-v$PULUMI_KUBERNETES_VERSION/pulumi-resource-kubernetes" \
     "$ctx/bin/"
+  chmod 0755 "$ctx"/bin/*  # the plugin cache keeps them 0700: the image runs as non-root
   cp "$here/reaper/Dockerfile" "$ctx/"
   in_storage "$debian" "$debian_archive"
   buildah build --quiet --pull=never --network=host --build-arg "BASE=$debian" -t "$reaper" "$ctx"

@@ -52,6 +52,10 @@ def destroy_stack(
         progress: Receives progress lines (see :mod:`.engine.progress`).
         program: Run by the destroy under the stack's lock, before anything is
             deleted (``run_program``); it may raise to call the destroy off.
+            The providers it registers do the deletes, so the destroy does
+            not refresh first: a refresh would read through the providers
+            the stack recorded, whose credentials may be another machine's
+            (objects already gone are no error to a delete; the sweep follows).
 
     Returns:
         Objects deleted by the sweep (``Kind/name``), the engine's own deletions excluded.
@@ -65,7 +69,7 @@ def destroy_stack(
     try:
         run = {"program": program, "run_program": True} if program else {}
         output = engine_output(progress, stack.name, keep=_not_stack_rm_advice)
-        stack.destroy(color="never", refresh=True, **run, **output)
+        stack.destroy(color="never", refresh=program is None, **run, **output)
     except auto.CommandError:
         if not force:
             raise

@@ -51,6 +51,9 @@ Duration = Annotated[str, AfterValidator(_duration)]
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 """Where Kubernetes mounts a pod's ServiceAccount token."""
 
+SERVICE_ACCOUNT_KUBECONFIG = "service-account.kubeconfig"
+"""In a pod: the kubeconfig written for its ServiceAccount, under ``state_dir``."""
+
 
 class Settings(BaseModel):
     """What devctl needs to reach the cluster and the state backend.
@@ -192,12 +195,16 @@ class Settings(BaseModel):
     def kubeconfig_files(self) -> str:
         """The kubeconfig path(s) in effect.
 
-        The setting, else ``$KUBECONFIG``, else ``~/.kube/config``.
+        The setting, else ``$KUBECONFIG``, else ``~/.kube/config``; in a pod
+        without any (see :attr:`in_cluster`), the ServiceAccount's kubeconfig
+        under ``state_dir`` (:mod:`devservers.stacks.kube.incluster`).
 
         Several paths are joined with ``:`` as in ``$KUBECONFIG``.
         """
         if self.kubeconfig:
             return str(self.kubeconfig)
+        if self.in_cluster:
+            return str(self.state_dir / SERVICE_ACCOUNT_KUBECONFIG)
         return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
 
     @property

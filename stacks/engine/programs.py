@@ -175,19 +175,13 @@ def outputs_expiry(outputs: dict[str, Any]) -> datetime | None:
 
 
 def cluster_provider(settings: Settings) -> pulumi.ProviderResource:
-    """The stack's Kubernetes provider ``cluster``, with the credentials of ``settings``.
+    """The stack's Kubernetes provider ``cluster``, with the kubeconfig and context of ``settings``.
 
-    In a pod without a kubeconfig it is given none, so the provider uses the
-    pod's ServiceAccount (client-go's in-cluster config). Between a laptop
-    and such a pod the change of inputs updates the provider without
-    replacing what it manages: pulumi-kubernetes skips its cluster-change
-    check when a kubeconfig is ambient or cannot be read
-    (pulumi/pulumi-kubernetes#2771).
+    In a pod that is the ServiceAccount's kubeconfig file
+    (:mod:`devservers.stacks.kube.incluster`, which says why a path).
     """
     import pulumi_kubernetes as k8s
 
-    if settings.in_cluster:
-        return k8s.Provider("cluster")
     return k8s.Provider("cluster", kubeconfig=settings.kubeconfig_files, context=settings.context)
 
 

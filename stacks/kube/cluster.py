@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from devservers.components import labels as lbl
@@ -344,7 +345,10 @@ def wait_until_empty(lister: Callable[[], list[Any]], timeout_seconds: float) ->
 
 
 def connect(settings: Settings) -> Cluster:
-    """Loads the kubeconfig and context of ``settings`` (in a pod without one: its ServiceAccount).
+    """Loads the kubeconfig and context of ``settings``.
+
+    In a pod without a kubeconfig, one for its ServiceAccount is written first
+    (see :attr:`Settings.in_cluster`).
 
     Raises:
         SpecError: If the kubeconfig is missing or invalid, or has no such
@@ -354,7 +358,9 @@ def connect(settings: Settings) -> Cluster:
     from kubernetes import config
 
     if settings.in_cluster:
-        return _in_cluster()
+        from devservers.stacks.kube.incluster import write_service_account_kubeconfig
+
+        write_service_account_kubeconfig(Path(settings.kubeconfig_files))
     try:
         api = config.new_client_from_config(
             config_file=settings.kubeconfig_files, context=settings.context
@@ -368,15 +374,6 @@ def connect(settings: Settings) -> Cluster:
             hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
         ) from None
     return _cluster(api, settings.context or active["name"])
-
-
-def _in_cluster() -> Cluster:
-    """The cluster of this pod, with its ServiceAccount's token (context ``in-cluster``)."""
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    config.load_incluster_config(client_configuration=configuration)
-    return _cluster(client.ApiClient(configuration), "in-cluster")
 
 
 def _cluster(api: Any, context: str) -> Cluster:

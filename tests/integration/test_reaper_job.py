@@ -111,20 +111,29 @@ def team(
             core.delete_namespace(f"dev-{alice}")
 
 
-def job_reports(core: client.CoreV1Api, system: str) -> list[dict[str, Any]]:
-    """The JSON reports in the logs of the CronJob's pods (one line per pass)."""
-    reports = []
-    for pod in core.list_namespaced_pod(
-        system, label_selector="batch.kubernetes.io/job-name"
-    ).items:
+def job_logs(core: client.CoreV1Api, system: str) -> dict[str, str]:
+    """Each CronJob pod's state and log, by pod name."""
+    found = {}
+    runs = core.list_namespaced_pod(system, label_selector="batch.kubernetes.io/job-name")
+    for pod in runs.items:
+        statuses = pod.status.container_statuses or []
+        state = f"{pod.status.phase} {[s.state for s in statuses]}"
         try:
             text = core.read_namespaced_pod_log(pod.metadata.name, system, container="reaper")
-        except client.ApiException:
-            continue
-        for line in text.splitlines():
-            if line.startswith("{"):
-                reports.append(json.loads(line))
-    return reports
+        except client.ApiException as exc:
+            text = f"(no log: {exc.reason})"
+        found[pod.metadata.name] = f"{state}\n{text}"
+    return found
+
+
+def job_reports(core: client.CoreV1Api, system: str) -> list[dict[str, Any]]:
+    """The JSON reports in the logs of the CronJob's pods (one line per pass)."""
+    return [
+        json.loads(line)
+        for text in job_logs(core, system).values()
+        for line in text.splitlines()
+        if line.startswith("{")
+    ]
 
 
 def test_the_cronjob_destroys_an_expired_server_and_keeps_its_claim(
@@ -137,7 +146,8 @@ def test_the_cronjob_destroys_an_expired_server_and_keeps_its_claim(
         if not apps.list_namespaced_deployment(team.namespace).items:
             break
         time.sleep(5)
-    assert not apps.list_namespaced_deployment(team.namespace).items, "not destroyed in time"
+    left = apps.list_namespaced_deployment(team.namespace).items
+    assert not left, f"not destroyed in time: {job_logs(core, team.platform.system)}"
     listed = devctl(team.alice, "list", "-o", "json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from devservers.stacks import Settings, SpecError, load_settings
 from devservers.stacks.engine.backends import backend_kind, is_shared, redact, secrets_env
@@ -121,3 +122,19 @@ def test_the_pods_service_account_is_used_only_without_any_kubeconfig(
         (tmp_path / ".kube").mkdir()
         (tmp_path / ".kube" / "config").write_text("{}")
     assert Settings(user="reaper").in_cluster is expected
+
+
+def test_the_service_account_kubeconfig_names_the_api_server_and_the_mounted_token(
+    tmp_path, monkeypatch
+) -> None:
+    from kubernetes import config
+
+    from devservers.stacks.kube.incluster import SERVICE_ACCOUNT, write_service_account_kubeconfig
+
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "192.0.2.2")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+    path = write_service_account_kubeconfig(tmp_path / "state" / "service-account.kubeconfig")
+    loaded = yaml.safe_load(path.read_text())
+    assert loaded["clusters"][0]["cluster"]["server"] == "https://192.0.2.2:6443"
+    assert loaded["users"][0]["user"] == {"tokenFile": str(SERVICE_ACCOUNT / "token")}
+    assert config.list_kube_config_contexts(str(path))[1]["name"] == "in-cluster"
