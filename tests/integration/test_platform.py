@@ -227,7 +227,12 @@ def test_up_deploys_namespaces_catalog_accounts_and_limits(
     assert core.read_namespaced_limit_range("devservers", bob).spec.limits[0].max["cpu"] == "16"
     cronjob = client.BatchV1Api(api).read_namespaced_cron_job("devservers-reaper", platform.system)
     assert cronjob.spec.concurrency_policy == "Forbid"
-    assert cronjob.spec.job_template.spec.template.spec.containers[0].args == ["--once"]
+    assert cronjob.spec.job_template.spec.template.spec.containers[0].args == [
+        "--once",
+        "--output",
+        "json",
+    ]
+    assert cronjob.spec.starting_deadline_seconds == 120
 
 
 def test_second_up_reports_no_changes(platform: Platform) -> None:
