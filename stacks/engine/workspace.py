@@ -7,14 +7,12 @@ workspace directory, so concurrent operations never share a workspace file.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
 from pulumi import automation as auto
 
-from devservers.stacks.base.errors import ProvisionError
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import backends, guard
 from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
@@ -37,16 +35,7 @@ def passphrase_env(settings: Settings) -> dict[str, str]:
 
 @cache
 def pulumi_command() -> auto.PulumiCommand:
-    """The ``pulumi`` on PATH, version-checked once per process (each check runs the CLI).
-
-    Raises:
-        ProvisionError: No ``pulumi`` on PATH (an image or machine without the engine).
-    """
-    if shutil.which("pulumi") is None:
-        raise ProvisionError(
-            "the Pulumi CLI 'pulumi' is not on PATH: no stack can be opened",
-            hint="install the pinned toolchain (make toolchain), or use the reaper image",
-        )
+    """The ``pulumi`` on PATH, version-checked once per process (each check runs the CLI)."""
     return auto.PulumiCommand()
 
 

@@ -276,13 +276,3 @@ def test_create_refuses_bad_input_before_reading_the_cluster(
     args = _prepare(case, home, monkeypatch)
     assert_refused(CliRunner().invoke(app, args), case.named, home)
 
-
-def test_an_engine_missing_from_path_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    from devservers.stacks.base.errors import ProvisionError
-    from devservers.stacks.engine import workspace
-
-    workspace.pulumi_command.cache_clear()
-    monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(ProvisionError, match="the Pulumi CLI 'pulumi' is not on PATH"):
-        workspace.pulumi_command()
-    workspace.pulumi_command.cache_clear()
