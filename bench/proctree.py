@@ -12,10 +12,8 @@ process, so the sum slightly overstates what several operations need together.
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -77,9 +75,9 @@ def sample(root: int, peak: Peak, stop: threading.Event, interval: float = 0.1) 
 
 
 @contextmanager
-def sampling(root: int, interval: float = 0.1) -> Iterator[Peak]:
-    """Samples the tree of ``root`` in a thread while the block runs."""
-    peak, stop = Peak(), threading.Event()
+def sampling(root: int, interval: float = 0.1, into: Peak | None = None) -> Iterator[Peak]:
+    """Samples the tree of ``root`` in a thread while the block runs (into ``into`` if given)."""
+    peak, stop = into or Peak(), threading.Event()
     sampler = threading.Thread(target=sample, args=(root, peak, stop, interval), daemon=True)
     sampler.start()
     try:
@@ -87,17 +85,3 @@ def sampling(root: int, interval: float = 0.1) -> Iterator[Peak]:
     finally:
         stop.set()
         sampler.join()
-
-
-def run_sampled(
-    cmd: Sequence[str], env: dict[str, str]
-) -> tuple[float, Peak, subprocess.CompletedProcess[str]]:
-    """Runs ``cmd`` to completion; returns wall seconds, peak memory and the result."""
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        list(cmd), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    with sampling(proc.pid) as peak:
-        out, err = proc.communicate()
-        elapsed = time.monotonic() - start
-    return elapsed, peak, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

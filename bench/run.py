@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import report
+from breakdown import breakdown, run_traced, summarize
 from commands import sh, timed
 from datapath import data_path
 from idle import idle_pass
-from proctree import Peak, run_sampled, sampling
+from podwatch import PodWatch
+from proctree import Peak, sampling
 
 RUN = uuid.uuid4().hex[:6]
 USER, NAMESPACE = f"bench{RUN}", f"bench-{RUN}"
@@ -124,22 +126,27 @@ def rename(manifest: str, old: str, new: str) -> str:
     return manifest
 
 
-def create_delete(env: dict[str, str], servers: int) -> dict[str, Any]:
-    """Devctl create→Ready and delete, interleaved with kubectl apply/rollout/delete."""
+def create_delete(env: dict[str, str], servers: int, flavor: str, pods: PodWatch) -> dict[str, Any]:
+    """Devctl create→Ready and delete, interleaved with kubectl apply/rollout/delete.
+
+    Each devctl run is traced (:mod:`breakdown`): its CLI runs, API calls and
+    engine steps, and for create the seconds from the pod turning Ready to exit.
+    """
     created, deleted, kube_up, kube_down, create_rss, delete_rss = [], [], [], [], [], []
+    traces: dict[str, list[dict[str, Any]]] = {"create": [], "delete": []}
     manifest = ""
     for i in range(servers):
         name = f"b{i}"
-        seconds, peak, done = run_sampled(["devctl", "-q", "create", name, "--wait"], env)
-        if done.returncode:
-            raise SystemExit(f"devctl create {name} failed:\n{done.stderr[-2000:]}")
-        created.append(seconds)
+        peak = Peak()
+        run = run_traced(["devctl", "-q", "create", name, "--wait", "-f", flavor], env, peak)
+        traces["create"].append(breakdown(run, pods.ready_after(name, run.start)))
+        created.append(run.seconds)
         create_rss.append(peak)
         manifest = manifest or baseline_manifest(env, name)
-        seconds, peak, done = run_sampled(["devctl", "-q", "delete", name, "--yes"], env)
-        if done.returncode:
-            raise SystemExit(f"devctl delete {name} failed:\n{done.stderr[-2000:]}")
-        deleted.append(seconds)
+        peak = Peak()
+        run = run_traced(["devctl", "-q", "delete", name, "--yes"], env, peak)
+        traces["delete"].append(breakdown(run))
+        deleted.append(run.seconds)
         delete_rss.append(peak)
 
         objects = rename(manifest, "b0", f"k{i}")
@@ -151,6 +158,7 @@ def create_delete(env: dict[str, str], servers: int) -> dict[str, Any]:
         print(f"  {name}: create {created[-1]:.1f}s delete {deleted[-1]:.1f}s; "
               f"kubectl {kube_up[-1]:.1f}s / {kube_down[-1]:.1f}s", file=sys.stderr)  # fmt: skip
     out = {
+        "flavor": flavor,
         "devctl_create": summary(created),
         "kubectl_apply_rollout": summary(kube_up),
         "devctl_delete": summary(deleted),
@@ -159,10 +167,38 @@ def create_delete(env: dict[str, str], servers: int) -> dict[str, Any]:
             "create": _rss_summary(create_rss),
             "delete": _rss_summary(delete_rss),
         },
+        "breakdown": {op: summarize(runs) for op, runs in traces.items()},
     }
     out["create_ratio"] = ratio(out["devctl_create"], out["kubectl_apply_rollout"])
     out["delete_ratio"] = ratio(out["devctl_delete"], out["kubectl_delete"])
     return out
+
+
+LIFECYCLE = (
+    ("extend", ("extend", "--by", "1h")),
+    ("stop", ("stop",)),
+    ("start", ("start",)),
+    ("repair", ("repair",)),
+)
+"""The updates of an existing server, in the order each round runs them."""
+
+
+def lifecycle(env: dict[str, str], rounds: int, flavor: str, pods: PodWatch) -> dict[str, Any]:
+    """Extend, stop, start and repair of one server, ``rounds`` times each, traced."""
+    name = "lc"
+    sh("devctl", "-q", "create", name, "--wait", "-f", flavor, env=env)
+    traces: dict[str, list[dict[str, Any]]] = {op: [] for op, _ in LIFECYCLE}
+    try:
+        for _ in range(rounds):
+            for op, args in LIFECYCLE:
+                run = run_traced(["devctl", "-q", args[0], name, *args[1:]], env)
+                ready = pods.ready_after(name, run.start) if op == "start" else None
+                traces[op].append(breakdown(run, ready))
+            print("  " + ", ".join(f"{op} {runs[-1]['seconds']:.1f}s"
+                                   for op, runs in traces.items()), file=sys.stderr)  # fmt: skip
+    finally:
+        sh("devctl", "-q", "delete", name, "--yes", env=env)
+    return {op: summarize(runs) for op, runs in traces.items()}
 
 
 def _rss_summary(peaks: list[Peak]) -> dict[str, Any]:
@@ -175,11 +211,11 @@ def _rss_summary(peaks: list[Peak]) -> dict[str, Any]:
     }
 
 
-def where_create_time_goes(env: dict[str, str]) -> list[dict[str, Any]]:
+def where_create_time_goes(env: dict[str, str], flavor: str) -> list[dict[str, Any]]:
     """One create with engine progress on, each progress line stamped with its second."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        ["devctl", "--debug", "create", "profiled", "--wait"],  # the engine's own output
+        ["devctl", "--debug", "create", "profiled", "--wait", "-f", flavor],  # the engine's own
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -395,49 +431,83 @@ def machine() -> dict[str, Any]:
     }
 
 
+def real_node() -> bool:
+    """Whether the cluster has a Ready node that runs pods for real (not one of kwok's)."""
+    nodes = json.loads(sh("kubectl", "get", "nodes", "-o", "json"))["items"]
+    return any(
+        (n["metadata"].get("annotations") or {}).get("kwok.x-k8s.io/node") != "fake"
+        and any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+        for n in nodes
+    )
+
+
+STEPS = (
+    "startup",
+    "create_delete",
+    "lifecycle",
+    "create_timeline",
+    "ssh_data_path",
+    "listing",
+    "reaper",
+    "idle_pass",
+    "parallel_create",
+)
+
+
 def main() -> None:
     """Runs every step, cleans up, writes the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5, help="of extend/stop/start/repair")
     parser.add_argument("--list-sizes", default="50,200")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--jobs", type=int, default=4, help="creates per worker count")
+    parser.add_argument("--steps", default=",".join(STEPS), help="a subset, comma-separated")
+    parser.add_argument("--out", default="latest", help="results/<OUT>.{json,md}")
     args = parser.parse_args()
     compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="devservers-bench-"))
     env = devctl_env(work)
     sh("kubectl", "create", "namespace", NAMESPACE)
+    real = real_node()
+    flavor = "cpu-small" if real else FAKE_FLAVOR
+    sizes = [int(n) for n in args.list_sizes.split(",")]
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": "make bench  # python bench/run.py " + " ".join(sys.argv[1:]),
-        "machine": machine(),
+        "machine": {**machine(), "real_node": real},
     }
+    pods = PodWatch(NAMESPACE, os.environ.get("KUBECONFIG"))
     try:
-        steps = [
-            ("startup", lambda: startup(env)),
-            ("create_delete", lambda: create_delete(env, args.servers)),
-            ("create_timeline", lambda: where_create_time_goes(env)),
-            ("ssh_data_path", lambda: ssh_data_path(env)),
-            ("listing", lambda: listing(env, [int(n) for n in args.list_sizes.split(",")])),
-            ("reaper", lambda: reaper_pass(env, max(int(n) for n in args.list_sizes.split(",")))),
-            ("idle_pass", lambda: idle_pass(REAPER, env, USER, NAMESPACE,
-                max(int(n) for n in args.list_sizes.split(",")), summary)),
-            ("parallel_create", lambda: parallel(
-                env, [int(n) for n in args.workers.split(",")], args.jobs)),
-        ]  # fmt: skip
-        for key, step in steps:
+        steps = {
+            "startup": lambda: startup(env),
+            "create_delete": lambda: create_delete(env, args.servers, flavor, pods),
+            "lifecycle": lambda: lifecycle(env, args.rounds, flavor, pods),
+            "create_timeline": lambda: where_create_time_goes(env, flavor),
+            "ssh_data_path": lambda: ssh_data_path(env) if real else None,
+            "listing": lambda: listing(env, sizes),
+            "reaper": lambda: reaper_pass(env, max(sizes)),
+            "idle_pass": lambda: idle_pass(REAPER, env, USER, NAMESPACE, max(sizes), summary),
+            "parallel_create": lambda: parallel(
+                env, [int(n) for n in args.workers.split(",")], args.jobs),
+        }  # fmt: skip
+        for key in args.steps.split(","):
             print(f"{key}…", file=sys.stderr)
-            results[key] = step()
-        results["listing_breakdown"] = results["listing"].pop("breakdown")
-        results["create_phases"] = phases(results["create_timeline"])
+            results[key] = steps[key]()
+        if "listing" in results:
+            results["listing_breakdown"] = results["listing"].pop("breakdown")
+        if "create_timeline" in results:
+            results["create_phases"] = phases(results["create_timeline"])
     finally:
+        pods.stop()
         sh("kubectl", "delete", "namespace", NAMESPACE, "--wait=false")
         shutil.rmtree(work, ignore_errors=True)
     results["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "latest.md").write_text(report.markdown(results))
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{args.out}.md").write_text(report.markdown(results))
     print(report.markdown(results))
+    print(report.verdicts(results))
 
 
 if __name__ == "__main__":

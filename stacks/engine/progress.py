@@ -15,6 +15,8 @@ from typing import Any
 
 from pulumi.automation import events
 
+from devservers.stacks.base import trace
+
 Progress = Callable[[str], Any]
 """Receives progress lines (without a trailing newline)."""
 
@@ -55,11 +57,20 @@ def engine_output(
         stack: The stack's name, for the summary line.
         keep: For raw output, which lines to pass on (default: all).
     """
+    marks = {"on_event": mark_step} if trace.enabled() else {}
     if progress is None:
-        return {}
+        return marks
     if isinstance(progress, RawOutput):
-        return {"on_output": progress if keep is None else _filtered(progress, keep)}
+        return {"on_output": progress if keep is None else _filtered(progress, keep), **marks}
     return {"on_event": StepLines(progress, stack)}
+
+
+def mark_step(event: events.EngineEvent) -> None:
+    """Records the start or end of a resource step in :mod:`..base.trace`."""
+    pre, done = event.resource_pre_event, event.res_outputs_event
+    if pre is not None or done is not None:
+        step = (pre or done).metadata
+        trace.mark("step", f"{'start' if pre else 'done'} {step.op} {step.type}")
 
 
 def _filtered(progress: Progress, keep: Callable[[str], bool]) -> Progress:
@@ -76,6 +87,7 @@ class StepLines:
 
     def __call__(self, event: events.EngineEvent) -> None:
         """Writes the line ``event`` calls for, if any."""
+        mark_step(event)
         step = step_line(event)
         if step is not None:
             verb = step.rsplit(" ", 1)[-1]

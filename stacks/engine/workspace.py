@@ -16,6 +16,7 @@ from pulumi import automation as auto
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import backends, guard
 from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
+from devservers.stacks.engine.command import TracedPulumi
 from devservers.stacks.engine.locks import clear_stale_engine_locks, remove_stack_dirs
 
 PROJECT = "devservers"
@@ -36,7 +37,7 @@ def passphrase_env(settings: Settings) -> dict[str, str]:
 @cache
 def pulumi_command() -> auto.PulumiCommand:
     """The ``pulumi`` on PATH, version-checked once per process (each check runs the CLI)."""
-    return auto.PulumiCommand()
+    return TracedPulumi()
 
 
 def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:

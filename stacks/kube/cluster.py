@@ -20,6 +20,7 @@ from typing import Any
 
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant
+from devservers.stacks.base import trace
 from devservers.stacks.base.errors import ClusterUnavailable, Forbidden, NotFound, SpecError
 from devservers.stacks.base.settings import Settings, yaml_problem
 
@@ -423,7 +424,8 @@ def _api(action: str, missing: str | None = None, hint: str | None = None) -> It
     from urllib3.exceptions import HTTPError
 
     try:
-        yield
+        with trace.span("api", action):
+            yield
     except ApiException as exc:
         if exc.status == 404 and missing:
             raise NotFound(missing, hint=hint) from None
