@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
@@ -16,7 +17,7 @@ from pulumi import automation as auto
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import backends, guard
 from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
-from devservers.stacks.engine.command import TracedPulumi
+from devservers.stacks.engine.command import known_pulumi
 from devservers.stacks.engine.locks import clear_stale_engine_locks, remove_stack_dirs
 
 PROJECT = "devservers"
@@ -35,9 +36,9 @@ def passphrase_env(settings: Settings) -> dict[str, str]:
 
 
 @cache
-def pulumi_command() -> auto.PulumiCommand:
-    """The ``pulumi`` on PATH, version-checked once per process (each check runs the CLI)."""
-    return TracedPulumi()
+def pulumi_command(state_dir: Path) -> auto.PulumiCommand:
+    """The ``pulumi`` on PATH, its version checked once per binary (see :mod:`.command`)."""
+    return known_pulumi(state_dir)
 
 
 def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
@@ -48,7 +49,7 @@ def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
     """
     backends.prepare(settings)
     return auto.LocalWorkspaceOptions(
-        pulumi_command=pulumi_command(),
+        pulumi_command=pulumi_command(settings.state_dir),
         project_settings=auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=settings.backend)
         ),
