@@ -19,6 +19,7 @@ from devservers.components.durations import format_exact, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.idleness import IDLE_STOPPED
 from devservers.components.naming import stack_name
+from devservers.stacks.base.background import in_background
 from devservers.stacks.base.errors import (
     Busy,
     ProvisionError,
@@ -37,14 +38,16 @@ from devservers.stacks.engine.programs import (
     ServerState,
     apply_state,
     outputs_expiry,
-    read_state,
+    read_checkpoint,
     server_program,
+    state_from_outputs,
+    state_outputs,
 )
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
-from devservers.stacks.kube.cluster import connect, wait_until_empty
+from devservers.stacks.kube.cluster import Cluster, connect, wait_until_empty
 from devservers.stacks.listing import describe_server
-from devservers.stacks.servers import _check_cluster
+from devservers.stacks.servers import check_cluster, connect_identified
 from devservers.stacks.waits import Target, watched_wait
 
 Change = Callable[[ServerState], ServerState]
@@ -108,23 +111,22 @@ def stop_server(
         Conflict: Locked, changed meanwhile, or on another cluster.
         ProvisionError: The engine failed, or the pod outlived the timeout.
     """
-    details = update_server(settings, user, name, _replicas(0), wait=False, progress=progress)
-    if not details.pods:
-        return details
-    _wait_until_no_pods(settings, user, name)
-    return describe_server(settings, user, name)
+    stop, seen = _remembering(_replicas(0))
+    change_server(settings, user, name, stop, wait=False, progress=progress)
+    cluster = connect(settings)
+    _wait_until_no_pods(settings, cluster, user, name)
+    return describe_server(settings, user, name, cluster, state_outputs(seen[-1]))
 
 
-def _wait_until_no_pods(settings: Settings, user: str, name: str) -> None:
+def _wait_until_no_pods(settings: Settings, cluster: Cluster, user: str, name: str) -> None:
     """Returns once no pod of the server is left (terminating ones included).
 
     Raises:
         ProvisionError: One is still there after ``operation_timeout_seconds``.
     """
-    cluster = connect(settings)
     selector = lbl.server_selector(user, name)
     if wait_until_empty(
-        lambda: cluster.pods(settings.server_namespace, selector),
+        lambda: cluster.labelled("pods", selector, settings.server_namespace),
         settings.operation_timeout_seconds,
     ):
         raise ProvisionError(
@@ -171,12 +173,15 @@ def start_server(
         namespaces.append(state.spec.namespace)
         return start(state)
 
-    changed = change_server(
-        settings, user, name, change, wait=wait, progress=progress, refresh=True
-    )
-    if changed:  # an idle stop's reason describes it no more
-        connect(settings).annotate_deployment(namespaces[0], name, {IDLE_STOPPED: None})
-    return Started(describe_server(settings, user, name), already_running=not changed)
+    remembered, seen = _remembering(change)
+    if not change_server(
+        settings, user, name, remembered, wait=wait, progress=progress, refresh=True
+    ):
+        details = describe_server(settings, user, name, outputs=state_outputs(seen[-1]))
+        return Started(details, already_running=True)
+    cluster = connect(settings)
+    cluster.annotate_deployment(namespaces[0], name, {IDLE_STOPPED: None})  # describes it no more
+    return Started(describe_server(settings, user, name, cluster, state_outputs(seen[-1])), False)
 
 
 def update_server(
@@ -192,8 +197,9 @@ def update_server(
 
     See :func:`change_server`.
     """
-    change_server(settings, user, name, change, wait=wait, progress=progress, refresh=refresh)
-    return describe_server(settings, user, name)
+    remembered, seen = _remembering(change)
+    change_server(settings, user, name, remembered, wait=wait, progress=progress, refresh=refresh)
+    return describe_server(settings, user, name, outputs=state_outputs(seen[-1]))
 
 
 def change_server(
@@ -209,14 +215,19 @@ def change_server(
 
     Like every update of an existing stack: under this machine's lock on the
     server, after clearing what an interrupted command left (stale locks,
-    pending operations), and previewed first so that it is refused if it
-    would lose data (see :mod:`.engine.safety`). The state is read from the stack's
-    outputs; the update goes through only if, under the engine's lock, the
-    expiry and replicas are still those read (a concurrent ``extend`` or
-    reaper on another machine wins instead of being overwritten). With
+    pending operations), and, for a server that mounts a claim, previewed
+    first so that it is refused if it would lose data (see :mod:`.engine.safety`).
+    The state is read from the stack's outputs; the update goes through only
+    if, under the engine's lock, the expiry and replicas are still those read
+    (a concurrent ``extend`` or reaper on another machine wins instead of
+    being overwritten). With
     ``wait=False`` the engine does not wait for readiness (for changes that
     leave the pod alone or remove it); with ``refresh``, objects deleted or
     edited by hand are put back.
+
+    CLI runs: one export before the lock, the update, and one export under
+    the engine's lock (the check); a preview first only for a server that
+    mounts a claim, the one case a plan could lose data.
 
     Returns:
         Whether the stack was updated (``False``: ``change`` left the state as it was).
@@ -230,20 +241,21 @@ def change_server(
             pod cannot become Ready (with the pods' report).
     """
     stack_id = stack_name(user, name)
+    connected = in_background(lambda: connect_identified(settings))  # while the stack is read
     with server_lock(settings, stack_id, "update"):
-        stack, state = open_server(settings, stack_id, name)
+        stack, state, pending = open_server(settings, stack_id, name)
         new = change(state)
         if new == state:
             return False
-        cluster = connect(settings)
-        _check_cluster(cluster, {"cluster_id": state.cluster_id}, stack_id)
-        namespace = new.spec.namespace
-        timeout = settings.operation_timeout_seconds
+        cluster, cluster_id = connected.result()
+        check_cluster(cluster, cluster_id, state.cluster_id, stack_id)
+        target = Target(cluster, new.spec.namespace, user, name, stack_id)
         with engine_errors(stack_id, "update"):
-            recover_stack(settings, stack)
-            stack = workspace.select_stack(settings, stack_id, server_program(settings, new, wait))
-            check_update(stack, mounts_claims=bool(new.spec.mounts))
-            with watched_wait(Target(cluster, namespace, user, name, stack_id), timeout, wait):
+            recover_stack(settings, stack, pending=pending)
+            stack.workspace.program = server_program(settings, new, wait)
+            if new.spec.mounts:
+                check_update(stack, mounts_claims=True)
+            with watched_wait(target, settings.operation_timeout_seconds, wait):
                 check = unchanged_since(state, name)
                 apply_state(
                     settings, stack, new, wait=wait, progress=progress, check=check, refresh=refresh
@@ -251,22 +263,39 @@ def change_server(
     return True
 
 
-def open_server(settings: Settings, stack_id: str, name: str) -> tuple[auto.Stack, ServerState]:
-    """Selects a server's stack and reads its state.
+def _remembering(change: Change) -> tuple[Change, list[ServerState]]:
+    """``change``, and the list of the states it returned (the last one is the server's)."""
+    seen: list[ServerState] = []
+
+    def remembered(state: ServerState) -> ServerState:
+        seen.append(change(state))
+        return seen[-1]
+
+    return remembered, seen
+
+
+def open_server(
+    settings: Settings, stack_id: str, name: str
+) -> tuple[auto.Stack, ServerState, int]:
+    """Opens a server's stack and reads its state (one CLI run).
+
+    Returns:
+        The stack, its state, and how many pending operations its checkpoint holds.
 
     Raises:
         NotFound: The stack does not exist or never completed its create.
     """
     missing = server_not_found(stack_id)
     with engine_errors(stack_id, "read"):
+        stack = workspace.select_stack(settings, stack_id)
         try:
-            stack = workspace.select_stack(settings, stack_id)
+            checkpoint = read_checkpoint(stack)
         except auto.StackNotFoundError:
             raise missing from None
-        state = read_state(stack)
+    state = state_from_outputs(checkpoint.outputs)
     if state is None:
         raise missing
-    return stack, state
+    return stack, state, checkpoint.pending
 
 
 def unchanged_since(state: ServerState, name: str) -> Check:

@@ -11,18 +11,18 @@ from typing import Any
 
 from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
+from devservers.stacks.base.background import in_background
 from devservers.stacks.base.errors import ProvisionError
 from devservers.stacks.base.results import Repaired
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock
-from devservers.stacks.engine.programs import ServerState, server_program
+from devservers.stacks.engine.programs import ServerState, read_checkpoint, server_program
 from devservers.stacks.engine.progress import engine_output
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
-from devservers.stacks.kube.cluster import connect
-from devservers.stacks.servers import Progress, _check_cluster
+from devservers.stacks.servers import Progress, check_cluster, connect_identified
 from devservers.stacks.waits import Target, watched_wait
 
 
@@ -35,9 +35,9 @@ def repair_server(
 ) -> Repaired:
     """Recovers, refreshes and re-converges one DevServer.
 
-    The update is previewed first and refused if it would delete or replace
-    a claim, or replace the Deployment of a server mounting one (unless
-    ``allow_replace``); see :mod:`.engine.safety`.
+    The update of a server that mounts a claim is previewed first and
+    refused if it would delete or replace a claim, or replace the Deployment
+    (unless ``allow_replace``); see :mod:`.engine.safety`.
 
     Raises:
         NotFound: No such DevServer stack.
@@ -50,12 +50,14 @@ def repair_server(
             cannot become Ready.
     """
     stack_id = stack_name(user, name)
+    connected = in_background(lambda: connect_identified(settings))  # while the stack is read
     with engine_errors(stack_id, "repair"), server_lock(settings, stack_id, "repair"):
         stack = workspace.select_stack(settings, stack_id)
-        outputs = workspace.plain_outputs(stack.outputs())
-        cluster = connect(settings)
-        _check_cluster(cluster, outputs, stack_id)
-        recovery = recover_stack(settings, stack, refresh=False)
+        checkpoint = read_checkpoint(stack)
+        outputs = checkpoint.outputs
+        cluster, cluster_id = connected.result()
+        check_cluster(cluster, cluster_id, outputs.get("cluster_id"), stack_id)
+        recovery = recover_stack(settings, stack, refresh=False, pending=checkpoint.pending)
         output = engine_output(progress, stack_id)
         refreshed = stack.refresh(color="never", suppress_outputs=True, **output)
         if "spec" not in outputs:
@@ -67,9 +69,9 @@ def repair_server(
         keys = dict(outputs["host_private_keys"])
         # A stopped server stays stopped: replicas come from the stack too.
         state = ServerState(spec, int(outputs.get("replicas", 1)), keys, str(outputs["cluster_id"]))
-        program = server_program(settings, state, True)
-        stack = workspace.select_stack(settings, stack_id, program)
-        check_update(stack, mounts_claims=bool(spec.mounts), allow_deployment_replace=allow_replace)
+        stack.workspace.program = server_program(settings, state, True)
+        if spec.mounts:  # nothing else could lose data (see .engine.safety)
+            check_update(stack, mounts_claims=True, allow_deployment_replace=allow_replace)
         target = Target(cluster, spec.namespace, user, name, stack_id)
         with watched_wait(target, settings.operation_timeout_seconds):
             updated = stack.up(

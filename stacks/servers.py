@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any
 
 from pulumi import automation as auto
 
 from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
-from devservers.stacks.base.errors import Conflict, NotFound
+from devservers.stacks.base.background import in_background
+from devservers.stacks.base.errors import Conflict, DevserversError, NotFound
 from devservers.stacks.base.results import Deleted, ServerDetails
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
@@ -21,8 +22,9 @@ from devservers.stacks.engine.programs import (
     Progress,
     ServerState,
     apply_state,
-    read_state,
+    read_checkpoint,
     server_program,
+    state_from_outputs,
 )
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
@@ -39,9 +41,11 @@ def create_server(
 ) -> ServerDetails:
     """Creates the DevServer's stack and brings it up until its pod is Ready.
 
-    Everything is checked before the stack is touched: the cluster answers,
-    the namespace and every claim exist, and no object the server would own
-    exists without being its own. A stack left by an interrupted or failed
+    Everything is checked before the engine changes anything: the cluster
+    answers, the namespace and every claim exist, and no object the server
+    would own exists without being its own. Those checks run while the
+    stack is initialised; a stack made for a create they refuse is removed
+    again. A stack left by an interrupted or failed
     create (no successful update yet) is resumed; one whose Deployment is gone
     (deleted by hand, or a delete killed mid-destroy) is re-converged. With ``wait=False`` the
     engine does not wait for readiness (status may still be ``Pending``).
@@ -57,6 +61,40 @@ def create_server(
             gave a final reason the pod cannot become Ready (see :mod:`.waits`).
     """
     cluster = connect(settings)
+    checked = in_background(lambda: _checked(cluster, spec))
+    resumed = False
+    with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
+        try:
+            stack = workspace.create_stack(settings, spec.stack)
+        except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):
+            resumed = True  # re-converged with a refresh: objects may be gone meanwhile
+            # Init of an existing stack fails either way (locked: by an interrupted run).
+            stack = workspace.select_stack(settings, spec.stack)
+        cluster_id, found = _checks_of(checked, settings, None if resumed else stack)
+        state = ServerState(spec, 1, generate_host_keys(), cluster_id)
+        if not resumed:
+            _refuse_objects_of_another_backend(settings, stack, spec, found)
+        else:
+            state = _resumed(settings, cluster, stack, state, found, wait)
+        target = Target(cluster, spec.namespace, spec.user, spec.name, spec.stack)
+        with watched_wait(target, settings.operation_timeout_seconds, wait):
+            outputs = apply_state(
+                settings, stack, state, wait=wait, progress=progress, refresh=resumed
+            )
+    return describe_server(settings, spec.user, spec.name, cluster, outputs)
+
+
+def _checked(cluster: Cluster, spec: DevServerSpec) -> tuple[str, list[str]]:
+    """The checks of a create: the cluster's identity, then the server's objects.
+
+    Returns:
+        The cluster's identity, and the objects of the server's stack (``Kind/name``).
+
+    Raises:
+        NotFound: The namespace or a claim is missing.
+        Conflict: An object with one of the server's names is not its own.
+        ClusterUnavailable: The API server cannot be reached.
+    """
     cluster_id = cluster.identity()
     cluster.require_namespace(spec.namespace)
     missing = cluster.missing_claims(spec.namespace, {v.claim for v in spec.mounts})
@@ -72,38 +110,53 @@ def create_server(
             f"{spec.namespace}, which it did not create",
             hint="choose another name: devservers never takes over objects it did not create",
         )
-    state = ServerState(spec, 1, generate_host_keys(), cluster_id)
-    program = server_program(settings, state, wait)
-    resumed = False
-    with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
-        try:
-            stack = workspace.create_stack(settings, spec.stack, program)
-            _refuse_objects_of_another_backend(settings, cluster, stack, spec)
-        except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):
-            resumed = True  # re-converged with a refresh: objects may be gone meanwhile
-            # Init of an existing stack fails either way (locked: by an interrupted run).
-            stack = workspace.select_stack(settings, spec.stack, program)
-            if _holds_a_server(stack) and _deployed(cluster, spec):
-                raise Conflict(
-                    f"DevServer {spec.name!r} already exists (stack {spec.stack})",
-                    hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
-                ) from None
-            # Host keys are generated once: keep those of the stack, else of its Secret.
-            kept = read_state(stack)
-            keys = kept.host_private_keys if kept is not None else None
-            keys = keys or cluster.host_keys(spec.namespace, spec.name, spec.stack)
-            if keys:
-                state = replace(state, host_private_keys=keys)
-                stack.workspace.program = server_program(settings, state, wait)
-            recover_stack(settings, stack)
-            if spec.mounts:
-                check_update(stack, mounts_claims=True)
-        target = Target(cluster, spec.namespace, spec.user, spec.name, spec.stack)
-        with watched_wait(target, settings.operation_timeout_seconds, wait):
-            outputs = apply_state(
-                settings, stack, state, wait=wait, progress=progress, refresh=resumed
-            )
-    return describe_server(settings, spec.user, spec.name, cluster, outputs)
+    return cluster_id, find_objects(cluster, spec.namespace, spec.stack)
+
+
+def _checks_of(
+    checked: Future[tuple[str, list[str]]], settings: Settings, fresh: auto.Stack | None
+) -> tuple[str, list[str]]:
+    """The result of :func:`_checked`; on a refusal the ``fresh`` stack made meanwhile goes."""
+    try:
+        return checked.result()
+    except DevserversError:
+        if fresh is not None:
+            workspace.remove_stack(settings, fresh)
+        raise
+
+
+def _resumed(
+    settings: Settings,
+    cluster: Cluster,
+    stack: auto.Stack,
+    state: ServerState,
+    found: list[str],
+    wait: bool,
+) -> ServerState:
+    """The state with which an existing stack's create resumes (its host keys kept).
+
+    Raises:
+        Conflict: The server exists already (it holds a server, and its Deployment is there).
+        UnsafePlan: Resuming would lose data (see :mod:`.engine.safety`).
+    """
+    spec = state.spec
+    if _holds_a_server(stack) and any(entry.startswith("Deployment/") for entry in found):
+        raise Conflict(
+            f"DevServer {spec.name!r} already exists (stack {spec.stack})",
+            hint=f"'devctl describe {spec.name}' shows it; delete it first to recreate it",
+        )
+    # Host keys are generated once: keep those of the stack, else of its Secret.
+    checkpoint = read_checkpoint(stack)
+    kept = state_from_outputs(checkpoint.outputs)
+    keys = kept.host_private_keys if kept is not None else None
+    keys = keys or cluster.host_keys(spec.namespace, spec.name, spec.stack)
+    if keys:
+        state = replace(state, host_private_keys=keys)
+    stack.workspace.program = server_program(settings, state, wait)
+    recover_stack(settings, stack, pending=checkpoint.pending)
+    if spec.mounts:
+        check_update(stack, mounts_claims=True)
+    return state
 
 
 @retry_unreadable_checkpoint
@@ -129,21 +182,31 @@ def delete_server(
         ProvisionError: The engine failed to destroy, or objects survived the sweep.
     """
     stack_id = stack_name(user, name)
+    connected = in_background(lambda: connect_identified(settings))  # while the stack is read
     with engine_errors(stack_id, "delete"), server_lock(settings, stack_id, "delete"):
+        stack = workspace.select_stack(settings, stack_id)
         try:
-            stack = workspace.select_stack(settings, stack_id)
+            checkpoint = read_checkpoint(stack)
         except auto.StackNotFoundError:
             if force and (
-                swept := sweep_objects(connect(settings), settings.server_namespace, stack_id)
+                swept := sweep_objects(connected.result()[0], settings.server_namespace, stack_id)
             ):
                 return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
             raise
-        outputs = workspace.plain_outputs(stack.outputs())
-        cluster = connect(settings)
-        _check_cluster(cluster, outputs, stack_id)
+        outputs = checkpoint.outputs
+        cluster, cluster_id = connected.result()
+        check_cluster(cluster, cluster_id, outputs.get("cluster_id"), stack_id)
         spec = outputs.get("spec", {})
         namespace = spec.get("namespace") or settings.server_namespace
-        swept = destroy_stack(settings, cluster, stack, namespace, force=force, progress=progress)
+        swept = destroy_stack(
+            settings,
+            cluster,
+            stack,
+            namespace,
+            force=force,
+            progress=progress,
+            pending=checkpoint.pending,
+        )
     claims = tuple(sorted({v["claim"] for v in spec.get("volumes", [])}))
     return Deleted(name=name, stack=stack_id, claims_kept=claims, swept=swept)
 
@@ -160,20 +223,10 @@ def _holds_a_server(stack: auto.Stack) -> bool:
     return False
 
 
-def _deployed(cluster: Cluster, spec: DevServerSpec) -> bool:
-    """Whether the server's Deployment exists: what ``list`` and ``describe`` show.
-
-    Without it (deleted by hand, or a delete killed mid-destroy), create
-    re-converges the stack instead of calling the server existing.
-    """
-    found = find_objects(cluster, spec.namespace, spec.stack)
-    return any(entry.startswith("Deployment/") for entry in found)
-
-
 def _refuse_objects_of_another_backend(
-    settings: Settings, cluster: Cluster, stack: auto.Stack, spec: DevServerSpec
+    settings: Settings, stack: auto.Stack, spec: DevServerSpec, found: list[str]
 ) -> None:
-    """Removes the new ``stack`` and raises if objects of a same-named stack exist.
+    """Removes the new ``stack`` and raises if objects of a same-named stack exist (``found``).
 
     They were created from another state backend; adopting them would leave two
     stacks owning one server. Only a checkpoint this backend moved aside
@@ -182,7 +235,6 @@ def _refuse_objects_of_another_backend(
     Raises:
         Conflict: Naming the objects.
     """
-    found = find_objects(cluster, spec.namespace, spec.stack)
     if found and not checkpoint_set_aside(settings, workspace.PROJECT, spec.stack):
         workspace.remove_stack(settings, stack)
         raise Conflict(
@@ -192,9 +244,24 @@ def _refuse_objects_of_another_backend(
         )
 
 
-def _check_cluster(cluster: Cluster, outputs: dict[str, Any], stack: str) -> None:
-    recorded = outputs.get("cluster_id")
-    if recorded and recorded != cluster.identity():
+def connect_identified(settings: Settings) -> tuple[Cluster, str]:
+    """The cluster connection of ``settings`` and the cluster's identity (one API call).
+
+    Raises:
+        SpecError: The kubeconfig or context is bad.
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    cluster = connect(settings)
+    return cluster, cluster.identity()
+
+
+def check_cluster(cluster: Cluster, cluster_id: str, recorded: str | None, stack: str) -> None:
+    """Raises unless the stack was ``recorded`` on the cluster ``cluster_id`` (or on none).
+
+    Raises:
+        Conflict: It belongs to another cluster than the one of ``cluster``'s context.
+    """
+    if recorded and recorded != cluster_id:
         raise Conflict(
             f"stack {stack} belongs to another cluster than context {cluster.context!r}",
             hint="select the kubeconfig/context the server was created on",

@@ -37,6 +37,7 @@ def destroy_stack(
     force: bool = False,
     progress: Callable[[str], Any] | None = None,
     program: Callable[[], None] | None = None,
+    pending: int | None = None,
 ) -> tuple[str, ...]:
     """Destroys ``stack``, sweeps its leftovers in ``namespace``, then removes the stack.
 
@@ -56,6 +57,8 @@ def destroy_stack(
             not refresh first: a refresh would read through the providers
             the stack recorded, whose credentials may be another machine's
             (objects already gone are no error to a delete; the sweep follows).
+        pending: Pending operations in the checkpoint the caller just read
+            (see :func:`~devservers.stacks.engine.recovery.recover_stack`).
 
     Returns:
         Objects deleted by the sweep (``Kind/name``), the engine's own deletions excluded.
@@ -65,7 +68,7 @@ def destroy_stack(
         ProvisionError: Objects of the stack are still present after the sweep.
         auto.CommandError: The engine failed and ``force`` is false.
     """
-    recover_stack(settings, stack, refresh=False)
+    recover_stack(settings, stack, refresh=False, pending=pending)
     try:
         run = {"program": program, "run_program": True} if program else {}
         output = engine_output(progress, stack.name, keep=_not_stack_rm_advice)

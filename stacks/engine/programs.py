@@ -27,23 +27,9 @@ from devservers.components.devserver import DevServer
 from devservers.components.durations import format_instant, parse_instant
 from devservers.stacks.base.errors import DevserversError
 from devservers.stacks.base.settings import Settings
-from devservers.stacks.engine import workspace
+from devservers.stacks.engine.exports import Checkpoint, read_checkpoint
 from devservers.stacks.engine.hostkeys import public_host_keys
 from devservers.stacks.engine.progress import Progress, engine_output
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A stack's last completed state, as read under its lock.
-
-    Attributes:
-        outputs: The stack outputs (plain values; secrets in serialized form).
-        resources: How many resources the stack holds (0 once destroyed).
-    """
-
-    outputs: dict[str, Any]
-    resources: int
-
 
 Check = Callable[[Checkpoint], None]
 """Called under the stack's lock with its last completed state; raises to abort."""
@@ -77,7 +63,7 @@ class ServerState:
 
 def read_state(stack: auto.Stack) -> ServerState | None:
     """The state stored in a stack's outputs; ``None`` before its first completed update."""
-    return state_from_outputs(workspace.plain_outputs(stack.outputs()))
+    return state_from_outputs(read_checkpoint(stack).outputs)
 
 
 def state_from_outputs(outputs: dict[str, Any]) -> ServerState | None:
@@ -108,7 +94,8 @@ def apply_state(
     so that ones deleted or edited by hand are put back.
 
     Returns:
-        The stack's outputs after the update, as plain values.
+        The stack's outputs after the update, as plain values: the program's
+        own (:func:`state_outputs`), so none is read back from the engine.
 
     Call it inside :func:`~devservers.stacks.engine.failures.engine_errors` (and, to
     end a wait early and explain it, :func:`~devservers.stacks.waits.watched_wait`).
@@ -119,14 +106,14 @@ def apply_state(
     """
     program = server_program(settings, state, wait)
     with guarded(stack, program, check) as run:
-        result = stack.up(
+        stack.up(
             program=run,
             color="never",
             suppress_outputs=True,
             refresh=refresh,
             **engine_output(progress, stack.name),
         )
-    return workspace.plain_outputs(result.outputs)
+    return state_outputs(state)
 
 
 @contextmanager
@@ -144,7 +131,7 @@ def guarded(
     def run() -> None:
         if check is not None:
             try:
-                check(locked_checkpoint(stack))
+                check(read_checkpoint(stack))
             except DevserversError as exc:
                 refused.append(exc)
                 raise
@@ -158,14 +145,16 @@ def guarded(
         raise
 
 
-def locked_checkpoint(stack: auto.Stack) -> Checkpoint:
-    """The stack's last completed state, read from its checkpoint (one engine call).
-
-    Meant for a program running under the stack's lock.
-    """
-    resources = stack.export_stack().deployment.get("resources") or []
-    roots = [r for r in resources if r.get("type") == "pulumi:pulumi:Stack"]
-    return Checkpoint(dict(roots[0].get("outputs", {})) if roots else {}, len(resources))
+def state_outputs(state: ServerState) -> dict[str, Any]:
+    """The outputs :func:`server_program` exports for ``state``, as plain values."""
+    return {
+        "expiry": format_instant(state.spec.expiry),
+        "replicas": state.replicas,
+        "spec": state.spec.model_dump(mode="json"),
+        "cluster_id": state.cluster_id,
+        "host_public_keys": public_host_keys(state.host_private_keys),
+        "host_private_keys": dict(state.host_private_keys),
+    }
 
 
 def outputs_expiry(outputs: dict[str, Any]) -> datetime | None:
@@ -202,11 +191,8 @@ def server_program(settings: Settings, state: ServerState, wait: bool) -> Callab
             wait=wait,
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
-        pulumi.export("expiry", format_instant(state.spec.expiry))
-        pulumi.export("replicas", state.replicas)
-        pulumi.export("spec", state.spec.model_dump(mode="json"))
-        pulumi.export("cluster_id", state.cluster_id)
-        pulumi.export("host_public_keys", public_host_keys(state.host_private_keys))
-        pulumi.export("host_private_keys", pulumi.Output.secret(state.host_private_keys))
+        for key, value in state_outputs(state).items():
+            secret = key == "host_private_keys"
+            pulumi.export(key, pulumi.Output.secret(value) if secret else value)
 
     return program

@@ -44,13 +44,17 @@ class Recovery:
         return bool(self.cleared_locks or self.dropped_operations)
 
 
-def recover_stack(settings: Settings, stack: auto.Stack, refresh: bool = True) -> Recovery:
+def recover_stack(
+    settings: Settings, stack: auto.Stack, refresh: bool = True, pending: int | None = None
+) -> Recovery:
     """Clears stale locks and pending operations of ``stack``; refreshes if any were found.
 
     Args:
         settings: devctl settings (backend, operation timeout).
         stack: The selected stack.
         refresh: Refresh the stack after dropping pending operations.
+        pending: How many pending operations a checkpoint the caller just
+            exported holds; ``None`` to look (a file read, or an export).
 
     Raises:
         Conflict: A live process or another host holds the stack's lock.
@@ -59,7 +63,8 @@ def recover_stack(settings: Settings, stack: auto.Stack, refresh: bool = True) -
     cleared = clear_stale_engine_locks(
         settings, workspace.PROJECT, stack.name, settings.operation_timeout_seconds
     )
-    dropped = clear_pending_operations(stack) if _may_have_pending(settings, stack.name) else []
+    maybe = _may_have_pending(settings, stack.name) if pending is None else pending > 0
+    dropped = clear_pending_operations(stack) if maybe else []
     if dropped and refresh:
         stack.refresh(color="never", suppress_outputs=True)
     return Recovery(tuple(cleared), tuple(dropped), refreshed=bool(dropped and refresh))

@@ -7,10 +7,10 @@ workspace directory, so concurrent operations never share a workspace file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from pulumi import automation as auto
 
@@ -19,6 +19,7 @@ from devservers.stacks.engine import backends, guard
 from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
 from devservers.stacks.engine.command import known_pulumi
 from devservers.stacks.engine.locks import clear_stale_engine_locks, remove_stack_dirs
+from devservers.stacks.engine.streamed import StreamedStack
 
 PROJECT = "devservers"
 """Pulumi project of every DevServer stack."""
@@ -58,30 +59,42 @@ def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
     )
 
 
-def create_stack(settings: Settings, stack: str, program: Callable[[], None]) -> auto.Stack:
-    """Creates a new stack; raises Pulumi's ``StackAlreadyExistsError`` if it exists.
+def create_stack(
+    settings: Settings, stack: str, program: Callable[[], None] | None = None
+) -> auto.Stack:
+    """Creates a new stack (one CLI run); raises Pulumi's ``StackAlreadyExistsError`` if it exists.
+
+    Without ``program``, each operation passes its own.
 
     A lock a dead process left (e.g. one killed while removing the stack) is
     cleared first; a live holder raises :class:`~devservers.stacks.base.errors.Conflict`.
     """
     restore_unreadable_checkpoint(settings, PROJECT, stack)
     clear_stale_engine_locks(settings, PROJECT, stack, settings.operation_timeout_seconds)
-    return auto.create_stack(
-        stack, project_name=PROJECT, program=program, opts=workspace_options(settings)
-    )
+    ws = _workspace(settings, program or _no_program)
+    ws.create_stack(stack)
+    return StreamedStack(stack, ws)
 
 
 def select_stack(
     settings: Settings, stack: str, program: Callable[[], None] | None = None
 ) -> auto.Stack:
-    """Opens an existing stack; raises Pulumi's ``StackNotFoundError`` if absent."""
+    """Opens an existing stack without a CLI run (see :mod:`.streamed`).
+
+    A missing stack raises Pulumi's ``StackNotFoundError`` at the first engine
+    command on it (e.g. :func:`~devservers.stacks.engine.programs.read_checkpoint`).
+    """
     restore_unreadable_checkpoint(settings, PROJECT, stack)
-    return auto.select_stack(
-        stack,
-        project_name=PROJECT,
-        program=program or _no_program,
-        opts=workspace_options(settings),
-    )
+    return StreamedStack(stack, _workspace(settings, program or _no_program))
+
+
+def _workspace(settings: Settings, program: Callable[[], None]) -> auto.LocalWorkspace:
+    """A workspace of its own (temporary directory) for one stack's inline ``program``."""
+    options = workspace_options(settings)
+    options.program = program
+    if options.project_settings is not None and options.project_settings.main is None:
+        options.project_settings.main = os.getcwd()  # as auto.create_stack/select_stack do
+    return auto.LocalWorkspace(**options.__dict__)
 
 
 def remove_stack(settings: Settings, stack: auto.Stack, force: bool = False) -> None:
@@ -103,11 +116,6 @@ def remove_stack(settings: Settings, stack: auto.Stack, force: bool = False) -> 
     args = ["stack", "rm", "--yes", "--remove-backups", *["--force"] * force, stack.name]
     ws.pulumi_command.run(args, ws.work_dir, ws.env_vars)
     remove_stack_dirs(settings, PROJECT, stack.name)
-
-
-def plain_outputs(outputs: Mapping[str, auto.OutputValue]) -> dict[str, Any]:
-    """Stack outputs (``Stack.outputs()``, ``UpResult.outputs``) as plain values, by name."""
-    return {key: out.value for key, out in outputs.items()}
 
 
 def _no_program() -> None:

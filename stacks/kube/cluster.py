@@ -123,7 +123,8 @@ class Cluster:
 
         Args:
             kind: ``deployments``, ``configmaps`` or ``pods`` (any namespace),
-                or ``replicasets`` or ``events`` (one namespace).
+                or ``replicasets``, ``services``, ``secrets``, ``leases`` or
+                ``events`` (one namespace).
             selector: A label selector (``""``: every object).
             namespace: One namespace, or ``None`` for all of them.
 
@@ -140,6 +141,9 @@ class Cluster:
                 lambda: self.core.list_namespaced_config_map,
             ),
             "replicasets": (None, lambda: self.apps.list_namespaced_replica_set),
+            "services": (None, lambda: self.core.list_namespaced_service),
+            "secrets": (None, lambda: self.core.list_namespaced_secret),
+            "leases": (None, lambda: self.coordination.list_namespaced_lease),
             "pods": (
                 lambda: self.core.list_pod_for_all_namespaces,
                 lambda: self.core.list_namespaced_pod,
@@ -153,6 +157,27 @@ class Cluster:
             else:
                 response = namespaced()(namespace, **raw, _request_timeout=REQUEST_TIMEOUT_SECONDS)
         return list(json.loads(response.data).get("items", []))
+
+    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One named object as plain JSON, or ``None`` if it does not exist: one API call.
+
+        Args:
+            kind: ``Deployment``, ``Service``, ``Secret``, ``ConfigMap`` or ``Lease``.
+            namespace: Its namespace.
+            name: Its name.
+
+        Raises:
+            ClusterUnavailable: The API server cannot be reached or refused the call.
+        """
+        api = {"Deployment": self.apps, "Lease": self.coordination}.get(kind, self.core)
+        snake = {"ConfigMap": "config_map"}.get(kind, kind.lower())
+        read = getattr(api, f"read_namespaced_{snake}")
+        with _api(f"read {kind} {namespace}/{name}"), _absent(404):
+            response = read(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+            return dict(json.loads(response.data))
+        return None
 
     def annotate_deployment(self, namespace: str, name: str, notes: dict[str, str | None]) -> None:
         """Sets (or, for ``None`` values, removes) annotations of a Deployment (merge patch).
@@ -333,15 +358,21 @@ def _date_of(response: Any) -> datetime:
         return datetime.now(UTC)
 
 
+EMPTY_POLL_SECONDS = 0.2
+"""Interval between two reads while waiting for objects to be gone."""
+
+
 def wait_until_empty(lister: Callable[[], list[Any]], timeout_seconds: float) -> list[Any]:
-    """Calls ``lister`` every 0.5 s until it returns nothing or ``timeout_seconds`` pass.
+    """Calls ``lister`` every :data:`EMPTY_POLL_SECONDS` until it returns nothing or time is up.
+
+    Gives up after ``timeout_seconds``.
 
     Returns:
         Its last answer: empty, or what was still there at the timeout.
     """
     deadline = time.monotonic() + timeout_seconds
     while (left := lister()) and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(EMPTY_POLL_SECONDS)
     return left
 
 

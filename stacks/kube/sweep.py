@@ -17,11 +17,18 @@ from devservers.components import labels as lbl
 from devservers.components.naming import object_names
 from devservers.stacks.base.errors import NotFound
 from devservers.stacks.kube.cluster import REQUEST_TIMEOUT_SECONDS, Cluster, api_errors
+from devservers.stacks.kube.readiness import name_of
 
 log = logging.getLogger(__name__)
 
-_KINDS = ("Deployment", "Service", "Secret", "ConfigMap", "Lease")
-"""Kinds of object a DevServer owns, in deletion order."""
+_KINDS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "Secret": "secrets",
+    "ConfigMap": "configmaps",
+    "Lease": "leases",
+}
+"""Kinds of object a DevServer owns (and their list names), in deletion order."""
 
 
 def stack_selector(stack: str) -> str:
@@ -36,15 +43,11 @@ def find_objects(cluster: Cluster, namespace: str, stack: str) -> list[str]:
         ClusterUnavailable: The API server cannot be reached.
     """
     found = []
-    for kind in _KINDS:
-        lister = _call(cluster, kind, "list")
-        with api_errors(f"list {kind}s in {namespace}"):
-            items = lister(
-                namespace,
-                label_selector=stack_selector(stack),
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            ).items
-        found += [f"{kind}/{i.metadata.name}" for i in items if not i.metadata.deletion_timestamp]
+    for kind, plural in _KINDS.items():
+        items = cluster.labelled(plural, stack_selector(stack), namespace)
+        found += [
+            f"{kind}/{name_of(i)}" for i in items if not i["metadata"].get("deletionTimestamp")
+        ]
     return found
 
 
@@ -62,13 +65,8 @@ def foreign_objects(cluster: Cluster, namespace: str, server: str, stack: str) -
     """
     found = []
     for kind, name in object_names(server):
-        try:
-            with api_errors(f"read {kind} {namespace}/{name}", missing=name):
-                read = _call(cluster, kind, "read")
-                item = read(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS)
-        except NotFound:
-            continue
-        if (item.metadata.labels or {}).get(lbl.STACK) != stack:
+        item = cluster.read(kind, namespace, name)
+        if item is not None and (item["metadata"].get("labels") or {}).get(lbl.STACK) != stack:
             found.append(f"{kind}/{name}")
     return found
 

@@ -31,6 +31,7 @@ from devservers.stacks.engine.programs import (
     cluster_provider,
     guarded,
     outputs_expiry,
+    read_checkpoint,
 )
 from devservers.stacks.kube.activity import available_since, read_activity, record_busy
 from devservers.stacks.kube.cluster import Cluster, connect
@@ -125,7 +126,7 @@ class Reaping:
         return Observed(stack_id, user, name, namespace, outputs_expiry(outputs), replicas=None)
 
     def destroy(self, server: Observed, due: Due) -> Outcome:
-        """Destroys the server's objects (refreshing first), sweeps leftovers, removes its stack.
+        """Destroys the server's objects, sweeps leftovers, removes its stack.
 
         Nothing happens unless the expiry read from the stack, then again
         under the engine's lock, is ``due``; this machine's lock on the
@@ -326,10 +327,10 @@ class Reaping:
         return stack, outputs
 
     def _read(self, stack_id: str) -> tuple[auto.Stack, dict[str, Any]]:
-        """Selects a stack and reads its plain outputs; :class:`NotFound` if it is gone."""
+        """Opens a stack and reads its plain outputs (one CLI run); :class:`NotFound` if gone."""
         with engine_errors(stack_id, "read"):
             stack = workspace.select_stack(self.settings, stack_id)
-            return stack, workspace.plain_outputs(stack.outputs())
+            return stack, read_checkpoint(stack).outputs
 
     def _serialized(
         self, server: Observed, action: str | None, run: Callable[[], Outcome]

@@ -16,6 +16,7 @@ from devservers.components.catalog import BUILTIN_FLAVORS
 from devservers.components.specs import DevServerSpec
 from devservers.stacks import lifecycle
 from devservers.stacks.engine import workspace
+from devservers.stacks.engine.hostkeys import generate_host_keys
 from devservers.stacks.engine.programs import ServerState
 
 
@@ -91,7 +92,7 @@ def _state(expiry: datetime, replicas: int, public_key: str) -> ServerState:
         image="img",
         expiry=expiry,
     )
-    return ServerState(spec, replicas, {"ed25519": "k"}, "cluster")
+    return ServerState(spec, replicas, generate_host_keys(), "cluster")
 
 
 @pytest.fixture
@@ -103,7 +104,8 @@ def existing(monkeypatch: pytest.MonkeyPatch, make_public_key) -> Callable[[time
 
     def put(expires_in: timedelta, replicas: int) -> None:
         state = _state(datetime.now(UTC) + expires_in, replicas, make_public_key())
-        monkeypatch.setattr(lifecycle, "open_server", lambda settings, stack, name: (None, state))
+        opened = (None, state, 0)
+        monkeypatch.setattr(lifecycle, "open_server", lambda settings, stack, name: opened)
 
     monkeypatch.setattr(lifecycle, "apply_state", no_update)
     return put
@@ -139,7 +141,7 @@ def test_start_of_a_running_server_says_so_and_changes_nothing(
         "box", "alice", "dev-alice", "alice.box", "cpu-small", "Running", datetime.now(UTC)
     )
     details = ServerDetails(server, "box-ssh", (), {})
-    monkeypatch.setattr(lifecycle, "describe_server", lambda settings, user, name: details)
+    monkeypatch.setattr(lifecycle, "describe_server", lambda settings, user, name, **_: details)
 
     code, out, err = run("start", "box", "-o", "json")
 

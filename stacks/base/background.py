@@ -1,0 +1,29 @@
+"""Work in a thread while the caller goes on, e.g. cluster checks while the engine starts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def in_background(work: Callable[[], T]) -> Future[T]:
+    """Runs ``work`` in a daemon thread at once.
+
+    Returns:
+        Its future: ``result()`` returns what ``work`` returned, or raises what
+        it raised, in the caller's thread.
+    """
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as exc:  # handed to the caller, who re-raises it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=getattr(work, "__name__", "background"), daemon=True).start()
+    return future
