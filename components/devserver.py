@@ -91,9 +91,8 @@ class DevServer(pulumi.ComponentResource):
         )
         labels = lbl.server_labels(spec.user, name, spec.stack, spec.flavor.name)
         notes = lbl.server_annotations(spec.expiry, spec.idle_timeout_seconds)
-        owned = {**notes, **lbl.FORCE_APPLY}
-        awaited = owned if wait else {**owned, "pulumi.com/skipAwait": "true"}
-        leaf = {**owned, **lbl.DELETE_IN_BACKGROUND}
+        leaf = {**notes, **lbl.FORCE_APPLY, **lbl.DELETE_IN_BACKGROUND}
+        awaited = leaf if wait else {**leaf, "pulumi.com/skipAwait": "true"}
         meta = {"namespace": ns, "labels": labels, "annotations": leaf}
 
         user = DevServerUser(

@@ -33,11 +33,12 @@ adopted and re-converged instead of failing with a field conflict
 (pulumi-kubernetes ``pulumi.com/patchForce``)."""
 
 DELETE_IN_BACKGROUND = {"pulumi.com/deletionPropagationPolicy": "background"}
-"""Annotation of the objects nothing depends on (Secrets, ConfigMap, Service): deleted at
-once. The provider's default, foreground deletion, waits for the garbage collector
-even when there are no dependents; right after an API server restart that took a
-minute per object. The Deployment keeps foreground deletion, so that its pods (and
-their hold on the claims) are gone when a delete returns."""
+"""Annotation of every owned object: deleted at once. The provider's default,
+foreground deletion, waits for the garbage collector even when there are no
+dependents (right after an API server restart that took a minute per object),
+and for a Deployment it waits out its ReplicaSets and pods one after the other.
+A delete still returns only once the server's pods (and their hold on the
+claims) are gone: it waits for them itself (``devservers.stacks.teardown``)."""
 
 SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY}"
 """Label selector matching every DevServer object."""

@@ -1,10 +1,12 @@
 """Tearing a DevServer stack down so that nothing is left: destroy, sweep, prove, remove.
 
-The engine destroys what its state knows (refreshing first, so objects
-deleted by hand count as gone). Objects the state does not know (their
-create was interrupted) are then swept by label, and the stack is removed
-only once a fresh label-selected listing proves no object of it is left.
-PersistentVolumeClaims are never touched (see :mod:`.kube.sweep`).
+The engine destroys what its state knows, without a refresh first: an
+object deleted by hand is gone already (the provider counts "not found" as
+deleted), and one the state does not know (its create was interrupted, or
+it was made again by hand) is swept by label afterwards. The stack is
+removed only once a fresh label-selected listing proves no object of it is
+left and no pod of it is still terminating. PersistentVolumeClaims are never
+touched (see :mod:`.kube.sweep`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from devservers.stacks.engine import workspace
 from devservers.stacks.engine.progress import engine_output
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.kube.cluster import Cluster, wait_until_empty
+from devservers.stacks.kube.readiness import name_of
 from devservers.stacks.kube.sweep import find_objects, sweep_objects
 from devservers.stacks.ssh import sshconfig
 
@@ -53,10 +56,10 @@ def destroy_stack(
         progress: Receives progress lines (see :mod:`.engine.progress`).
         program: Run by the destroy under the stack's lock, before anything is
             deleted (``run_program``); it may raise to call the destroy off.
-            The providers it registers do the deletes, so the destroy does
-            not refresh first: a refresh would read through the providers
-            the stack recorded, whose credentials may be another machine's
-            (objects already gone are no error to a delete; the sweep follows).
+            The providers it registers do the deletes. No destroy refreshes
+            first (see the module's docstring), so none reads through the
+            providers the stack recorded, whose credentials may be another
+            machine's.
         pending: Pending operations in the checkpoint the caller just read
             (see :func:`~devservers.stacks.engine.recovery.recover_stack`).
 
@@ -72,13 +75,14 @@ def destroy_stack(
     try:
         run = {"program": program, "run_program": True} if program else {}
         output = engine_output(progress, stack.name, keep=_not_stack_rm_advice)
-        stack.destroy(color="never", refresh=program is None, **run, **output)
+        stack.destroy(color="never", **run, **output)
     except auto.CommandError:
         if not force:
             raise
         log.warning("stack %s: the engine could not destroy; sweeping by label", stack.name)
     swept = sweep_objects(cluster, namespace, stack.name)
-    left = find_objects(cluster, namespace, stack.name) or _terminating(
+    # The sweep's own listing proves nothing is left unless it deleted something.
+    left = (find_objects(cluster, namespace, stack.name) if swept else []) or _terminating(
         settings, cluster, namespace, stack.name
     )
     if left:
@@ -104,8 +108,10 @@ def _terminating(settings: Settings, cluster: Cluster, namespace: str, stack: st
 
     def present() -> list[str]:
         return [
-            f"Deployment/{d.metadata.name}" for d in cluster.deployments(selector, namespace)
-        ] + [f"Pod/{p.metadata.name}" for p in cluster.pods(namespace, selector)]
+            f"{kind}/{name_of(item)}"
+            for kind, plural in (("Deployment", "deployments"), ("Pod", "pods"))
+            for item in cluster.labelled(plural, selector, namespace)
+        ]
 
     return wait_until_empty(present, settings.operation_timeout_seconds)
 

@@ -228,15 +228,14 @@ def test_every_object_takes_over_fields_left_by_an_interrupted_update(built) -> 
         assert obj["metadata"]["annotations"].get("pulumi.com/patchForce") == "true", key
 
 
-def test_only_the_deployment_waits_for_the_garbage_collector_on_delete(built) -> None:
+def test_no_object_waits_for_the_garbage_collector_on_delete(built) -> None:
+    # The delete waits for the pods itself (tests/integration/test_devctl.py).
     _, objects, _ = built
     policies = {
         key: obj["metadata"]["annotations"].get("pulumi.com/deletionPropagationPolicy")
         for key, obj in objects.items()
     }
-    assert {key: p for key, p in policies.items() if p != "background"} == {
-        key: None for key in objects if key[0] == "kubernetes:apps/v1:Deployment"
-    }
+    assert set(policies.values()) == {"background"}
 
 
 # --- deployment and service -------------------------------------------------
