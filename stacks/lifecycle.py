@@ -19,7 +19,7 @@ from devservers.components.durations import format_exact, format_instant
 from devservers.components.expiry import extend_expiry, is_expired
 from devservers.components.idleness import IDLE_STOPPED
 from devservers.components.naming import stack_name
-from devservers.stacks.base.background import in_background
+from devservers.stacks.base.background import Later, in_background
 from devservers.stacks.base.errors import (
     Busy,
     ProvisionError,
@@ -29,6 +29,7 @@ from devservers.stacks.base.errors import (
 from devservers.stacks.base.results import ServerDetails, Started
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
+from devservers.stacks.engine.exports import peek_checkpoint
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock
 from devservers.stacks.engine.programs import (
@@ -225,9 +226,11 @@ def change_server(
     leave the pod alone or remove it); with ``refresh``, objects deleted or
     edited by hand are put back.
 
-    CLI runs: one export before the lock, the update, and one export under
-    the engine's lock (the check); a preview first only for a server that
-    mounts a claim, the one case a plan could lose data.
+    CLI runs: the update and one export under the engine's lock (the check,
+    which also decrypts the host keys); the state is read before from the
+    checkpoint file of a file backend (one more export elsewhere), and a
+    preview runs first only for a server that mounts a claim, the one case
+    a plan could lose data. The cluster is checked while the engine starts.
 
     Returns:
         Whether the stack was updated (``False``: ``change`` left the state as it was).
@@ -241,26 +244,41 @@ def change_server(
             pod cannot become Ready (with the pods' report).
     """
     stack_id = stack_name(user, name)
-    connected = in_background(lambda: connect_identified(settings))  # while the stack is read
+    connected = in_background(lambda: connect_identified(settings))  # while the engine starts
     with server_lock(settings, stack_id, "update"):
         stack, state, pending = open_server(settings, stack_id, name)
         new = change(state)
         if new == state:
             return False
-        cluster, cluster_id = connected.result()
-        check_cluster(cluster, cluster_id, state.cluster_id, stack_id)
+
+        def on_this_cluster() -> None:
+            cluster, cluster_id = connected.result()
+            check_cluster(cluster, cluster_id, state.cluster_id, stack_id)
+
+        if wait or pending:  # the watcher reads the cluster from the start; a recovery refreshes
+            on_this_cluster()
+        cluster = Later(lambda: connected.result()[0])
         target = Target(cluster, new.spec.namespace, user, name, stack_id)
         with engine_errors(stack_id, "update"):
             recover_stack(settings, stack, pending=pending)
-            stack.workspace.program = server_program(settings, new, wait)
             if new.spec.mounts:
+                new = _with_host_keys(new, stack)
+                stack.workspace.program = server_program(settings, new, wait)
                 check_update(stack, mounts_claims=True)
             with watched_wait(target, settings.operation_timeout_seconds, wait):
-                check = unchanged_since(state, name)
+                check = unchanged_since(state, name, on_this_cluster)
                 apply_state(
                     settings, stack, new, wait=wait, progress=progress, check=check, refresh=refresh
                 )
     return True
+
+
+def _with_host_keys(state: ServerState, stack: auto.Stack) -> ServerState:
+    """``state`` with its private host keys, decrypted from the checkpoint if sealed."""
+    if state.host_private_keys:
+        return state
+    keys = read_checkpoint(stack).outputs.get("host_private_keys") or {}
+    return replace(state, host_private_keys=dict(keys))
 
 
 def _remembering(change: Change) -> tuple[Change, list[ServerState]]:
@@ -277,7 +295,7 @@ def _remembering(change: Change) -> tuple[Change, list[ServerState]]:
 def open_server(
     settings: Settings, stack_id: str, name: str
 ) -> tuple[auto.Stack, ServerState, int]:
-    """Opens a server's stack and reads its state (one CLI run).
+    """Opens a server's stack and reads its state, host keys sealed (a file read, or one CLI run).
 
     Returns:
         The stack, its state, and how many pending operations its checkpoint holds.
@@ -289,7 +307,7 @@ def open_server(
     with engine_errors(stack_id, "read"):
         stack = workspace.select_stack(settings, stack_id)
         try:
-            checkpoint = read_checkpoint(stack)
+            checkpoint = peek_checkpoint(settings, stack)
         except auto.StackNotFoundError:
             raise missing from None
     state = state_from_outputs(checkpoint.outputs)
@@ -298,10 +316,17 @@ def open_server(
     return stack, state, checkpoint.pending
 
 
-def unchanged_since(state: ServerState, name: str) -> Check:
-    """A check refusing the update if expiry or replicas changed since ``state`` was read."""
+def unchanged_since(
+    state: ServerState, name: str, first: Callable[[], None] | None = None
+) -> Check:
+    """A check refusing the update if expiry or replicas changed since ``state`` was read.
+
+    ``first`` runs before it (under the same lock), e.g. the cluster's check.
+    """
 
     def check(checkpoint: Checkpoint) -> None:
+        if first is not None:
+            first()
         outputs = checkpoint.outputs
         expiry, replicas = outputs_expiry(outputs), int(outputs.get("replicas", 1))
         if expiry != state.expiry or replicas != state.replicas:

@@ -184,11 +184,11 @@ def stack_outputs(settings: Settings, stack_id: str) -> dict[str, Any]:
         ProvisionError: The backend cannot be read.
     """
     from devservers.stacks.engine import workspace
-    from devservers.stacks.engine.exports import read_checkpoint
+    from devservers.stacks.engine.exports import peek_checkpoint
     from devservers.stacks.engine.failures import engine_errors
 
     with engine_errors(stack_id, "read"):
-        return read_checkpoint(workspace.select_stack(settings, stack_id)).outputs
+        return peek_checkpoint(settings, workspace.select_stack(settings, stack_id)).outputs
 
 
 def _listed(deployment: dict[str, Any], settings: Settings, now: datetime) -> Server:

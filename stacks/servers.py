@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import replace
 
 from pulumi import automation as auto
 
 from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
-from devservers.stacks.base.background import in_background
+from devservers.stacks.base.background import Later, in_background
 from devservers.stacks.base.errors import Conflict, DevserversError, NotFound
 from devservers.stacks.base.results import Deleted, ServerDetails
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.checkpoints import checkpoint_set_aside
+from devservers.stacks.engine.exports import peek_checkpoint
 from devservers.stacks.engine.failures import engine_errors, retry_unreadable_checkpoint
 from devservers.stacks.engine.hostkeys import generate_host_keys
 from devservers.stacks.engine.locks import server_lock
@@ -22,6 +22,7 @@ from devservers.stacks.engine.programs import (
     Progress,
     ServerState,
     apply_state,
+    guarded,
     read_checkpoint,
     server_program,
     state_from_outputs,
@@ -44,8 +45,9 @@ def create_server(
     Everything is checked before the engine changes anything: the cluster
     answers, the namespace and every claim exist, and no object the server
     would own exists without being its own. Those checks run while the
-    stack is initialised; a stack made for a create they refuse is removed
-    again. A stack left by an interrupted or failed
+    stack is initialised and the engine starts, and the program waits for
+    them before it registers anything; a stack made for a create they
+    refuse is removed again. A stack left by an interrupted or failed
     create (no successful update yet) is resumed; one whose Deployment is gone
     (deleted by hand, or a delete killed mid-destroy) is re-converged. With ``wait=False`` the
     engine does not wait for readiness (status may still be ``Pending``).
@@ -70,17 +72,39 @@ def create_server(
             resumed = True  # re-converged with a refresh: objects may be gone meanwhile
             # Init of an existing stack fails either way (locked: by an interrupted run).
             stack = workspace.select_stack(settings, spec.stack)
-        cluster_id, found = _checks_of(checked, settings, None if resumed else stack)
-        state = ServerState(spec, 1, generate_host_keys(), cluster_id)
-        if not resumed:
-            _refuse_objects_of_another_backend(settings, stack, spec, found)
-        else:
-            state = _resumed(settings, cluster, stack, state, found, wait)
-        target = Target(cluster, spec.namespace, spec.user, spec.name, spec.stack)
-        with watched_wait(target, settings.operation_timeout_seconds, wait):
-            outputs = apply_state(
-                settings, stack, state, wait=wait, progress=progress, refresh=resumed
+        state = ServerState(spec, 1, generate_host_keys(), "")
+        refused: list[DevserversError] = []
+        if resumed:
+            cluster_id, found = checked.result()
+            state = _resumed(
+                settings, cluster, stack, replace(state, cluster_id=cluster_id), found, wait
             )
+
+        def checked_first(state: ServerState) -> ServerState:  # in the program, under the lock
+            try:
+                cluster_id, found = checked.result()
+                _refuse_objects_of_another_backend(settings, spec, found)
+            except DevserversError as exc:
+                refused.append(exc)
+                raise
+            return replace(state, cluster_id=cluster_id)
+
+        target = Target(cluster, spec.namespace, spec.user, spec.name, spec.stack)
+        try:
+            with watched_wait(target, settings.operation_timeout_seconds, wait):
+                outputs = apply_state(
+                    settings,
+                    stack,
+                    state,
+                    wait=wait,
+                    progress=progress,
+                    refresh=resumed,
+                    prepare=None if resumed else checked_first,
+                )
+        except DevserversError:
+            if refused:  # nothing was registered: the stack made for this create goes again
+                workspace.remove_stack(settings, stack, force=True)
+            raise
     return describe_server(settings, spec.user, spec.name, cluster, outputs)
 
 
@@ -111,18 +135,6 @@ def _checked(cluster: Cluster, spec: DevServerSpec) -> tuple[str, list[str]]:
             hint="choose another name: devservers never takes over objects it did not create",
         )
     return cluster_id, find_objects(cluster, spec.namespace, spec.stack)
-
-
-def _checks_of(
-    checked: Future[tuple[str, list[str]]], settings: Settings, fresh: auto.Stack | None
-) -> tuple[str, list[str]]:
-    """The result of :func:`_checked`; on a refusal the ``fresh`` stack made meanwhile goes."""
-    try:
-        return checked.result()
-    except DevserversError:
-        if fresh is not None:
-            workspace.remove_stack(settings, fresh)
-        raise
 
 
 def _resumed(
@@ -186,7 +198,7 @@ def delete_server(
     with engine_errors(stack_id, "delete"), server_lock(settings, stack_id, "delete"):
         stack = workspace.select_stack(settings, stack_id)
         try:
-            checkpoint = read_checkpoint(stack)
+            checkpoint = peek_checkpoint(settings, stack)
         except auto.StackNotFoundError:
             if force and (
                 swept := sweep_objects(connected.result()[0], settings.server_namespace, stack_id)
@@ -194,19 +206,26 @@ def delete_server(
                 return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
             raise
         outputs = checkpoint.outputs
-        cluster, cluster_id = connected.result()
-        check_cluster(cluster, cluster_id, outputs.get("cluster_id"), stack_id)
+
+        def on_this_cluster() -> None:  # run by the destroy before it deletes anything
+            cluster, cluster_id = connected.result()
+            check_cluster(cluster, cluster_id, outputs.get("cluster_id"), stack_id)
+
+        if force or checkpoint.pending:  # a forced sweep, or a recovery, must not go first
+            on_this_cluster()
         spec = outputs.get("spec", {})
         namespace = spec.get("namespace") or settings.server_namespace
-        swept = destroy_stack(
-            settings,
-            cluster,
-            stack,
-            namespace,
-            force=force,
-            progress=progress,
-            pending=checkpoint.pending,
-        )
+        with guarded(stack, on_this_cluster, None) as program:
+            swept = destroy_stack(
+                settings,
+                Later(lambda: connected.result()[0]),
+                stack,
+                namespace,
+                force=force,
+                progress=progress,
+                program=program,
+                pending=checkpoint.pending,
+            )
     claims = tuple(sorted({v["claim"] for v in spec.get("volumes", [])}))
     return Deleted(name=name, stack=stack_id, claims_kept=claims, swept=swept)
 
@@ -224,9 +243,9 @@ def _holds_a_server(stack: auto.Stack) -> bool:
 
 
 def _refuse_objects_of_another_backend(
-    settings: Settings, stack: auto.Stack, spec: DevServerSpec, found: list[str]
+    settings: Settings, spec: DevServerSpec, found: list[str]
 ) -> None:
-    """Removes the new ``stack`` and raises if objects of a same-named stack exist (``found``).
+    """Raises if objects of a same-named stack exist (``found``) for a new stack.
 
     They were created from another state backend; adopting them would leave two
     stacks owning one server. Only a checkpoint this backend moved aside
@@ -236,7 +255,6 @@ def _refuse_objects_of_another_backend(
         Conflict: Naming the objects.
     """
     if found and not checkpoint_set_aside(settings, workspace.PROJECT, spec.stack):
-        workspace.remove_stack(settings, stack)
         raise Conflict(
             f"DevServer {spec.name!r} exists in namespace {spec.namespace} ({', '.join(found)}) "
             "but not in this state backend",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -27,3 +27,20 @@ def in_background(work: Callable[[], T]) -> Future[T]:
 
     threading.Thread(target=run, name=getattr(work, "__name__", "background"), daemon=True).start()
     return future
+
+
+class Later:
+    """Stands for the object ``make`` returns, made on first use (e.g. from a future).
+
+    Args:
+        make: Called once, at the first attribute access; may block until ready.
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._made: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._made is None:
+            self._made = self._make()
+        return getattr(self._made, name)

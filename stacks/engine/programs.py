@@ -15,19 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from importlib import import_module
 from typing import Any
 
 import pulumi
 from pulumi import automation as auto
 
 from devservers.components import DevServerSpec
-from devservers.components.devserver import DevServer
 from devservers.components.durations import format_instant, parse_instant
+from devservers.stacks.base.background import in_background
 from devservers.stacks.base.errors import DevserversError
 from devservers.stacks.base.settings import Settings
-from devservers.stacks.engine.exports import Checkpoint, read_checkpoint
+from devservers.stacks.engine.exports import SEALED, Checkpoint, read_checkpoint
 from devservers.stacks.engine.hostkeys import public_host_keys
 from devservers.stacks.engine.progress import Progress, engine_output
 
@@ -42,14 +43,19 @@ class ServerState:
     Attributes:
         spec: The validated spec, expiry included.
         replicas: 1 (running) or 0 (stopped).
-        host_private_keys: Mapping of host key type → OpenSSH private key text.
+        host_private_keys: Mapping of host key type → OpenSSH private key text;
+            empty when read without decrypting (:func:`.exports.peek_checkpoint`):
+            an update then takes them from the checkpoint it reads under the lock.
         cluster_id: UID of the ``kube-system`` namespace of the server's cluster.
+        host_public_keys: Their public halves as recorded, when the private keys
+            were not decrypted.
     """
 
     spec: DevServerSpec
     replicas: int
     host_private_keys: dict[str, str]
     cluster_id: str
+    host_public_keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def expiry(self) -> datetime:
@@ -70,11 +76,13 @@ def state_from_outputs(outputs: dict[str, Any]) -> ServerState | None:
     """The state in plain stack outputs; ``None`` before the stack's first completed update."""
     if "spec" not in outputs or "host_private_keys" not in outputs:
         return None
+    private = outputs["host_private_keys"]
     return ServerState(
         spec=DevServerSpec(**outputs["spec"]),
         replicas=int(outputs.get("replicas", 1)),
-        host_private_keys=dict(outputs["host_private_keys"]),
+        host_private_keys={} if private == SEALED else dict(private),
         cluster_id=str(outputs.get("cluster_id", "")),
+        host_public_keys=dict(outputs.get("host_public_keys") or {}) if private == SEALED else {},
     )
 
 
@@ -87,11 +95,15 @@ def apply_state(
     progress: Progress | None = None,
     check: Check | None = None,
     refresh: bool = False,
+    prepare: Callable[[ServerState], ServerState] | None = None,
 ) -> dict[str, Any]:
     """Runs the DevServer program for ``state`` on ``stack`` (first create or update).
 
     With ``refresh``, the engine first reads the objects back from the cluster,
-    so that ones deleted or edited by hand are put back.
+    so that ones deleted or edited by hand are put back. ``prepare`` runs in
+    the program, under the engine's lock and before anything is registered,
+    and returns the state to apply (it may wait for checks started while the
+    engine started, and raise to refuse).
 
     Returns:
         The stack's outputs after the update, as plain values: the program's
@@ -104,8 +116,25 @@ def apply_state(
         DevserversError: Whatever ``check`` raised; nothing was changed.
         pulumi.automation.CommandError: The engine failed (locked stack included).
     """
-    program = server_program(settings, state, wait)
-    with guarded(stack, program, check) as run:
+    locked: list[Checkpoint] = []
+
+    def checked(checkpoint: Checkpoint) -> None:
+        locked.append(checkpoint)
+        if check is not None:
+            check(checkpoint)
+
+    applied = [state]
+
+    def program() -> None:  # sealed host keys: the ones of the checkpoint read under the lock
+        keys = state.host_private_keys or dict(locked[-1].outputs.get("host_private_keys") or {})
+        applied.append(replace(state, host_private_keys=keys))
+        if prepare is not None:
+            applied.append(prepare(applied[-1]))
+        server_program(settings, applied[-1], wait)()
+
+    sealed = not state.host_private_keys
+    in_background(lambda: import_module("devservers.components.devserver"))  # as the engine starts
+    with guarded(stack, program, checked if check or sealed else None) as run:
         stack.up(
             program=run,
             color="never",
@@ -113,7 +142,7 @@ def apply_state(
             refresh=refresh,
             **engine_output(progress, stack.name),
         )
-    return state_outputs(state)
+    return state_outputs(applied[-1])
 
 
 @contextmanager
@@ -122,20 +151,20 @@ def guarded(
 ) -> Iterator[Callable[[], None]]:
     """A program that first runs ``check`` under the lock; re-raises the check's error.
 
-    Use it around the engine call: when the check refused, the engine's
-    "program failed" error (raw or already mapped) is replaced by the
-    check's own error.
+    Use it around the engine call: when the check (or ``program`` itself)
+    refused with a :class:`DevserversError`, the engine's "program failed"
+    error (raw or already mapped) is replaced by that error.
     """
     refused: list[DevserversError] = []
 
     def run() -> None:
-        if check is not None:
-            try:
+        try:
+            if check is not None:
                 check(read_checkpoint(stack))
-            except DevserversError as exc:
-                refused.append(exc)
-                raise
-        program()
+            program()
+        except DevserversError as exc:
+            refused.append(exc)
+            raise
 
     try:
         yield run
@@ -147,13 +176,14 @@ def guarded(
 
 def state_outputs(state: ServerState) -> dict[str, Any]:
     """The outputs :func:`server_program` exports for ``state``, as plain values."""
+    private = state.host_private_keys
     return {
         "expiry": format_instant(state.spec.expiry),
         "replicas": state.replicas,
         "spec": state.spec.model_dump(mode="json"),
         "cluster_id": state.cluster_id,
-        "host_public_keys": public_host_keys(state.host_private_keys),
-        "host_private_keys": dict(state.host_private_keys),
+        "host_public_keys": public_host_keys(private) if private else dict(state.host_public_keys),
+        "host_private_keys": dict(private),
     }
 
 
@@ -182,6 +212,8 @@ def server_program(settings: Settings, state: ServerState, wait: bool) -> Callab
     """
 
     def program() -> None:
+        from devservers.components.devserver import DevServer
+
         provider = cluster_provider(settings)
         DevServer(
             state.spec,

@@ -18,11 +18,9 @@ from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import backends, guard
 from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
 from devservers.stacks.engine.command import known_pulumi
+from devservers.stacks.engine.exports import PROJECT
 from devservers.stacks.engine.locks import clear_stale_engine_locks, remove_stack_dirs
 from devservers.stacks.engine.streamed import StreamedStack
-
-PROJECT = "devservers"
-"""Pulumi project of every DevServer stack."""
 
 ENGINE_ENV = {
     "PULUMI_SKIP_UPDATE_CHECK": "true",

@@ -23,6 +23,7 @@ from devservers.components.naming import parse_stack_name
 from devservers.stacks.base.errors import Conflict, NotFound
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
+from devservers.stacks.engine.exports import peek_checkpoint
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock, stale_locked_stacks
 from devservers.stacks.engine.programs import (
@@ -31,7 +32,6 @@ from devservers.stacks.engine.programs import (
     cluster_provider,
     guarded,
     outputs_expiry,
-    read_checkpoint,
 )
 from devservers.stacks.kube.activity import available_since, read_activity, record_busy
 from devservers.stacks.kube.cluster import Cluster, connect
@@ -327,10 +327,10 @@ class Reaping:
         return stack, outputs
 
     def _read(self, stack_id: str) -> tuple[auto.Stack, dict[str, Any]]:
-        """Opens a stack and reads its plain outputs (one CLI run); :class:`NotFound` if gone."""
+        """Opens a stack and reads its outputs (secrets sealed); :class:`NotFound` if it is gone."""
         with engine_errors(stack_id, "read"):
             stack = workspace.select_stack(self.settings, stack_id)
-            return stack, read_checkpoint(stack).outputs
+            return stack, peek_checkpoint(self.settings, stack).outputs
 
     def _serialized(
         self, server: Observed, action: str | None, run: Callable[[], Outcome]
