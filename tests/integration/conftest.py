@@ -76,15 +76,30 @@ def hermetic_catalog(path: Path) -> Path:
 
     Its pods run on the real node, which has the machine's 2 CPUs: at the
     built-in request of 1 CPU, two servers at once (the demo's among them)
-    would fill it, and the suite runs more than that in parallel.
+    would fill it, and the suite runs more than that in parallel. On a
+    cluster started without the real node (``DEVSERVERS_REAL_NODE=0``) the
+    cpu flavors go to kwok's fake cpu node instead, where pods turn Ready
+    without running: the tests of the engine, waits, faults and lifecycle
+    run there too (those of a real process, SSH among them, do not).
     """
     from devservers.components.catalog import BUILTIN_FLAVORS
+    from devservers.components.specs import FlavorSpec
 
+    fake = os.environ.get("DEVSERVERS_REAL_NODE") == "0"
+    kwok = {
+        "node_selector": {"type": "kwok"},
+        "tolerations": [
+            {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
+        ],
+    }
     flavors = [
         f.model_copy(update={"cpu_request": "100m", "memory_request": "256Mi"})
         if f.name == "cpu-small"
         else f
         for f in BUILTIN_FLAVORS
+    ]
+    flavors = [
+        FlavorSpec(**{**f.model_dump(), **kwok}) if fake and not f.gpus else f for f in flavors
     ]
     path.write_text(yaml.safe_dump([f.model_dump(mode="json") for f in flavors]))
     return path
