@@ -78,6 +78,7 @@ def test_create_list_describe_delete(
     assert "alice.box: 6 deleted" in deleted.stderr
     assert "pulumi stack rm" not in deleted.stderr, "the stack is removed already"
     assert apps.list_namespaced_deployment(namespace).items == []
+    assert core.list_namespaced_pod(namespace).items == [], "no pod holds the claims any more"
     assert core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound"
     assert stacks_in(devctl_env["DEVSERVERS_BACKEND_URL"]) == []
     assert json.loads(devctl(devctl_env, "list", "-o", "json").stdout) == []
