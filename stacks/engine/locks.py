@@ -99,7 +99,7 @@ def engine_locks(settings: Settings, project: str, stack: str) -> list[EngineLoc
         return []
     root = settings.file_backend_dir / "locks"
     found = []
-    for path in sorted(root.glob(f"**/{project}/{stack}/*.json")):
+    for path in _lock_files(root, f"{project}/{stack}/*.json"):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             found.append(
@@ -114,6 +114,21 @@ def engine_locks(settings: Settings, project: str, stack: str) -> list[EngineLoc
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring unreadable lock file %s: %s", path, exc)
     return found
+
+
+def _lock_files(root: Path, pattern: str) -> list[Path]:
+    """The files under ``root/<org>/`` matching ``pattern``, sorted.
+
+    Another process may remove a stack's empty lock directory while they are
+    listed (:func:`remove_stack_dirs`, after its ``stack rm``); the listing
+    is then taken again: a vanished directory held no lock.
+    """
+    for _ in range(10):
+        try:
+            return sorted(root.glob(f"*/{pattern}"))
+        except FileNotFoundError:
+            continue
+    return sorted(root.glob(f"*/{pattern}"))
 
 
 def clear_stale_engine_locks(
@@ -231,7 +246,7 @@ def stale_locked_stacks(settings: Settings, project: str) -> list[str]:
     if settings.file_backend_dir is None:
         return []
     root = settings.file_backend_dir / "locks"
-    stacks = sorted({path.parent.name for path in root.glob(f"**/{project}/*/*.json")})
+    stacks = sorted({path.parent.name for path in _lock_files(root, f"{project}/*/*.json")})
     return [s for s in stacks if _all_stale(engine_locks(settings, project, s))]
 
 
