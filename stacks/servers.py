@@ -22,7 +22,6 @@ from devservers.stacks.engine.programs import (
     Progress,
     ServerState,
     apply_state,
-    cluster_provider,
     guarded,
     read_checkpoint,
     server_program,
@@ -212,15 +211,11 @@ def delete_server(
             cluster, cluster_id = connected.result()
             check_cluster(cluster, cluster_id, outputs.get("cluster_id"), stack_id)
 
-        def destroying() -> None:  # run by the destroy before it deletes anything
-            on_this_cluster()
-            cluster_provider(settings)  # the deletes go through this machine's credentials
-
         if force or checkpoint.pending:  # a forced sweep, or a recovery, must not go first
             on_this_cluster()
         spec = outputs.get("spec", {})
         namespace = spec.get("namespace") or settings.server_namespace
-        with guarded(stack, destroying, None) as program:
+        with guarded(stack, on_this_cluster, None) as program:  # before anything is deleted
             swept = destroy_stack(
                 settings,
                 Later(lambda: connected.result()[0]),
