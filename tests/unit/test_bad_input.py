@@ -275,4 +275,3 @@ def test_create_refuses_bad_input_before_reading_the_cluster(
     case = CORPUS[key]
     args = _prepare(case, home, monkeypatch)
     assert_refused(CliRunner().invoke(app, args), case.named, home)
-
