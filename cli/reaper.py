@@ -116,9 +116,10 @@ def status(ctx: typer.Context, output: Format = OutputOption) -> None:
 
 
 def _status_view(s: ReaperStatus) -> str:
+    from devservers.components.naming import REAPER_NAME
+
     lines = [
-        f"CronJob:        {s.namespace}/devservers-reaper"
-        + (" (suspended)" if s.suspended else ""),
+        f"CronJob:        {s.namespace}/{REAPER_NAME}" + (" (suspended)" if s.suspended else ""),
         f"Schedule:       {s.schedule} (UTC)",
         f"Last schedule:  {render.plain(s.last_schedule) or 'never'}",
         f"Last success:   {render.plain(s.last_success) or 'never'}",

@@ -78,8 +78,9 @@ def _with_activity(
     active = activity.active(now)
     stop_at, notice = None, server.notice
     if timeout and since and not active:
-        stop_at = _promised(notes, since) or since + timeout
-        if notice is None and _promised(notes, since):
+        promised = _promised(notes, since)
+        stop_at = promised or since + timeout
+        if notice is None and promised:
             notice = f"idle: will be stopped at {format_instant(stop_at)} if it stays idle"
             notice += f" (idle timeout {shown})"
     return replace(

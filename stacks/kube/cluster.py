@@ -405,14 +405,10 @@ def connect(settings: Settings) -> Cluster:
             + _kubeconfig_problem(exc, settings.kubeconfig_files.split(os.pathsep)),
             hint="set kubeconfig/context in the devctl config or pass --kubeconfig/--context",
         ) from None
-    return _cluster(api, settings.context or active["name"])
-
-
-def _cluster(api: Any, context: str) -> Cluster:
     return Cluster(
         core=_LazyApi(api, "CoreV1Api"),
         apps=_LazyApi(api, "AppsV1Api"),
-        context=context,
+        context=settings.context or active["name"],
         coordination=_LazyApi(api, "CoordinationV1Api"),
     )
 
