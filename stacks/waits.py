@@ -32,6 +32,7 @@ from devservers.stacks.kube.readiness import (
     blocked,
     event_counts,
     new_events,
+    replica_failures,
 )
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,12 @@ POLL_SECONDS = 1.0
 SETTLE_SECONDS = {"Unschedulable": 5.0}
 """Reasons the cluster may still resolve by itself (the scheduler retries when nodes or
 claims change): they end a wait only once seen this long (seconds) on every poll."""
+
+STALE_SECONDS = 20.0
+"""A ``ReplicaFailure`` condition already True when the wait began may be about a problem
+solved since (a quota freed): the ReplicaSet controller retries it only after its
+back-off. It ends the wait once a new FailedCreate Event repeats it, or after this long
+(seconds)."""
 
 AUTOSCALER_STATUS = ("kube-system", "cluster-autoscaler-status")
 """The ConfigMap the Kubernetes cluster-autoscaler publishes (``--write-status-configmap``)."""
@@ -137,6 +144,8 @@ class _Watcher:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"wait-{target.name}", daemon=True)
         self._seen: dict[str, int] | None = None
+        self._stale: set[str] = set()
+        self._began = time.monotonic()
         self._autoscaler = False
         self._since: tuple[str | None, float] = (None, 0.0)
 
@@ -183,11 +192,18 @@ class _Watcher:
     def _poll(self) -> Blocked | None:
         t = self.target
         facts = read_facts(t.cluster, t.namespace, t.user, t.name)
-        if self._seen is None:  # Events from before the wait may be about a solved problem
+        if self._seen is None:  # what is from before the wait may be about a solved problem
             self._seen = event_counts(facts.events)
+            self._stale = replica_failures(facts.deployment, facts.replica_sets)
         fresh = new_events(facts.events, self._seen)
+        recent = time.monotonic() - self._began < STALE_SECONDS
         return blocked(
-            facts.deployment, facts.replica_sets, facts.pods, fresh, autoscaler=self._autoscaler
+            facts.deployment,
+            facts.replica_sets,
+            facts.pods,
+            fresh,
+            autoscaler=self._autoscaler,
+            stale=self._stale if recent else (),
         )
 
     def _with_logs(self, found: Blocked) -> Blocked:

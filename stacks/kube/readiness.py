@@ -21,7 +21,7 @@ Final reasons, in the order they are looked for:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,7 @@ def blocked(
     events: Iterable[Json],
     *,
     autoscaler: bool = False,
+    stale: Collection[str] = (),
 ) -> Blocked | None:
     """The first final reason the cluster gives for the server not being Ready, if any.
 
@@ -87,13 +88,15 @@ def blocked(
             began (older ones may be about a problem already resolved).
         autoscaler: Whether a cluster autoscaler may add a node, so that an
             unschedulable pod may still be scheduled.
+        stale: Keys (:func:`replica_failures`) of ``ReplicaFailure`` conditions
+            to ignore: those already there when the wait began.
 
     Returns:
         The reason, or ``None`` while the server may still become Ready.
     """
     live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     events = list(events)
-    found = _failed_create([deployment] if deployment else [], replica_sets, events)
+    found = _failed_create([deployment] if deployment else [], replica_sets, events, stale)
     for pod in live:
         found = found or _container_problem(pod)
     for pod in live:
@@ -102,11 +105,14 @@ def blocked(
 
 
 def _failed_create(
-    deployments: list[Json], replica_sets: Iterable[Json], events: list[Json]
+    deployments: list[Json],
+    replica_sets: Iterable[Json],
+    events: list[Json],
+    stale: Collection[str],
 ) -> Blocked | None:
     for owner in [*replica_sets, *deployments]:
-        for condition in _conditions(owner):
-            if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+        for condition in _replica_failures(owner):
+            if _failure_key(owner, condition) not in stale:
                 return _refusal(condition.get("reason") or "FailedCreate", owner, condition)
     for event in events:
         if event.get("reason") == "FailedCreate":
@@ -188,6 +194,24 @@ def _past_deadline(deployment: Json | None) -> Blocked | None:
             )
             return Blocked(condition.get("reason") or "ProgressDeadlineExceeded", message)
     return None
+
+
+def replica_failures(deployment: Json | None, replica_sets: Iterable[Json]) -> set[str]:
+    """Keys (owner uid and ``lastTransitionTime``) of the ``ReplicaFailure`` conditions now True."""
+    owners = [*replica_sets, *([deployment] if deployment else [])]
+    return {_failure_key(o, c) for o in owners for c in _replica_failures(o)}
+
+
+def _replica_failures(owner: Json) -> list[Json]:
+    return [
+        c
+        for c in _conditions(owner)
+        if c.get("type") == "ReplicaFailure" and c.get("status") == "True"
+    ]
+
+
+def _failure_key(owner: Json, condition: Json) -> str:
+    return f"{_uid(owner)}@{condition.get('lastTransitionTime')}"
 
 
 def new_events(events: Iterable[Json], seen: Mapping[str, int]) -> list[Json]:

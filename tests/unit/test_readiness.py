@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -12,7 +13,13 @@ from pulumi import automation as auto
 
 from devservers.stacks.base.errors import LimitExceeded, ProvisionError
 from devservers.stacks.engine.interrupts import interrupt_update
-from devservers.stacks.kube.readiness import Blocked, blocked, event_counts, new_events
+from devservers.stacks.kube.readiness import (
+    Blocked,
+    blocked,
+    event_counts,
+    new_events,
+    replica_failures,
+)
 from devservers.stacks.waits import Target, watched_wait
 
 QUOTA = (
@@ -190,14 +197,36 @@ def test_only_events_new_or_repeated_since_the_wait_began_count() -> None:
     assert new_events([event("FailedCreate", QUOTA, uid="e9")], seen) != []
 
 
-class FakeCluster:
-    """Answers the watcher's list calls with fixed objects."""
+def test_a_refusal_from_before_the_wait_counts_only_when_the_cluster_repeats_it() -> None:
+    failure = {
+        "type": "ReplicaFailure",
+        "status": "True",
+        "reason": "FailedCreate",
+        "message": QUOTA,
+        "lastTransitionTime": "2026-12-02T18:00:00Z",
+    }
+    before = replica_failures(None, [replica_set(failure)])
 
-    def __init__(self, **objects: list[dict[str, Any]]) -> None:
+    assert blocked(None, [replica_set(failure)], [], [], stale=before) is None
+    repeated = blocked(
+        None, [replica_set(failure)], [], [event("FailedCreate", QUOTA)], stale=before
+    )
+    assert repeated is not None and repeated.limit
+    again = {**failure, "lastTransitionTime": "2026-12-02T18:05:00Z"}
+    assert blocked(None, [replica_set(again)], [], [], stale=before) is not None
+
+
+class FakeCluster:
+    """Answers the watcher's list calls with fixed objects, from its ``shown_from``-th poll."""
+
+    def __init__(self, shown_from: int = 0, **objects: list[dict[str, Any]]) -> None:
         self.objects = objects
+        self.shown_from = shown_from
+        self.calls: dict[str, int] = {}
 
     def labelled(self, kind: str, selector: str, namespace: str | None) -> list[dict[str, Any]]:
-        return self.objects.get(kind, [])
+        self.calls[kind] = self.calls.get(kind, 0) + 1
+        return self.objects.get(kind, []) if self.calls[kind] > self.shown_from else []
 
     def config_map(self, namespace: str, name: str) -> None:
         return None
@@ -235,13 +264,32 @@ def test_a_quota_refusal_interrupts_the_engine_and_is_a_conflict(
     }
 
     with pytest.raises(LimitExceeded) as caught:
-        run_engine(monkeypatch, FakeCluster(replicasets=[replica_set(failure)]))
+        run_engine(monkeypatch, FakeCluster(shown_from=1, replicasets=[replica_set(failure)]))
 
     assert caught.value.exit_code == 4
     assert caught.value.message.startswith("DevServer 'box' cannot become Ready: FailedCreate:")
     assert "exceeded quota: compute" in caught.value.message
     assert "free some of your quota" in (caught.value.hint or "")
     assert "no pod of" not in caught.value.message  # refused, not missing
+
+
+def test_a_quota_freed_before_the_wait_lets_it_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    failure = {
+        "type": "ReplicaFailure",
+        "status": "True",
+        "reason": "FailedCreate",
+        "message": QUOTA,
+        "lastTransitionTime": "2026-12-02T18:00:00Z",
+    }
+    interrupted: list[str] = []
+    monkeypatch.setattr("devservers.stacks.waits.POLL_SECONDS", 0.05)
+    monkeypatch.setattr("devservers.stacks.waits.interrupt_update", interrupted.append)
+    cluster = FakeCluster(replicasets=[replica_set(failure)])
+
+    with watched_wait(Target(cluster, "dev-alice", "alice", "box", "alice.box"), 600):  # type: ignore[arg-type]
+        time.sleep(0.5)  # ten polls while the ReplicaSet controller has not retried yet
+
+    assert interrupted == []
 
 
 def test_an_image_error_interrupts_the_engine_with_exit_5(monkeypatch: pytest.MonkeyPatch) -> None:
