@@ -8,10 +8,12 @@ a plain ``pulumi stack rm`` keeps the backup checkpoint and the lock directory.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
-CYCLES = 3
+CYCLES = int(os.environ.get("DEVSERVERS_BACKEND_CYCLES", "3"))
+"""Create/delete cycles (the issue's measurement ran 100: DEVSERVERS_BACKEND_CYCLES=100)."""
 
 
 def devctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -36,4 +38,7 @@ def test_create_delete_cycles_leave_nothing_of_the_stacks(
         deleted = devctl(devctl_env, "-q", "delete", name, "--yes")
         assert deleted.returncode == 0, deleted.stderr
 
+    files = [p for p in Path(backend.removeprefix("file://")).rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    print(f"backend after {CYCLES} cycles: {size} bytes in {len(files)} files")
     assert left_of(backend, "alice.cycle") == []
