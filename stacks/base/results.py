@@ -128,6 +128,21 @@ class ServerDetails:
 
 
 @dataclass(frozen=True)
+class FlavorUpdate:
+    """Result of ``update``: the flavor's changes applied (none: nothing changed), the server.
+
+    Attributes:
+        flavor: The server's flavor.
+        changes: What its current definition changed (``memory limit 8Gi → 16Gi``).
+        details: The server after the update.
+    """
+
+    flavor: str
+    changes: tuple[FlavorChange, ...]
+    details: ServerDetails
+
+
+@dataclass(frozen=True)
 class Started:
     """Result of ``start``: the server, and whether it was running already (nothing done)."""
 
