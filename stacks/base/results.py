@@ -188,6 +188,9 @@ class Repaired:
         dropped_operations: Pending operations of an interrupted command removed.
         drift: Refresh changes (operation → count): objects edited or deleted by hand.
         converged: Update changes (operation → count) that restored the server.
+        drifted_objects: Each object the refresh found changed, with what:
+            ``deployment/box edited: spec.replicas``, ``service/box-ssh deleted``.
+        converged_objects: Each object the update changed: ``service/box-ssh created``.
     """
 
     name: str
@@ -196,3 +199,5 @@ class Repaired:
     dropped_operations: tuple[str, ...]
     drift: dict[str, int]
     converged: dict[str, int]
+    drifted_objects: tuple[str, ...] = ()
+    converged_objects: tuple[str, ...] = ()
