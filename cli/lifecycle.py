@@ -94,10 +94,10 @@ def update(
     flavor (resources, /dev/shm, scheduling, default volumes); 'devctl
     describe NAME' shows the difference on its Flavor line. update restarts
     the server's pod with the new definition: running processes end and an
-    ephemeral home is emptied; claims, host keys, expiry and a stopped state
-    stay. A server that mounts a claim is previewed first and refused (exit 4)
-    if the plan would delete or replace a claim or the Deployment. With
-    nothing to apply, it says so and changes nothing.
+    ephemeral home is emptied; claims, host keys and expiry stay, and a
+    stopped server stays stopped. A server that mounts a claim is previewed
+    first and refused (exit 4) if the plan would delete or replace a claim or
+    the Deployment. With nothing to apply, it says so and changes nothing.
 
     Example: devctl update box
     """
