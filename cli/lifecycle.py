@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,12 +11,16 @@ from devservers.cli.errors import stderr
 from devservers.cli.render import Format, OutputOption
 from devservers.cli.servers import NameArg, details_view, progress_writer
 
+if TYPE_CHECKING:
+    from devservers.stacks import FlavorUpdate
+
 
 def register(app: typer.Typer) -> None:
     """Adds the lifecycle commands to ``app``."""
     app.command()(extend)
     app.command()(stop)
     app.command()(start)
+    app.command()(update)
 
 
 def extend(
@@ -76,3 +80,41 @@ def start(
     if started.already_running:
         stderr.print(f"{name} is already running")
     render.emit(started.details, output, details_view)
+
+
+def update(
+    ctx: typer.Context,
+    name: NameArg,
+    wait: Annotated[bool, typer.Option(help="Wait until the new pod is Ready.")] = True,
+    output: Format = OutputOption,
+) -> None:
+    """Give a DevServer its flavor as the catalog defines it now.
+
+    A server keeps the size it was created with when an admin changes its
+    flavor (resources, /dev/shm, scheduling, default volumes); 'devctl
+    describe NAME' shows the difference on its Flavor line. update restarts
+    the server's pod with the new definition: running processes end and an
+    ephemeral home is emptied; claims, host keys and expiry stay, and a
+    stopped server stays stopped. A server that mounts a claim is previewed
+    first and refused (exit 4) if the plan would delete or replace a claim or
+    the Deployment. With nothing to apply, it says so and changes nothing.
+
+    Example: devctl update box
+    """
+    from devservers.cli.requests import check_server_name
+    from devservers.stacks import update_flavor
+
+    check_server_name(name)
+    settings = ctx.obj.settings
+    updated = update_flavor(settings, settings.user, name, wait=wait, progress=progress_writer(ctx))
+    flavor, changes = updated.flavor, ", ".join(map(str, updated.changes))
+    if changes:
+        stderr.print(f"{name}: flavor {flavor} updated ({changes})", markup=False)
+    else:
+        said = f"{name} already has flavor {flavor} as the catalog defines it; nothing changed"
+        stderr.print(said, markup=False)
+    render.emit(updated, output, _updated_view)
+
+
+def _updated_view(updated: FlavorUpdate) -> Any:
+    return details_view(updated.details)

@@ -30,6 +30,10 @@ def repair(
 ) -> None:
     """Clear stale locks and pending operations, refresh, and re-converge a DevServer.
 
+    Reports each object found changed since the last update, with what
+    changed ('deployment/box edited: spec.replicas', 'service/box-ssh
+    missing'), then each object put back; a healthy server reports none.
+
     Example: devctl repair box
     """
     from devservers.cli.requests import check_server_name
@@ -44,15 +48,12 @@ def repair(
 
 
 def _view(r: Repaired) -> Any:
-    def counts(changes: dict[str, int]) -> str:
-        return ", ".join(f"{n} {op}" for op, n in changes.items()) or "none"
-
     return "\n".join(
         [
             f"repaired {r.name} (stack {r.stack})",
             f"stale locks cleared:  {'; '.join(r.cleared_locks) or 'none'}",
             f"pending ops dropped:  {'; '.join(r.dropped_operations) or 'none'}",
-            f"drift found:          {counts(r.drift)}",
-            f"changes to converge:  {counts(r.converged)}",
+            f"drift found:          {'; '.join(r.drifted_objects) or 'none'}",
+            f"changes to converge:  {'; '.join(r.converged_objects) or 'none'}",
         ]
     )

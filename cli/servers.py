@@ -297,6 +297,22 @@ def _age(server: Server, now: datetime) -> str:
     return f"{seconds // 86400}d"
 
 
+def _flavor(d: ServerDetails) -> str:
+    """The flavor, and how the catalog's current definition of it differs, if it does."""
+    name = d.server.flavor
+    if d.flavor_note:
+        return f"{name} ({d.flavor_note})"
+    if not d.flavor_changes:
+        return name
+    changes = ", ".join(map(str, d.flavor_changes))
+    return f"{name} (changed in the catalog: {changes}; 'devctl update {d.server.name}' applies it)"
+
+
+def _quantities(resources: dict[str, str]) -> str:
+    """``cpu=2, memory=8Gi, nvidia.com/gpu=1`` (Kubernetes quantities), or ``none``."""
+    return ", ".join(f"{k}={v}" for k, v in resources.items()) or "none"
+
+
 def _details_view(d: ServerDetails) -> Any:
     s, now = d.server, datetime.now(UTC)
     lines = [
@@ -304,7 +320,7 @@ def _details_view(d: ServerDetails) -> Any:
         f"User:       {s.user}",
         f"Namespace:  {s.namespace}",
         f"Stack:      {s.stack}",
-        f"Flavor:     {s.flavor}",
+        f"Flavor:     {_flavor(d)}",
         f"Status:     {s.status}",
         *([f"Reason:     {d.reason}"] if d.reason else []),
         f"Expiry:     {render.plain(s.expiry)} ({_expiry_state(s)})",
@@ -313,6 +329,9 @@ def _details_view(d: ServerDetails) -> Any:
         "Activity:",
         *_activity(d, now),
         f"Image:      {d.image}",
+        f"Requests:   {_quantities(d.sizing.requests)}",
+        f"Limits:     {_quantities(d.sizing.limits)}",
+        f"/dev/shm:   {d.sizing.shm_size or 'not mounted (the runtime default, 64Mi)'}",
         f"sshd:       {d.sshd_image or 'the image own /usr/sbin/sshd (until the next update)'}",
         f"Service:    {d.service} (port 22)",
         f"Volumes:    {', '.join(d.volumes) or 'none (ephemeral home)'}",

@@ -34,6 +34,7 @@ _EXPORTS = {
     ),
     "base.results": (
         "Deleted",
+        "FlavorUpdate",
         "PodInfo",
         "Repaired",
         "Server",
@@ -51,6 +52,7 @@ _EXPORTS = {
     "reaping.actions": ("Reaping",),
     "reaping.observations": ("Observed", "Outcome"),
     "repair": ("repair_server",),
+    "resizing": ("update_flavor",),
     "servers": ("create_server", "delete_server"),
     "sessions": ("configure_ssh", "include_ssh_config", "proxy_ssh", "run_ssh"),
 }

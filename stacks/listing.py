@@ -21,14 +21,17 @@ from devservers.components.idleness import (
 )
 from devservers.components.naming import stack_name
 from devservers.components.specs import GPU_RESOURCE
+from devservers.stacks.base.background import in_background
 from devservers.stacks.base.errors import DevserversError, Forbidden, server_not_found
 from devservers.stacks.base.results import PodInfo, Server, ServerDetails
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.kube.activity import Activity, available_since, list_activity, read_activity
+from devservers.stacks.kube.catalog import load_catalog
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.kube.facts import Facts, read_facts
 from devservers.stacks.kube.notices import with_notice
 from devservers.stacks.kube.readiness import blocked, name_of
+from devservers.stacks.sizing import flavor_drift, live_sizing, main_container
 
 
 def list_servers(settings: Settings, all_users: bool = False, wide: bool = False) -> list[Server]:
@@ -123,7 +126,10 @@ def describe_server(
     """One DevServer in full: its objects, pods, recent events and host keys.
 
     A Pending server carries the reason it is not Ready when the cluster has
-    given a final one (quota, image, exited container, unschedulable).
+    given a final one (quota, image, exited container, unschedulable). Its
+    image and sizing are its live Deployment's; its flavor is compared with
+    the catalog's current definition (read meanwhile: one more call, or the
+    flavors file).
 
     Looks in ``settings.server_namespace`` only, so a user's own (namespaced)
     credentials suffice. ``outputs`` (the stack's, as plain values) spares
@@ -133,6 +139,7 @@ def describe_server(
         NotFound: No Deployment of that server exists in that namespace.
     """
     cluster = cluster or connect(settings)
+    catalog = in_background(lambda: load_catalog(settings, cluster))
     facts = read_facts(cluster, settings.server_namespace, user, name)
     if facts.deployment is None:
         raise server_not_found(
@@ -144,11 +151,15 @@ def describe_server(
     if outputs is None:
         outputs = stack_outputs(settings, server.stack)
     spec = outputs.get("spec", {})
+    flavor_changes, flavor_note = flavor_drift(spec.get("flavor"), catalog.result)
     return ServerDetails(
         server=server,
         service=f"{name}-ssh",
         volumes=tuple(str(VolumeSpec(**v)) for v in spec.get("volumes", [])),
-        image=spec.get("image", ""),
+        image=server.image or spec.get("image", ""),
+        sizing=live_sizing(facts.deployment),
+        flavor_changes=flavor_changes,
+        flavor_note=flavor_note,
         sshd_image=spec.get("sshd_image"),
         host_public_keys=dict(outputs.get("host_public_keys", {})),
         pods=tuple(_pod(p) for p in facts.pods),
@@ -211,8 +222,8 @@ def _server(deployment: dict[str, Any]) -> Server:
         state = "Running"
     else:
         state = "Pending"
-    template = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
-    resources = template[0].get("resources") or {}
+    container = main_container(deployment)
+    resources = container.get("resources") or {}
     requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
     return Server(
         name=labels.get(lbl.SERVER, meta["name"]),
@@ -225,7 +236,7 @@ def _server(deployment: dict[str, Any]) -> Server:
         if lbl.EXPIRY in notes
         else datetime.max.replace(tzinfo=UTC),
         created=parse_instant(meta["creationTimestamp"]),
-        image=str(template[0].get("image", "")),
+        image=str(container.get("image", "")),
         cpu=_range(requests.get("cpu"), limits.get("cpu")),
         memory=_range(requests.get("memory"), limits.get("memory")),
         gpus=str(limits.get(GPU_RESOURCE) or requests.get(GPU_RESOURCE) or 0),

@@ -1,8 +1,10 @@
 """``repair``: bring a DevServer's stack and objects back to what was asked for.
 
 Clears stale locks and pending operations (:mod:`.engine.recovery`), refreshes to
-find drift (objects edited or deleted by hand), then runs an update with the
-recorded spec and host keys so that the server re-converges.
+find drift (objects edited or deleted by hand, each named with the fields the
+engine's diff found changed), then runs an update with the recorded spec and
+host keys so that the server re-converges. The claims a server mounts are not
+refreshed: the stack only reads them, and every update reads them again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from devservers.stacks.engine import workspace
 from devservers.stacks.engine.failures import engine_errors
 from devservers.stacks.engine.locks import server_lock
 from devservers.stacks.engine.programs import ServerState, read_checkpoint, server_program
-from devservers.stacks.engine.progress import engine_output
+from devservers.stacks.engine.progress import collecting, drift_line, engine_output, step_line
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
 from devservers.stacks.servers import Progress, check_cluster, connect_identified
@@ -58,8 +60,14 @@ def repair_server(
         cluster, cluster_id = connected.result()
         check_cluster(cluster, cluster_id, outputs.get("cluster_id"), stack_id)
         recovery = recover_stack(settings, stack, refresh=False, pending=checkpoint.pending)
-        output = engine_output(progress, stack_id)
-        refreshed = stack.refresh(color="never", suppress_outputs=True, **output)
+        drifted: list[str] = []
+        found = engine_output(progress, stack_id, line=drift_line)
+        output = collecting(found, drift_line, drifted)
+        # Not the claims it reads: each update reads them afresh, and their refresh
+        # always differs from the read (the provider prunes a read's recorded inputs).
+        refreshed = stack.refresh(
+            color="never", suppress_outputs=True, exclude=list(checkpoint.reads), **output
+        )
         if "spec" not in outputs:
             raise ProvisionError(
                 f"stack {stack_id} has no recorded spec: its first create never finished",
@@ -73,10 +81,10 @@ def repair_server(
         if spec.mounts:  # nothing else could lose data (see .engine.safety)
             check_update(stack, mounts_claims=True, allow_deployment_replace=allow_replace)
         target = Target(cluster, spec.namespace, user, name, stack_id)
+        converged: list[str] = []
+        output = collecting(engine_output(progress, stack_id), step_line, converged)
         with watched_wait(target, settings.operation_timeout_seconds):
-            updated = stack.up(
-                color="never", suppress_outputs=True, **engine_output(progress, stack_id)
-            )
+            updated = stack.up(color="never", suppress_outputs=True, **output)
     return Repaired(
         name=name,
         stack=stack_id,
@@ -84,8 +92,15 @@ def repair_server(
         dropped_operations=recovery.dropped_operations,
         drift=_changes(refreshed.summary.resource_changes),
         converged=_changes(updated.summary.resource_changes),
+        drifted_objects=tuple(drifted),
+        converged_objects=tuple(converged),
     )
 
 
 def _changes(counts: dict[str, Any] | None) -> dict[str, int]:
-    return {op: int(n) for op, n in sorted((counts or {}).items()) if op != "same" and n}
+    """Operation → count of the steps that changed something (not ``same``, nor ``read``)."""
+    return {op: int(n) for op, n in sorted((counts or {}).items()) if op not in _UNCHANGED and n}
+
+
+_UNCHANGED = frozenset({"same", "read"})
+"""Step operations that change nothing: an unchanged object, a claim read again."""

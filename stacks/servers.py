@@ -121,12 +121,7 @@ def _checked(cluster: Cluster, spec: DevServerSpec) -> tuple[str, list[str]]:
     """
     cluster_id = cluster.identity()
     cluster.require_namespace(spec.namespace)
-    missing = cluster.missing_claims(spec.namespace, {v.claim for v in spec.mounts})
-    if missing:
-        raise NotFound(
-            f"claim(s) {', '.join(missing)} do not exist in namespace {spec.namespace}",
-            hint="create the PersistentVolumeClaim first; devservers never creates claims",
-        )
+    require_claims(cluster, spec)
     foreign = foreign_objects(cluster, spec.namespace, spec.name, spec.stack)
     if foreign:
         raise Conflict(
@@ -135,6 +130,20 @@ def _checked(cluster: Cluster, spec: DevServerSpec) -> tuple[str, list[str]]:
             hint="choose another name: devservers never takes over objects it did not create",
         )
     return cluster_id, find_objects(cluster, spec.namespace, spec.stack)
+
+
+def require_claims(cluster: Cluster, spec: DevServerSpec) -> None:
+    """Raises unless every claim ``spec`` mounts (its flavor's default volumes too) exists.
+
+    Raises:
+        NotFound: Naming the missing claims.
+    """
+    missing = cluster.missing_claims(spec.namespace, {v.claim for v in spec.mounts})
+    if missing:
+        raise NotFound(
+            f"claim(s) {', '.join(missing)} do not exist in namespace {spec.namespace}",
+            hint="create the PersistentVolumeClaim first; devservers never creates claims",
+        )
 
 
 def _resumed(

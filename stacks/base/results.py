@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from devservers.components.flavor_changes import FlavorChange
+
 
 @dataclass(frozen=True)
 class Server:
@@ -66,11 +68,33 @@ class PodInfo:
 
 
 @dataclass(frozen=True)
+class Sizing:
+    """What a server's pod is given, read from its live Deployment (not from its stack).
+
+    Attributes:
+        requests: Mapping of resource name (``cpu``, ``memory``,
+            ``nvidia.com/gpu``) → Kubernetes quantity, of the server's container.
+        limits: The same for its limits.
+        shm_size: ``sizeLimit`` of the memory-backed volume at ``/dev/shm``;
+            ``None`` when none is mounted there (the runtime's 64 MiB).
+    """
+
+    requests: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, str] = field(default_factory=dict)
+    shm_size: str | None = None
+
+
+@dataclass(frozen=True)
 class ServerDetails:
     """A DevServer in full, for ``describe``.
 
     Attributes:
-        image: The user's image the server runs.
+        image: The user's image the server runs (its live Deployment's).
+        sizing: Requests, limits and ``/dev/shm`` of its live Deployment.
+        flavor_changes: How the catalog's current definition of its flavor
+            differs from the one it was sized by (empty: it does not).
+        flavor_note: Why that could not be compared (the flavor is no longer
+            in the catalog, or the catalog could not be read), or ``None``.
         sshd_image: The sshd carrier image whose sshd it runs; ``None`` for a
             stack last updated before the carrier existed (its pod runs the
             image's own sshd until its next update).
@@ -91,6 +115,9 @@ class ServerDetails:
     pods: tuple[PodInfo, ...] = ()
     events: tuple[str, ...] = field(default_factory=tuple)
     image: str = ""
+    sizing: Sizing = field(default_factory=Sizing)
+    flavor_changes: tuple[FlavorChange, ...] = ()
+    flavor_note: str | None = None
     sshd_image: str | None = None
     reason: str | None = None
     connected_at: datetime | None = None
@@ -98,6 +125,21 @@ class ServerDetails:
     busy_at: datetime | None = None
     busy: str | None = None
     activity_error: str | None = None
+
+
+@dataclass(frozen=True)
+class FlavorUpdate:
+    """Result of ``update``: the flavor's changes applied (none: nothing changed), the server.
+
+    Attributes:
+        flavor: The server's flavor.
+        changes: What its current definition changed (``memory limit 8Gi → 16Gi``).
+        details: The server after the update.
+    """
+
+    flavor: str
+    changes: tuple[FlavorChange, ...]
+    details: ServerDetails
 
 
 @dataclass(frozen=True)
@@ -146,6 +188,9 @@ class Repaired:
         dropped_operations: Pending operations of an interrupted command removed.
         drift: Refresh changes (operation → count): objects edited or deleted by hand.
         converged: Update changes (operation → count) that restored the server.
+        drifted_objects: Each object the refresh found changed, with what:
+            ``deployment/box edited: spec.replicas``, ``service/box-ssh deleted``.
+        converged_objects: Each object the update changed: ``service/box-ssh created``.
     """
 
     name: str
@@ -154,3 +199,5 @@ class Repaired:
     dropped_operations: tuple[str, ...]
     drift: dict[str, int]
     converged: dict[str, int]
+    drifted_objects: tuple[str, ...] = ()
+    converged_objects: tuple[str, ...] = ()

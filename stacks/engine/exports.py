@@ -44,11 +44,14 @@ class Checkpoint:
         outputs: The stack outputs as plain values (secrets decrypted).
         resources: How many resources the stack holds (0 once destroyed).
         pending: How many pending operations an interrupted update left in it.
+        reads: URNs of the resources it reads but does not own (``external``:
+            the claims a server mounts, read with ``PersistentVolumeClaim.get``).
     """
 
     outputs: dict[str, Any]
     resources: int
     pending: int = 0
+    reads: tuple[str, ...] = ()
 
 
 def read_checkpoint(stack: auto.Stack) -> Checkpoint:
@@ -91,7 +94,8 @@ def _checkpoint(deployment: dict[str, Any]) -> Checkpoint:
     roots = [r for r in resources if r.get("type") == ROOT_TYPE]
     outputs = _plain(dict(roots[0].get("outputs") or {})) if roots else {}
     pending = len(deployment.get("pending_operations") or [])
-    return Checkpoint(outputs, len(resources), pending)
+    reads = tuple(r["urn"] for r in resources if r.get("external") and r.get("urn"))
+    return Checkpoint(outputs, len(resources), pending, reads)
 
 
 def _plain(value: Any) -> Any:

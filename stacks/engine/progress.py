@@ -46,8 +46,15 @@ class RawOutput:
         return self.write(line)
 
 
+Line = Callable[[events.EngineEvent], str | None]
+"""The progress line of an engine event, if it calls for one: ``deployment/box created``."""
+
+
 def engine_output(
-    progress: Progress | None, stack: str, keep: Callable[[str], bool] | None = None
+    progress: Progress | None,
+    stack: str,
+    keep: Callable[[str], bool] | None = None,
+    line: Line | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of an engine call (``up``, ``destroy``, ``refresh``) for ``progress``.
 
@@ -56,13 +63,15 @@ def engine_output(
             the engine's own output.
         stack: The stack's name, for the summary line.
         keep: For raw output, which lines to pass on (default: all).
+        line: The line of each event (default: :func:`step_line`; a
+            refresh's: :func:`drift_line`).
     """
     marks = {"on_event": mark_step} if trace.enabled() else {}
     if progress is None:
         return marks
     if isinstance(progress, RawOutput):
         return {"on_output": progress if keep is None else _filtered(progress, keep), **marks}
-    return {"on_event": StepLines(progress, stack)}
+    return {"on_event": StepLines(progress, stack, line)}
 
 
 def mark_step(event: events.EngineEvent) -> None:
@@ -78,19 +87,27 @@ def _filtered(progress: Progress, keep: Callable[[str], bool]) -> Progress:
 
 
 class StepLines:
-    """An ``on_event`` callback writing one line per object step, then one summary."""
+    """An ``on_event`` callback writing one line per object step, then one summary.
 
-    def __init__(self, progress: Progress, stack: str) -> None:
+    Args:
+        progress: Where the lines go.
+        stack: The stack's name, for the summary line.
+        line: The line of an event (``kind/name verb…``), counted by its verb
+            (default: :func:`step_line`).
+    """
+
+    def __init__(self, progress: Progress, stack: str, line: Line | None = None) -> None:
         self.progress = progress
         self.stack = stack
+        self.line = line or step_line
         self.counts: dict[str, int] = {}
 
     def __call__(self, event: events.EngineEvent) -> None:
         """Writes the line ``event`` calls for, if any."""
         mark_step(event)
-        step = step_line(event)
+        step = self.line(event)
         if step is not None:
-            verb = step.rsplit(" ", 1)[-1]
+            verb = step.split(" ")[1].rstrip(":")
             self.counts[verb] = self.counts.get(verb, 0) + 1
             self.progress(step)
         elif event.summary_event is not None:
@@ -105,13 +122,57 @@ def step_line(event: events.EngineEvent) -> str | None:
     if done is None:
         return None
     step = done.metadata
-    verb = DONE.get(str(getattr(step.op, "value", step.op)))
-    state = step.new or step.old
-    if verb is None or step.type.startswith("pulumi:") or (state and not state.custom):
+    verb = DONE.get(_op(step))
+    if verb is None or not _on_object(step):
         return None
-    kind = step.type.rsplit(":", 1)[-1].lower()
-    name = step.urn.rsplit("::", 1)[-1]
-    return f"{kind}/{name} {verb if event.res_outputs_event else 'failed'}"
+    return f"{_object(step)} {verb if event.res_outputs_event else 'failed'}"
+
+
+def drift_line(event: events.EngineEvent) -> str | None:
+    """What a refresh found changed on one object, as the engine's diff names it, else ``None``.
+
+    ``deployment/box edited: spec.replicas`` (the property paths where the
+    object differs from what the stack asked for), or ``service/box-ssh
+    missing``. Events of a refresh carry the refresh's verdict as their
+    operation (``same``, ``update``, ``delete``).
+    """
+    done = event.res_outputs_event
+    if done is None or not _on_object(done.metadata):
+        return None
+    step, op = done.metadata, _op(done.metadata)
+    if op == "delete":
+        return f"{_object(step)} missing"
+    fields = sorted(step.detailed_diff or {}) or sorted(step.diffs or [])
+    return f"{_object(step)} edited: {', '.join(fields)}" if op == "update" else None
+
+
+def collecting(output: dict[str, Any], line: Line, into: list[str]) -> dict[str, Any]:
+    """The engine call's keyword arguments ``output``, also appending each ``line`` to ``into``."""
+    theirs = output.get("on_event")
+
+    def on_event(event: events.EngineEvent) -> None:
+        found = line(event)
+        if found is not None:
+            into.append(found)
+        if theirs is not None:
+            theirs(event)
+
+    return {**output, "on_event": on_event}
+
+
+def _op(step: events.StepEventMetadata) -> str:
+    return str(getattr(step.op, "value", step.op))
+
+
+def _on_object(step: events.StepEventMetadata) -> bool:
+    """Whether the step acts on a Kubernetes object (not a stack, provider or component)."""
+    state = step.new or step.old
+    return not step.type.startswith("pulumi:") and not (state and not state.custom)
+
+
+def _object(step: events.StepEventMetadata) -> str:
+    """``deployment/box``: the object's kind, lowercase, and its name, as kubectl writes it."""
+    return f"{step.type.rsplit(':', 1)[-1].lower()}/{step.urn.rsplit('::', 1)[-1]}"
 
 
 def summary_line(stack: str, counts: dict[str, int], seconds: int) -> str:

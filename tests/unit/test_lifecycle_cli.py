@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 
 from devservers.components.catalog import BUILTIN_FLAVORS
-from devservers.components.specs import DevServerSpec
+from devservers.components.specs import DevServerSpec, VolumeSpec
 from devservers.stacks import lifecycle
 from devservers.stacks.engine import workspace
 from devservers.stacks.engine.hostkeys import generate_host_keys
@@ -88,6 +89,7 @@ def _state(expiry: datetime, replicas: int, public_key: str) -> ServerState:
         user="alice",
         namespace="dev-alice",
         flavor=BUILTIN_FLAVORS[0],
+        volumes=(VolumeSpec.parse("datasets:/data"),),
         ssh_public_keys=(public_key,),
         image="img",
         expiry=expiry,
@@ -131,20 +133,90 @@ def test_start_after_expiry_is_refused_with_the_reason(
     assert out == ""
 
 
-def test_start_of_a_running_server_says_so_and_changes_nothing(
-    home: Path, existing: Callable[[timedelta, int], None], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _running_described(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``describe`` of alice.box finds it Running (after an operation that changed nothing)."""
     from devservers.stacks.base.results import Server, ServerDetails
 
-    existing(-timedelta(minutes=5), 1)  # expired, but running: the reaper's to handle
     server = Server(
         "box", "alice", "dev-alice", "alice.box", "cpu-small", "Running", datetime.now(UTC)
     )
     details = ServerDetails(server, "box-ssh", (), {})
     monkeypatch.setattr(lifecycle, "describe_server", lambda settings, user, name, **_: details)
 
+
+def test_start_of_a_running_server_says_so_and_changes_nothing(
+    home: Path, existing: Callable[[timedelta, int], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    existing(-timedelta(minutes=5), 1)  # expired, but running: the reaper's to handle
+    _running_described(monkeypatch)
+
     code, out, err = run("start", "box", "-o", "json")
 
     assert code == 0, err
     assert "box is already running" in err
     assert '"status": "Running"' in out
+
+
+def _catalog(home: Path, monkeypatch: pytest.MonkeyPatch, **cpu_small: Any) -> None:
+    """A flavors file: the built-in catalog with ``cpu-small`` changed (dropped: ``name=None``)."""
+    import yaml
+
+    flavors = [f.model_dump(mode="json") for f in BUILTIN_FLAVORS[1:]]
+    if cpu_small != {"name": None}:
+        flavors.insert(0, {**BUILTIN_FLAVORS[0].model_dump(mode="json"), **cpu_small})
+    flavors[0]["default"] = True
+    (home / "flavors.yaml").write_text(yaml.safe_dump(flavors))
+    monkeypatch.setenv("DEVSERVERS_FLAVORS_FILE", str(home / "flavors.yaml"))
+
+
+def test_update_of_a_server_whose_flavor_is_unchanged_says_so_and_changes_nothing(
+    home: Path, existing: Callable[[timedelta, int], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    existing(timedelta(hours=1), 1)
+    _catalog(home, monkeypatch, description="renamed")  # not a change of the pod
+    _running_described(monkeypatch)
+
+    code, out, err = run("update", "box", "-o", "json")
+
+    assert code == 0, err
+    assert "box already has flavor cpu-small as the catalog defines it; nothing changed" in err
+    assert json.loads(out)["changes"] == []
+
+
+@pytest.mark.parametrize(
+    ("cpu_small", "code", "named"),
+    [
+        ({"name": None}, 2, "flavor 'cpu-small' of DevServer 'box' is no longer in the catalog"),
+        (
+            {"memory_limit": "16Gi", "default_volumes": [{"claim": "m", "mount_path": "/data"}]},
+            2,
+            "volumes datasets:/data and m:/data mount the same path",
+        ),
+        (
+            {"default_volumes": [{"claim": "models", "mount_path": "/models"}]},
+            3,
+            "claim(s) models do not exist in namespace dev-alice",
+        ),
+    ],
+)
+def test_update_to_a_flavor_definition_that_does_not_fit_exits_and_changes_nothing(
+    home: Path,
+    existing: Callable[[timedelta, int], None],
+    monkeypatch: pytest.MonkeyPatch,
+    cpu_small: dict[str, Any],
+    code: int,
+    named: str,
+) -> None:
+    from devservers.stacks.kube.cluster import Cluster
+
+    existing(timedelta(hours=1), 1)
+    _catalog(home, monkeypatch, **cpu_small)
+    monkeypatch.setattr(
+        Cluster, "missing_claims", lambda self, ns, claims: sorted(claims - {"datasets"})
+    )
+
+    exit_code, out, err = run("update", "box")
+
+    assert exit_code == code, err
+    assert named in err
+    assert out == ""

@@ -100,6 +100,9 @@ class _Cluster:
     def get_json(self, path: str, query: dict[str, str] | None = None) -> tuple[Any, datetime]:
         raise NotFound(path)
 
+    def config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        return None  # no platform catalog: the built-in one
+
 
 @pytest.mark.parametrize(
     ("spec", "shown"),
@@ -150,3 +153,80 @@ def test_a_warned_server_shows_the_stop_its_warning_named() -> None:
     # Unwarned, the earliest stop is its timeout after the last activity.
     del d["metadata"]["annotations"][WARNED_IDLE]
     assert "stops at 2026-11-29T11:30:00Z if still idle" in _idle_view(d, Activity())
+
+
+def _sized(deployment: dict[str, Any]) -> dict[str, Any]:
+    """``deployment`` with the pod template of a cpu-small server edited to 3 CPUs by hand."""
+    deployment["metadata"]["labels"][lbl.FLAVOR] = "cpu-small"
+    deployment["spec"]["template"] = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "devserver",
+                    "image": "team/torch:2.6",
+                    "resources": {
+                        "requests": {"cpu": "1", "memory": "4Gi"},
+                        "limits": {"cpu": "3", "memory": "8Gi"},
+                    },
+                    "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                }
+            ],
+            "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}],
+        }
+    }
+    return deployment
+
+
+class _SizedCluster(_Cluster):
+    def labelled(self, kind: str, selector: str, namespace: str | None) -> list[dict[str, Any]]:
+        return [_sized(deployment())] if kind == "deployments" else []
+
+
+def _describe(tmp_path, catalog: list[dict[str, Any]] | None) -> ServerDetails:
+    """``describe`` of a cpu-small server with the given flavors file (``None``: built-in)."""
+    import yaml
+
+    from devservers.components.catalog import BUILTIN_FLAVORS
+
+    more = {}
+    if catalog is not None:
+        (tmp_path / "flavors.yaml").write_text(yaml.safe_dump(catalog))
+        more = {"flavors_file": tmp_path / "flavors.yaml"}
+    settings = Settings(user="alice", state_dir=tmp_path, config_dir=tmp_path, **more)
+    spec = {"image": "team/torch:2.5", "flavor": BUILTIN_FLAVORS[0].model_dump(mode="json")}
+    return describe_server(settings, "alice", "box", _SizedCluster(), {"spec": spec})  # type: ignore[arg-type]
+
+
+def test_describe_shows_the_image_and_sizing_of_the_live_deployment(tmp_path) -> None:
+    text = details_view(_describe(tmp_path, None))
+    assert "Image:      team/torch:2.6" in text  # not the stack's 2.5
+    assert "Requests:   cpu=1, memory=4Gi" in text
+    assert "Limits:     cpu=3, memory=8Gi" in text  # not the flavor's 2
+    assert "/dev/shm:   1Gi" in text
+    assert "Flavor:     cpu-small\n" in text  # the built-in definition is unchanged
+
+
+def test_describe_names_what_changed_in_the_flavor_and_how_to_apply_it(tmp_path) -> None:
+    from devservers.components.catalog import BUILTIN_FLAVORS
+
+    changed = [
+        {**f.model_dump(mode="json"), "memory_limit": "16Gi"}
+        if f.name == "cpu-small"
+        else f.model_dump(mode="json")
+        for f in BUILTIN_FLAVORS
+    ]
+    details = _describe(tmp_path, changed)
+    assert [str(c) for c in details.flavor_changes] == ["memory limit 8Gi → 16Gi"]
+    assert (
+        "Flavor:     cpu-small (changed in the catalog: memory limit 8Gi → 16Gi; "
+        "'devctl update box' applies it)" in details_view(details)
+    )
+
+
+def test_describe_says_when_the_flavor_is_no_longer_in_the_catalog(tmp_path) -> None:
+    from devservers.components.catalog import BUILTIN_FLAVORS
+
+    others = [{**f.model_dump(mode="json"), "default": True} for f in BUILTIN_FLAVORS[1:2]]
+    details = _describe(tmp_path, others)
+    assert details.flavor_changes == ()
+    assert "Flavor:     cpu-small (no longer in the catalog: " in details_view(details)
