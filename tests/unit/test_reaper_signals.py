@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from devservers.stacks.engine.guard import process_state
 
 DEVCTL = str(Path(sys.executable).with_name("devctl"))
 RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
+MARK = uuid.uuid4().hex
 COMMANDS = {
     "devctl": [DEVCTL, "reaper", "run", "--interval", "1h"],
     "module": [sys.executable, "-m", "devservers.reaper", "--interval", "1h"],
@@ -33,7 +35,8 @@ COMMANDS = {
 @contextmanager
 def reaper(command: list[str]) -> Iterator[tuple[subprocess.Popen, list[str]]]:
     """A reaper in service mode, once its first pass failed; yields it and its log so far."""
-    env = {**os.environ, "TZ": "Asia/Tokyo"}  # UTC+9: local times would be 9 hours off
+    # UTC+9: local times would be 9 hours off. MARK tells this test's reapers from others.
+    env = {**os.environ, "TZ": "Asia/Tokyo", "DEVSERVERS_TEST_MARK": MARK}
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     lines = []
     try:
@@ -50,15 +53,17 @@ def reaper(command: list[str]) -> Iterator[tuple[subprocess.Popen, list[str]]]:
 
 
 def reapers_besides(pid: int) -> list[int]:
-    """Other live processes running the reaper module (children included)."""
+    """Other live processes of this test run's reapers (children included)."""
     found = []
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
         live = process_state(int(entry)) not in (None, "Z", "X")
-        if int(entry) != pid and b"devservers.reaper" in cmdline and live:
+        ours = f"DEVSERVERS_TEST_MARK={MARK}".encode() in environ
+        if int(entry) != pid and b"devservers.reaper" in cmdline and live and ours:
             found.append(int(entry))
     return found
 
