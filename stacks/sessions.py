@@ -73,7 +73,8 @@ def configure_ssh(
         identity_files: Private keys the entries offer.
         user_config: ``~/.ssh/config``, only read to report whether it includes ours.
         primary: The entries also answer to ``devserver-NAME`` (the default
-            user and context), taking it from any other entry.
+            user and context), taking it from any other entry; without it, an
+            entry keeps the short name it had.
         cluster: An open connection to reuse.
 
     Raises:
@@ -98,13 +99,13 @@ def configure_ssh(
         sshconfig.pin_host_keys(files, entry.alias, details.host_public_keys)
         entries.append(entry)
     prune = None if names else (settings.user, cluster.key)
-    text = sshconfig.write_entries(files, entries, prune=prune)
+    written = sshconfig.write_entries(files, entries, prune=prune)
     return SshSetup(
         config_file=str(files.config),
         known_hosts_file=str(files.known_hosts),
         user_config=str(user_config),
-        hosts=tuple(e.hosts[-1] for e in entries),
-        entries=text,
+        hosts=tuple(e.hosts[-1] for e in written),
+        entries="".join(sshconfig.render_entry(e, files) for e in written),
         included=sshconfig.is_included(files, user_config),
         cluster=cluster.key,
     )

@@ -153,11 +153,12 @@ def render_entry(entry: HostEntry, files: SshFiles) -> str:
 
 def write_entries(
     files: SshFiles, entries: Sequence[HostEntry], prune: tuple[str, str] | None = None
-) -> str:
+) -> tuple[HostEntry, ...]:
     """Adds or replaces the blocks of ``entries`` in the config file.
 
     A primary entry takes ``devserver-<name>`` from any other block that
-    held it; that block keeps its full alias.
+    held it (that block keeps its full alias); an entry replacing a block
+    that held it keeps it.
 
     Args:
         files: devctl's SSH files.
@@ -166,18 +167,21 @@ def write_entries(
             are dropped (a full refresh).
 
     Returns:
-        The text of the blocks written, in order.
+        The entries as written (``primary`` set where they kept the short alias), in order.
     """
-    rendered = [render_entry(e, files) for e in entries]
     aliases = {e.alias for e in entries}
-    taken = {short_alias(e.name) for e in entries if e.primary}
     with _locked(files):
         blocks = [b for b in _blocks(_read(files.config)) if b.cluster]
+        holders = {b.hosts[0] for b in blocks if len(b.hosts) > 1}
+        written = tuple(
+            dataclasses.replace(e, primary=e.primary or e.alias in holders) for e in entries
+        )
+        taken = {short_alias(e.name) for e in written if e.primary}
         pruned = {b.hosts[0] for b in blocks if (b.user, b.cluster) == prune} - aliases
         kept = [_without(b, taken) for b in blocks if b.hosts[0] not in aliases | pruned]
-        _write_config(files, [b.text for b in kept] + rendered)
+        _write_config(files, [b.text for b in kept] + [render_entry(e, files) for e in written])
         _write_keys(files, pruned.__contains__)
-    return "".join(rendered)
+    return written
 
 
 def pin_host_keys(files: SshFiles, alias: str, public_keys: Mapping[str, str]) -> None:

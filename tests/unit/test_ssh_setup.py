@@ -176,6 +176,10 @@ def test_the_short_alias_belongs_to_one_entry_the_default_users_on_the_default_c
         f"devserver-box.bob.{PROD}",
         f"devserver-box.alice.{staging} devserver-box",
     ]
+    # devctl --context prod ssh-config gpu: the same entry, which keeps its short name
+    (gpu,) = write_entries(files, [entry("gpu")])
+    assert gpu.hosts == (f"devserver-gpu.alice.{PROD}", "devserver-gpu")
+    assert f"devserver-gpu.alice.{PROD} devserver-gpu" in hosts_of(files)
 
 
 def test_entries_and_keys_of_the_earlier_scheme_are_replaced_not_duplicated(
@@ -244,7 +248,7 @@ def fake_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ):
         files = SshFiles.under(settings.state_dir)
         proxy = tuple(proxy_command("box", "prod"))
-        text = write_entries(files, [HostEntry("alice", "box", PROD, proxy, primary=primary)])
+        text = render_entry(HostEntry("alice", "box", PROD, proxy, primary=primary), files)
         return SshSetup(
             str(files.config), str(files.known_hosts), str(user_config), ("devserver-box",), text,
             included=False,
