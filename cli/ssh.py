@@ -115,8 +115,9 @@ def ssh_config(
         if name or install:
             raise SpecError("--clear takes no NAME and no --install")
         setup = clear_ssh_config(settings)
-        stderr.print(f"removed {setup.removed} entries of cluster {setup.cluster}")
-        render.emit(setup, output, lambda s: f"# removed {s.removed} entries")
+        removed = f"removed {setup.removed} entr{'y' if setup.removed == 1 else 'ies'}"
+        stderr.print(f"{removed} of cluster {setup.cluster}")
+        render.emit(setup, output, lambda _: f"# {removed}")
         return
     setup = configure_ssh(
         settings,

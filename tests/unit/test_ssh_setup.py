@@ -275,6 +275,12 @@ def test_only_the_default_user_and_context_get_the_short_alias(fake_setup: Path)
         assert chosen.stdout.splitlines()[0] == f"Host devserver-box.alice.{PROD}", flag
 
 
+def test_clear_takes_no_name_exit_2(fake_setup: Path) -> None:
+    result = CliRunner().invoke(app, ["ssh-config", "box", "--clear"])
+    assert result.exit_code == 2
+    assert "--clear takes no NAME" in result.stderr
+
+
 def test_ssh_config_install_adds_the_include(fake_setup: Path) -> None:
     result = CliRunner().invoke(app, ["ssh-config", "box", "--install", "-o", "json"])
     assert result.exit_code == 0, result.stderr
