@@ -70,6 +70,7 @@ def ssh(
         proxy_command=_proxy_command(ctx),
         identity_files=_identity_files(settings),
         user_config=_user_config(),
+        primary=_primary(ctx),
         start=start,
     )
     raise typer.Exit(code)
@@ -89,27 +90,47 @@ def ssh_config(
             show_default="ask when interactive",
         ),
     ] = None,
+    clear: Annotated[
+        bool,
+        typer.Option(
+            "--clear",
+            help="Remove the entries, pinned keys and lock files of every server of this "
+            "cluster and context (all users) without contacting it: for a cluster that is gone.",
+        ),
+    ] = False,
     output: Format = OutputOption,
 ) -> None:
-    """Write 'Host devserver-NAME' entries with pinned host keys for ssh and IDEs.
+    """Write 'Host devserver-NAME.USER.CLUSTER' entries with pinned host keys for ssh and IDEs.
 
+    CLUSTER names the kubeconfig context (its name, then a hash of it and
+    its API server); the entries of your default user and context (no
+    --user, --context or --kubeconfig) also answer to 'devserver-NAME'.
     The entries go to devctl's own file; ~/.ssh/config includes it only if
     you agree (--install, or yes at the prompt). Then: ssh devserver-NAME.
     """
-    from devservers.stacks import configure_ssh, include_ssh_config
+    from devservers.stacks import SpecError, clear_ssh_config, configure_ssh, include_ssh_config
 
     settings = ctx.obj.settings
+    if clear:
+        if name or install:
+            raise SpecError("--clear takes no NAME and no --install")
+        setup = clear_ssh_config(settings)
+        removed = f"removed {setup.removed} entr{'y' if setup.removed == 1 else 'ies'}"
+        stderr.print(f"{removed} of cluster {setup.cluster}")
+        render.emit(setup, output, lambda _: f"# {removed}")
+        return
     setup = configure_ssh(
         settings,
         [_checked(name)] if name else [],
         proxy_command=_proxy_command(ctx),
         identity_files=_identity_files(settings),
         user_config=_user_config(),
+        primary=_primary(ctx),
     )
     if not setup.included and _consents(install, setup):
         include_ssh_config(settings, _user_config())
         setup = dataclasses.replace(setup, included=True)
-    _tell(setup)
+    _tell(setup, settings.user)
     render.emit(setup, output, lambda s: s.entries.rstrip("\n") or "# no DevServers")
 
 
@@ -137,16 +158,19 @@ def _checked(name: str) -> str:
         raise SpecError(str(exc)) from None
 
 
-def _proxy_command(ctx: typer.Context) -> Callable[[str], list[str]]:
-    """``devctl [global options] ssh-proxy NAME``, pinned to this user and cluster."""
+def _proxy_command(ctx: typer.Context) -> Callable[[str, str], list[str]]:
+    """``devctl [global options] ssh-proxy NAME``, pinned to this user, kubeconfig and context."""
     settings: Settings = ctx.obj.settings
     options = ["--user", settings.user, "--kubeconfig", settings.kubeconfig_files]
-    if settings.context:
-        options += ["--context", settings.context]
     if ctx.obj.config:
         options += ["--config", str(Path(ctx.obj.config).absolute())]
     program = _devctl()
-    return lambda name: [*program, *options, "ssh-proxy", name]
+    return lambda name, context: [*program, *options, "--context", context, "ssh-proxy", name]
+
+
+def _primary(ctx: typer.Context) -> bool:
+    """Whether the entries are the default user's on the default context: no flag chose others."""
+    return all(ctx.obj.overrides.get(key) is None for key in ("user", "context", "kubeconfig"))
 
 
 def _devctl() -> list[str]:
@@ -177,17 +201,19 @@ def _consents(install: bool | None, setup: SshSetup) -> bool:
     return bool(install)
 
 
-def _tell(setup: SshSetup) -> None:
+def _tell(setup: SshSetup, user: str) -> None:
+    count = len(setup.hosts)
+    also = ", and devserver-NAME" if any("." not in h for h in setup.hosts) else ""
     stderr.print(
-        f"wrote {len(setup.hosts)} entr{'y' if len(setup.hosts) == 1 else 'ies'} "
-        f"to {setup.config_file}"
+        f"wrote {count} entr{'y' if count == 1 else 'ies'} to {setup.config_file}: "
+        f"ssh devserver-NAME.{user}.{setup.cluster}{also}"
     )
     if setup.included:
         hosts = ", ".join(f"ssh {h}" for h in setup.hosts[:3])
         if hosts:
             stderr.print(f"connect with: {hosts}")
     else:
-        example = setup.hosts[0] if setup.hosts else "devserver-<name>"
+        example = setup.hosts[0] if setup.hosts else "devserver-NAME"
         stderr.print(
             f"[dim]hint: for plain 'ssh {example}' (and IDEs), {setup.user_config} must "
             f"include it: run 'devctl ssh-config --install'[/dim]"

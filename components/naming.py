@@ -13,6 +13,7 @@ name legal:
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 MAX_SERVER_NAME = 30
@@ -144,6 +145,30 @@ def parse_stack_name(stack: str) -> tuple[str, str] | None:
     except ValueError:
         return None
     return user, server
+
+
+CLUSTER_KEY_SLUG = 40
+"""Longest readable part of a cluster key (characters), before its hash."""
+
+
+def cluster_key(context: str, server: str) -> str:
+    """The local name of a cluster as one kubeconfig context reaches it.
+
+    ``<context slug>-<hash>``: the context name lowercased, each run of
+    characters outside ``[a-z0-9]`` made one ``-`` (at most
+    :data:`CLUSTER_KEY_SLUG` characters), then 6 hex digits of the SHA-256 of
+    the context name and the API server URL. Two contexts, or two clusters
+    behind contexts of the same name (kubeadm's ``kubernetes-admin@kubernetes``
+    in two kubeconfig files), never share a key; it has no dot, so it can end
+    a dotted SSH alias unambiguously.
+
+    Args:
+        context: kubeconfig context name.
+        server: API server URL of its cluster (``https://host:port``).
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", context.lower()).strip("-")[:CLUSTER_KEY_SLUG].strip("-")
+    digest = hashlib.sha256(f"{context}\n{server}".encode()).hexdigest()[:6]
+    return f"{slug or 'cluster'}-{digest}"
 
 
 def object_names(server: str) -> tuple[tuple[str, str], ...]:

@@ -54,7 +54,7 @@ _EXPORTS = {
     "repair": ("repair_server",),
     "resizing": ("update_flavor",),
     "servers": ("create_server", "delete_server"),
-    "sessions": ("configure_ssh", "include_ssh_config", "proxy_ssh", "run_ssh"),
+    "sessions": ("clear_ssh_config", "configure_ssh", "include_ssh_config", "proxy_ssh", "run_ssh"),
 }
 """Module (of this package, e.g. ``base.errors``) of each exported name."""
 

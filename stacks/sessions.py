@@ -22,6 +22,7 @@ from devservers.components.idleness import idle_stop_reason
 from devservers.stacks.base.errors import Busy, DevserversError, NotFound, NotReady
 from devservers.stacks.base.results import SshSetup
 from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine.locks import forget_locks
 from devservers.stacks.kube.activity import HEARTBEAT_SECONDS, renew_connection
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.listing import describe_server, list_servers
@@ -30,8 +31,8 @@ from devservers.stacks.ssh.portforward import direct_target, find_pod, open_tunn
 from devservers.stacks.ssh.relay import relay
 from devservers.stacks.ssh.sshconfig import HostEntry, SshFiles
 
-ProxyCommand = Callable[[str], Sequence[str]]
-"""Server name → argv of the ProxyCommand (``devctl … ssh-proxy NAME``)."""
+ProxyCommand = Callable[[str, str], Sequence[str]]
+"""(server name, kubeconfig context) → argv of the ProxyCommand (``devctl … ssh-proxy NAME``)."""
 
 Notify = Callable[[str], object]
 """Receives one line for the user (stderr: stdout may be ssh's channel)."""
@@ -56,17 +57,24 @@ def configure_ssh(
     proxy_command: ProxyCommand,
     identity_files: Sequence[Path],
     user_config: Path,
+    primary: bool = False,
     cluster: Cluster | None = None,
 ) -> SshSetup:
-    """Pins the host keys of servers and writes their ``Host devserver-NAME`` entries.
+    """Pins the host keys of servers and writes their ``Host`` entries.
+
+    Each entry is ``devserver-NAME.USER.CLUSTER`` (see :mod:`.ssh.sshconfig`).
 
     Args:
         settings: devctl settings (user, cluster, ``ssh_forward_agent``).
-        names: Servers to configure; empty means all of the user's, and then
-            entries of the user's servers that no longer exist are dropped.
+        names: Servers to configure; empty means all of the user's on this
+            cluster, and then entries of the user's servers on it that no
+            longer exist are dropped.
         proxy_command: Builds the ProxyCommand argv of a server.
         identity_files: Private keys the entries offer.
         user_config: ``~/.ssh/config``, only read to report whether it includes ours.
+        primary: The entries also answer to ``devserver-NAME`` (the default
+            user and context), taking it from any other entry; without it, an
+            entry keeps the short name it had.
         cluster: An open connection to reuse.
 
     Raises:
@@ -79,24 +87,27 @@ def configure_ssh(
     entries = []
     for name in wanted:
         details = describe_server(settings, settings.user, name, cluster)
-        sshconfig.pin_host_keys(files, settings.user, name, details.host_public_keys)
-        entries.append(
-            HostEntry(
-                user=settings.user,
-                name=name,
-                proxy_command=tuple(proxy_command(name)),
-                identity_files=tuple(identity_files),
-                forward_agent=settings.ssh_forward_agent,
-            )
+        entry = HostEntry(
+            user=settings.user,
+            name=name,
+            cluster=cluster.key,
+            proxy_command=tuple(proxy_command(name, cluster.context)),
+            identity_files=tuple(identity_files),
+            forward_agent=settings.ssh_forward_agent,
+            primary=primary,
         )
-    text = sshconfig.write_entries(files, entries, prune_user=None if names else settings.user)
+        sshconfig.pin_host_keys(files, entry.alias, details.host_public_keys)
+        entries.append(entry)
+    prune = None if names else (settings.user, cluster.key)
+    written = sshconfig.write_entries(files, entries, prune=prune)
     return SshSetup(
         config_file=str(files.config),
         known_hosts_file=str(files.known_hosts),
         user_config=str(user_config),
-        hosts=tuple(e.host for e in entries),
-        entries=text,
+        hosts=tuple(e.hosts[-1] for e in written),
+        entries="".join(sshconfig.render_entry(e, files) for e in written),
         included=sshconfig.is_included(files, user_config),
+        cluster=cluster.key,
     )
 
 
@@ -105,9 +116,31 @@ def include_ssh_config(settings: Settings, user_config: Path) -> bool:
     return sshconfig.install_include(ssh_files(settings), user_config)
 
 
-def forget_ssh(settings: Settings, user: str, name: str) -> None:
-    """Drops the ``Host`` entry and pinned keys of a deleted server."""
-    sshconfig.forget(ssh_files(settings), user, name)
+def clear_ssh_config(settings: Settings) -> SshSetup:
+    """Drops the entries, pinned keys and lock files of every server of this cluster.
+
+    For a cluster that is gone (``make cluster-down`` runs it first): the
+    kubeconfig is read, the API server is not contacted. The entries of all
+    users on that cluster and context go; the lock files are those of the
+    state backend in effect (see :func:`~.engine.locks.forget_locks`).
+
+    Raises:
+        SpecError: The kubeconfig or context cannot be loaded.
+    """
+    cluster = connect(settings)
+    files = ssh_files(settings)
+    removed = sshconfig.forget_cluster(files, cluster.key)
+    forget_locks(settings)
+    return SshSetup(
+        config_file=str(files.config),
+        known_hosts_file=str(files.known_hosts),
+        user_config="",
+        hosts=(),
+        entries="",
+        included=False,
+        cluster=cluster.key,
+        removed=removed,
+    )
 
 
 def run_ssh(
@@ -119,6 +152,7 @@ def run_ssh(
     proxy_command: ProxyCommand,
     identity_files: Sequence[Path],
     user_config: Path,
+    primary: bool = False,
     start: bool = True,
     notify: Notify = _stderr,
 ) -> int:
@@ -127,7 +161,7 @@ def run_ssh(
     The server is checked first (exists, running, Ready pod of the current
     revision; a stopped one is started unless ``start`` is false, see
     :func:`ensure_running`), its keys pinned and its entry written, then
-    ``ssh -F <devctl's config> devserver-NAME [-- COMMAND…]`` runs in the
+    ``ssh -F <devctl's config> devserver-NAME.USER.CLUSTER [-- COMMAND…]`` runs in the
     foreground. ssh exits with the remote command's status, or 255 on a
     connection error.
 
@@ -148,6 +182,7 @@ def run_ssh(
         proxy_command=proxy_command,
         identity_files=identity_files,
         user_config=user_config,
+        primary=primary,
         cluster=cluster,
     )
     argv = [
@@ -156,7 +191,7 @@ def run_ssh(
         str(ssh_files(settings).config),
         "-o",
         f"ForwardAgent={'yes' if forward_agent else 'no'}",
-        sshconfig.host_alias(name),
+        sshconfig.host_alias(name, settings.user, cluster.key),
     ]
     if command:
         argv += ["--", *command]

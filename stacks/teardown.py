@@ -21,6 +21,7 @@ from devservers.components import labels as lbl
 from devservers.stacks.base.errors import ProvisionError
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
+from devservers.stacks.engine.locks import discard_server_lock
 from devservers.stacks.engine.progress import engine_output
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.kube.cluster import Cluster, wait_until_empty
@@ -44,7 +45,9 @@ def destroy_stack(
 ) -> tuple[str, ...]:
     """Destroys ``stack``, sweeps its leftovers in ``namespace``, then removes the stack.
 
-    The server's ``Host`` entry and pinned host keys in devctl's SSH files go too.
+    The server's ``Host`` entry and pinned host keys in devctl's SSH files go
+    too, and so does its lock file, once the caller's :func:`~.engine.locks.server_lock`
+    is released.
 
     Args:
         settings: devctl settings.
@@ -92,7 +95,8 @@ def destroy_stack(
         )
     workspace.remove_stack(settings, stack, force=force)
     user, _, name = stack.name.partition(".")
-    sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name)
+    sshconfig.forget(sshconfig.SshFiles.under(settings.state_dir), user, name, cluster.key)
+    discard_server_lock(settings, stack.name)
     return tuple(swept)
 
 

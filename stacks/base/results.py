@@ -166,9 +166,12 @@ class SshSetup:
     """Result of ``ssh-config``: devctl's SSH files and the ``Host`` entries written.
 
     Attributes:
-        hosts: ``Host`` names written, e.g. ``devserver-box``.
+        hosts: The name to type for each entry written: ``devserver-box`` for
+            the default user and context, else ``devserver-box.alice.<cluster>``.
         entries: The text of those ``Host`` blocks (``ssh_config(5)``).
         included: Whether ``user_config`` includes ``config_file``.
+        cluster: Key of the cluster and context (``<context slug>-<hash>``).
+        removed: ``Host`` blocks removed (``ssh-config --clear``).
     """
 
     config_file: str
@@ -177,6 +180,8 @@ class SshSetup:
     hosts: tuple[str, ...]
     entries: str
     included: bool
+    cluster: str = ""
+    removed: int = 0
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,19 @@
 Two layers keep concurrent commands apart:
 
 * :func:`server_lock` — an exclusive ``flock`` on
-  ``<state_dir>/locks/<stack>.lock`` held for a whole create/delete/repair, so
-  two commands on the same server on this machine never interleave. The
-  kernel drops it when the process dies, so ``kill -9`` never leaves it behind.
+  ``<state_dir>/locks/<backend key>/<stack>.lock`` held for a whole
+  create/delete/repair, so two commands on the same server on this machine
+  never interleave. The kernel drops it when the process dies, so ``kill -9``
+  never leaves it behind. The lock guards a stack, and a stack is its name in
+  one state backend: the backend key (a hash of the backend URL) keeps the
+  stacks of two backends apart, while two contexts sharing one backend share
+  its stacks, and their locks. A deleted server's file goes with it
+  (:func:`discard_server_lock`), by a scheme that never breaks a live lock:
+  a file is unlinked only by a process holding its ``flock``, and a process
+  that has its ``flock`` keeps it only if the path still names the file it
+  locked (same device and inode), else it opens the path again. Lock files
+  of earlier versions (``<state_dir>/locks/<stack>.lock``) go the same way
+  when not held.
 * The engine's lock of a file (DIY) backend:
   ``<backend>/.pulumi/locks/<org>/<project>/<stack>/<uuid>.json`` holding
   ``pid``, ``username``, ``hostname`` and ``timestamp`` (RFC 3339, UTC). A lock
@@ -18,7 +28,9 @@ Two layers keep concurrent commands apart:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from devservers.components.durations import format_instant
 from devservers.stacks.base.errors import Busy, Conflict
@@ -63,6 +76,12 @@ class EngineLock:
         )
 
 
+_holding: set[Path] = set()
+"""Lock files this process holds through :func:`server_lock`."""
+_to_unlink: set[Path] = set()
+"""Of those, the ones to unlink before their lock is released."""
+
+
 @contextmanager
 def server_lock(settings: Settings, stack: str, action: str) -> Iterator[None]:
     """Holds this machine's exclusive lock on one server for the block.
@@ -71,26 +90,112 @@ def server_lock(settings: Settings, stack: str, action: str) -> Iterator[None]:
         Conflict: Another devctl process holds it; the message names its pid,
             action and start time (UTC).
     """
-    directory = settings.state_dir / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / f"{stack}.lock", "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    path = _lock_dir(settings) / f"{stack}.lock"
+    handle, locked = _open_locked(path)
+    with handle:
+        if not locked:
             handle.seek(0)
             holder = handle.read().strip() or "another devctl process"
             raise Busy(
                 f"DevServer stack {stack} is busy: {holder}",
                 hint="wait for that command to finish, then try again",
-            ) from None
+            )
+        _remove_unheld(settings.state_dir / "locks", "*.lock")  # earlier versions' files
         handle.truncate(0)
         handle.write(f"{action} by pid {os.getpid()} since {format_instant(_now())}\n")
         handle.flush()
+        _holding.add(path)
         try:
             yield
         finally:
+            _holding.discard(path)
+            if path in _to_unlink:
+                _to_unlink.discard(path)
+                path.unlink(missing_ok=True)  # still locked: see the module's docstring
             handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def discard_server_lock(settings: Settings, stack: str) -> None:
+    """Has the lock file of ``stack`` removed when this process releases it.
+
+    Only a lock this process holds (the caller runs inside
+    :func:`server_lock`) is removed; otherwise nothing happens.
+    """
+    path = _lock_dir(settings) / f"{stack}.lock"
+    if path in _holding:
+        _to_unlink.add(path)
+
+
+def forget_locks(settings: Settings) -> int:
+    """Removes the lock files of the state backend in effect that no process holds.
+
+    For a backend that is gone (a local cluster deleted with its stacks).
+
+    Returns:
+        How many files were removed.
+    """
+    directory = _lock_dir(settings)
+    removed = _remove_unheld(directory, "*.lock")
+    with contextlib.suppress(OSError):  # not empty: a lock was taken meanwhile
+        directory.rmdir()
+    return removed
+
+
+def _lock_dir(settings: Settings) -> Path:
+    """``<state_dir>/locks/<backend key>``: 16 hex digits of the SHA-256 of the backend URL."""
+    key = hashlib.sha256(settings.backend.encode()).hexdigest()[:16]
+    return settings.state_dir / "locks" / key
+
+
+def _open_locked(path: Path) -> tuple[TextIO, bool]:
+    """``path`` opened (created if needed), and whether this process now holds its ``flock``.
+
+    ``False``: another process holds it. A file flocked after another
+    process unlinked it (see the module's docstring) is closed and the path
+    opened again.
+    """
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (returned open)
+        except FileNotFoundError:  # its directory was removed meanwhile
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle, False
+        if _names(path, handle):
+            return handle, True
+        handle.close()
+
+
+def _names(path: Path, handle: TextIO) -> bool:
+    """Whether ``path`` still names the file open as ``handle`` (same device and inode)."""
+    try:
+        here, there = os.stat(path), os.fstat(handle.fileno())
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _remove_unheld(directory: Path, pattern: str) -> int:
+    """Unlinks the files of ``directory`` matching ``pattern`` that no process has flocked."""
+    removed = 0
+    for path in sorted(directory.glob(pattern)):
+        try:
+            handle = open(path, "r+", encoding="utf-8")  # noqa: SIM115 (closed below)
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            if _names(path, handle):
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def engine_locks(settings: Settings, project: str, stack: str) -> list[EngineLock]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant
+from devservers.components.naming import cluster_key
 from devservers.stacks.base import trace
 from devservers.stacks.base.errors import ClusterUnavailable, Forbidden, NotFound, SpecError
 from devservers.stacks.base.settings import Settings, yaml_problem
@@ -36,6 +37,13 @@ class Cluster:
     apps: Any
     context: str
     coordination: Any = None
+    server: str = ""
+    """API server URL of the context's cluster (``https://host:port``)."""
+
+    @property
+    def key(self) -> str:
+        """This machine's name for the cluster: see ``naming.cluster_key``."""
+        return cluster_key(self.context, self.server)
 
     def identity(self) -> str:
         """The cluster's identity: the UID of its ``kube-system`` namespace.
@@ -410,6 +418,7 @@ def connect(settings: Settings) -> Cluster:
         apps=_LazyApi(api, "AppsV1Api"),
         context=settings.context or active["name"],
         coordination=_LazyApi(api, "CoordinationV1Api"),
+        server=str(api.configuration.host),
     )
 
 

@@ -132,8 +132,10 @@ def test_one_minute_server_is_reaped_after_expiry_and_not_before(
         assert states(after) == {"short": ("deleted", states(after)["short"][1])}
         assert deployments(apps, namespace) == ["kept"]
         assert [p.stem for p in stacks_in(devctl_env["DEVSERVERS_BACKEND_URL"])] == ["alice.kept"]
-        hosts = re.findall(r"^Host (\S+)", ssh_config.read_text(), re.MULTILINE)
+        hosts = re.findall(r"^Host \S+ (\S+)$", ssh_config.read_text(), re.MULTILINE)
         assert hosts == ["devserver-kept"], "the reaper forgets what it deleted, as delete does"
+        locks = Path(devctl_env["XDG_DATA_HOME"]) / "devservers" / "locks"
+        assert [p.name for p in locks.glob("*/*.lock")] == ["alice.kept.lock"], "and its lock"
     finally:
         clean_up(devctl_env, apps, namespace)
 

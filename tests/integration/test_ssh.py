@@ -249,7 +249,7 @@ def test_data_survives_stop_start_and_delete_create_the_home_does_not(box: Box) 
 def test_the_config_pins_host_keys_and_offers_public_keys_only(box: Box, tmp_path: Path) -> None:
     text = box.config.read_text()
     assert "StrictHostKeyChecking yes" in text and "StrictHostKeyChecking no" not in text
-    assert "HostKeyAlias devserver-alice.box" in text
+    assert "HostKeyAlias devserver-box.alice.kwok-" in text  # user and cluster in the alias
     assert not (Path(box.env["HOME"]) / ".ssh" / "config").exists()  # no consent, no Include
     stranger = tmp_path / "stranger"
     _keygen(stranger)

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devservers.cli.main import app
+from devservers.components.naming import cluster_key
 from devservers.components.sshd import SshdPaths, render_passwd_script, render_start_script
 from devservers.stacks import ClusterUnavailable, NotFound, NotReady, SshSetup
 from devservers.stacks.ssh.portforward import find_pod
@@ -23,6 +24,7 @@ from devservers.stacks.ssh.sshconfig import (
     HostEntry,
     SshFiles,
     forget,
+    forget_cluster,
     include_line,
     install_include,
     pin_host_keys,
@@ -38,8 +40,20 @@ def files(tmp_path: Path) -> SshFiles:
     return SshFiles.under(tmp_path / "state dir")
 
 
-def entry(name: str = "box", user: str = "alice", **kw: object) -> HostEntry:
-    return HostEntry(user=user, name=name, proxy_command=("/bin/devctl", "ssh-proxy", name), **kw)
+PROD = cluster_key("prod", "https://prod.example.com:6443")
+
+
+def entry(name: str = "box", user: str = "alice", cluster: str = PROD, **kw: object) -> HostEntry:
+    proxy = ("/bin/devctl", "ssh-proxy", name)
+    return HostEntry(user=user, name=name, cluster=cluster, proxy_command=proxy, **kw)
+
+
+def hosts_of(files: SshFiles) -> list[str]:
+    return [x[5:] for x in files.config.read_text().splitlines() if x.startswith("Host ")]
+
+
+def aliases_of(files: SshFiles) -> list[str]:
+    return [line.split()[0] for line in files.known_hosts.read_text().splitlines()]
 
 
 # --- Host entries ------------------------------------------------------------
@@ -48,10 +62,10 @@ def entry(name: str = "box", user: str = "alice", **kw: object) -> HostEntry:
 def test_entry_pins_the_host_key_and_never_disables_checking(files: SshFiles) -> None:
     text = render_entry(entry(identity_files=(Path("/k/id_ed25519"),), forward_agent=True), files)
     lines = [line.strip() for line in text.splitlines()]
-    assert lines[0] == "Host devserver-box"
+    assert lines[0] == f"Host devserver-box.alice.{PROD}"
     assert "User dev" in lines
     assert "ProxyCommand /bin/devctl ssh-proxy box" in lines
-    assert "HostKeyAlias devserver-alice.box" in lines
+    assert f"HostKeyAlias devserver-box.alice.{PROD}" in lines
     assert f'UserKnownHostsFile "{files.known_hosts}"' in lines  # quoted: the path has a space
     assert "StrictHostKeyChecking yes" in lines
     assert "IdentityFile /k/id_ed25519" in lines
@@ -60,10 +74,16 @@ def test_entry_pins_the_host_key_and_never_disables_checking(files: SshFiles) ->
     assert "ForwardAgent no" in render_entry(entry(), files)
 
 
+def test_entries_keep_idle_tunnels_open_with_server_alive_interval(files: SshFiles) -> None:
+    lines = [line.strip() for line in render_entry(entry(), files).splitlines()]
+    assert "ServerAliveInterval 30" in lines
+
+
 def test_proxy_command_is_shell_quoted_and_percent_escaped(files: SshFiles) -> None:
     weird = HostEntry(
         user="a",
         name="b",
+        cluster=PROD,
         proxy_command=("/opt/my tools/devctl", "--config", "/c/50%"),
         identity_files=(Path("/k/100%"),),
     )
@@ -77,32 +97,121 @@ def test_entries_are_replaced_pruned_and_forgotten(files: SshFiles) -> None:
     write_entries(files, [entry("other", user="bob")])
     write_entries(files, [entry("box", forward_agent=True)])
     text = files.config.read_text()
-    assert text.count("Host devserver-box") == 1
+    assert text.count("Host devserver-box.") == 1
     assert "ForwardAgent yes" in text
-    assert {"Host devserver-gpu", "Host devserver-other"} <= set(text.splitlines())
+    assert {f"devserver-gpu.alice.{PROD}", f"devserver-other.bob.{PROD}"} <= set(hosts_of(files))
 
-    write_entries(files, [entry("box")], prune_user="alice")  # a full refresh of alice's
-    hosts = [x for x in files.config.read_text().splitlines() if x.startswith("Host ")]
-    assert sorted(hosts) == ["Host devserver-box", "Host devserver-other"]
+    write_entries(files, [entry("box")], prune=("alice", PROD))  # a full refresh of alice's
+    assert sorted(hosts_of(files)) == [f"devserver-box.alice.{PROD}", f"devserver-other.bob.{PROD}"]
 
-    forget(files, "alice", "box")
-    hosts = [x for x in files.config.read_text().splitlines() if x.startswith("Host ")]
-    assert hosts == ["Host devserver-other"]
+    forget(files, "alice", "box", PROD)
+    assert hosts_of(files) == [f"devserver-other.bob.{PROD}"]
     assert stat.S_IMODE(files.config.stat().st_mode) == 0o600
 
 
 def test_host_keys_are_pinned_per_server_and_forgotten(files: SshFiles) -> None:
-    pin_host_keys(files, "alice", "box", KEYS)
-    pin_host_keys(files, "alice", "gpu", {"ed25519": "ssh-ed25519 BBBB comment"})
-    pin_host_keys(files, "alice", "box", {"ed25519": "ssh-ed25519 CCCC"})
+    box, gpu = entry("box").alias, entry("gpu").alias
+    pin_host_keys(files, box, KEYS)
+    pin_host_keys(files, gpu, {"ed25519": "ssh-ed25519 BBBB comment"})
+    pin_host_keys(files, box, {"ed25519": "ssh-ed25519 CCCC"})
     assert files.known_hosts.read_text().splitlines() == [
-        "devserver-alice.gpu ssh-ed25519 BBBB",
-        "devserver-alice.box ssh-ed25519 CCCC",
+        f"{gpu} ssh-ed25519 BBBB",
+        f"{box} ssh-ed25519 CCCC",
     ]
-    forget(files, "alice", "gpu")
-    assert files.known_hosts.read_text().splitlines() == ["devserver-alice.box ssh-ed25519 CCCC"]
+    forget(files, "alice", "gpu", PROD)
+    assert files.known_hosts.read_text().splitlines() == [f"{box} ssh-ed25519 CCCC"]
     with pytest.raises(ValueError, match="no host keys"):
-        pin_host_keys(files, "alice", "box", {})
+        pin_host_keys(files, box, {})
+
+
+# --- Keying: user, context and cluster -------------------------------------
+
+
+def test_a_cluster_key_tells_contexts_and_clusters_apart() -> None:
+    kubeadm = "kubernetes-admin@kubernetes"  # the same context name in two kubeconfig files
+    one, two = (
+        cluster_key(kubeadm, "https://10.0.0.1:6443"),
+        cluster_key(kubeadm, "https://10.0.0.2:6443"),
+    )
+    assert one != two and one.startswith("kubernetes-admin-kubernetes-")
+    assert cluster_key("a_b", "https://x") != cluster_key("a.b", "https://x")  # same slug
+    assert cluster_key("prod", "https://x") == cluster_key("prod", "https://x")  # stable
+    assert "." not in cluster_key("arn:aws:eks:eu-west-1:1:cluster/ml.prod", "https://x")
+
+
+def test_two_users_two_contexts_and_two_clusters_never_collide(files: SshFiles) -> None:
+    staging = cluster_key("staging", "https://staging.example.com:6443")
+    twin = cluster_key("prod", "https://other.example.com:6443")  # a context named prod too
+    servers = [entry(), entry(user="bob"), entry(cluster=staging), entry(cluster=twin)]
+    for server in servers:
+        write_entries(files, [server])  # one at a time, as four ssh-config runs would
+        pin_host_keys(
+            files, server.alias, {"ed25519": f"ssh-ed25519 {server.user}{server.cluster}"}
+        )
+    assert sorted(hosts_of(files)) == sorted(s.alias for s in servers)
+    assert len(set(hosts_of(files))) == 4
+    assert sorted(aliases_of(files)) == sorted(s.alias for s in servers)
+
+    write_entries(files, [], prune=("alice", staging))  # alice's refresh on staging: none left
+    forget(files, "bob", "box", PROD)
+    assert sorted(hosts_of(files)) == sorted([servers[0].alias, servers[3].alias])
+    assert sorted(aliases_of(files)) == sorted([servers[0].alias, servers[3].alias])
+
+
+def test_the_short_alias_belongs_to_one_entry_the_default_users_on_the_default_context(
+    files: SshFiles,
+) -> None:
+    staging = cluster_key("staging", "https://staging.example.com:6443")
+    write_entries(files, [entry(primary=True), entry("gpu", primary=True)])
+    write_entries(files, [entry(user="bob")])  # devctl --user bob ssh-config
+    assert hosts_of(files) == [
+        f"devserver-box.alice.{PROD} devserver-box",
+        f"devserver-gpu.alice.{PROD} devserver-gpu",
+        f"devserver-box.bob.{PROD}",
+    ]
+    write_entries(files, [entry(cluster=staging, primary=True)])  # after kubectl config use-context
+    assert hosts_of(files) == [
+        f"devserver-box.alice.{PROD}",
+        f"devserver-gpu.alice.{PROD} devserver-gpu",
+        f"devserver-box.bob.{PROD}",
+        f"devserver-box.alice.{staging} devserver-box",
+    ]
+    # devctl --context prod ssh-config gpu: the same entry, which keeps its short name
+    (gpu,) = write_entries(files, [entry("gpu")])
+    assert gpu.hosts == (f"devserver-gpu.alice.{PROD}", "devserver-gpu")
+    assert f"devserver-gpu.alice.{PROD} devserver-gpu" in hosts_of(files)
+
+
+def test_entries_and_keys_of_the_earlier_scheme_are_replaced_not_duplicated(
+    files: SshFiles,
+) -> None:
+    files.config.parent.mkdir(parents=True)
+    files.config.write_text(
+        "# Written by devctl ('devctl ssh-config'); edits are lost on the next run.\n\n"
+        "Host devserver-box\n  # stack alice.box\n  User dev\n"
+        "  HostKeyAlias devserver-alice.box\n  StrictHostKeyChecking yes\n\n"
+        "Host devserver-gpu\n  # stack bob.gpu\n  User dev\n  HostKeyAlias devserver-bob.gpu\n"
+    )
+    files.known_hosts.write_text(
+        "devserver-alice.box ssh-ed25519 OLD\ndevserver-bob.gpu ssh-ed25519 OLD\n"
+    )
+    pin_host_keys(files, entry().alias, KEYS)
+    write_entries(files, [entry(primary=True)])
+    assert hosts_of(files) == [f"devserver-box.alice.{PROD} devserver-box"]
+    assert "HostKeyAlias devserver-alice.box" not in files.config.read_text()
+    assert set(aliases_of(files)) == {entry().alias}
+
+
+def test_a_cluster_s_entries_and_keys_are_forgotten_for_all_users(files: SshFiles) -> None:
+    staging = cluster_key("staging", "https://staging.example.com:6443")
+    servers = [entry(primary=True), entry(user="bob"), entry("gpu", cluster=staging)]
+    write_entries(files, servers)
+    for server in servers:
+        pin_host_keys(files, server.alias, KEYS)
+    assert forget_cluster(files, PROD) == 2
+    assert hosts_of(files) == [f"devserver-gpu.alice.{staging}"]
+    assert set(aliases_of(files)) == {servers[2].alias}
+    assert forget_cluster(files, PROD) == 0
 
 
 def test_include_goes_on_top_once_and_keeps_the_users_lines(
@@ -134,9 +243,12 @@ def fake_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DEVSERVERS_USER", "alice")
     import devservers.stacks as stacks
 
-    def configure(settings, names, *, proxy_command, identity_files, user_config, cluster=None):
+    def configure(
+        settings, names, *, proxy_command, identity_files, user_config, primary, cluster=None
+    ):
         files = SshFiles.under(settings.state_dir)
-        text = write_entries(files, [HostEntry("alice", "box", tuple(proxy_command("box")))])
+        proxy = tuple(proxy_command("box", "prod"))
+        text = render_entry(HostEntry("alice", "box", PROD, proxy, primary=primary), files)
         return SshSetup(
             str(files.config), str(files.known_hosts), str(user_config), ("devserver-box",), text,
             included=False,
@@ -153,6 +265,20 @@ def test_ssh_config_adds_no_include_without_consent(fake_setup: Path) -> None:
     assert "ssh-proxy box" in result.stdout
     assert "--install" in result.stderr
     assert not fake_setup.exists()
+
+
+def test_only_the_default_user_and_context_get_the_short_alias(fake_setup: Path) -> None:
+    default = CliRunner().invoke(app, ["ssh-config", "box"])
+    assert default.stdout.splitlines()[0] == f"Host devserver-box.alice.{PROD} devserver-box"
+    for flag in (["--user", "alice"], ["--context", "prod"], ["--kubeconfig", "/k/config"]):
+        chosen = CliRunner().invoke(app, [*flag, "ssh-config", "box"])
+        assert chosen.stdout.splitlines()[0] == f"Host devserver-box.alice.{PROD}", flag
+
+
+def test_clear_takes_no_name_exit_2(fake_setup: Path) -> None:
+    result = CliRunner().invoke(app, ["ssh-config", "box", "--clear"])
+    assert result.exit_code == 2
+    assert "--clear takes no NAME" in result.stderr
 
 
 def test_ssh_config_install_adds_the_include(fake_setup: Path) -> None:
