@@ -75,7 +75,9 @@ def cli_backend(environ: Mapping[str, str] | None = None) -> str | None:
     Pulumi's order (``GetCurrentCloudURL`` of the CLI): ``PULUMI_BACKEND_URL``,
     else the URL of ``pulumi login`` (``current`` in
     ``$PULUMI_HOME/credentials.json``, default ``~/.pulumi``). The platform
-    project sets no ``backend.url`` of its own.
+    project sets no ``backend.url`` of its own. A file backend's directory
+    is resolved (``~``, symbolic links, a trailing ``/``), so each directory
+    has one URL.
 
     Args:
         environ: The process environment (default: ``os.environ``).
@@ -88,7 +90,11 @@ def cli_backend(environ: Mapping[str, str] | None = None) -> str | None:
             url = json.loads((home / "credentials.json").read_text()).get("current")
         except (OSError, ValueError, AttributeError):
             url = None
-    return redact(url.rstrip("/")) if url else None
+    if not url:
+        return None
+    if url.startswith("file://") and "?" not in url:  # one directory, however it is spelt
+        url = f"file://{Path(url.removeprefix('file://')).expanduser().resolve()}"
+    return redact(url.rstrip("/"))
 
 
 def prepare(settings: Settings) -> None:

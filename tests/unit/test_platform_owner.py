@@ -66,3 +66,12 @@ def test_cli_backend_is_else_the_pulumi_login_one(tmp_path: Path) -> None:
 
     assert cli_backend({"PULUMI_HOME": str(tmp_path)}) == "s3://bucket"
     assert cli_backend({"PULUMI_HOME": str(tmp_path / "none")}) is None
+
+
+def test_a_file_backend_is_named_by_its_resolved_directory(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "state")
+
+    named = cli_backend({"PULUMI_BACKEND_URL": f"file://{tmp_path}/link/"})
+
+    assert named == f"file://{(tmp_path / 'state').resolve()}"
