@@ -41,12 +41,19 @@ cluster-up: images
 cluster-down:
 	cluster/down.sh
 
-## platform: `pulumi up --refresh` of the platform stack on the local cluster (default: example)
-PLATFORM_STACK ?= example
+## platform: `pulumi up --refresh` of the local cluster's platform stack (default: local, config from Pulumi.example.yaml)
+# The stack's config file, Pulumi.$(PLATFORM_STACK).yaml (ignored by git), is copied
+# from PLATFORM_CONFIG on every run; the encryptionsalt that `pulumi stack init` wrote
+# there comes back from the stack's state (PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER).
+# No tracked file changes.
+PLATFORM_STACK ?= local
+PLATFORM_CONFIG ?= Pulumi.example.yaml
 PLATFORM_STATE ?= $(CURDIR)/.cluster/$(or $(DEVSERVERS_CLUSTER_NAME),devservers)-state/platform
 platform:
 	mkdir -p "$(PLATFORM_STATE)"
+	cp "$(PLATFORM_CONFIG)" "Pulumi.$(PLATFORM_STACK).yaml"
 	$(ENV) && export PULUMI_BACKEND_URL="$${PULUMI_BACKEND_URL:-file://$(PLATFORM_STATE)}" \
+	  PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true \
 	  && { [[ -v PULUMI_CONFIG_PASSPHRASE || -v PULUMI_CONFIG_PASSPHRASE_FILE ]] \
 	       || export PULUMI_CONFIG_PASSPHRASE=; } \
 	  && { pulumi stack select $(PLATFORM_STACK) 2>/dev/null || pulumi stack init $(PLATFORM_STACK); } \

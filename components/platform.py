@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 
 from devservers.components import labels as lbl
 from devservers.components.flavor_catalog import FlavorCatalog
+from devservers.components.platform_owner import PlatformOwner
 from devservers.components.platform_specs import PlatformSpec
 from devservers.components.reaper_job import ReaperCronJob
 from devservers.components.user_access import User
@@ -29,6 +30,8 @@ class Platform(pulumi.ComponentResource):
     Args:
         name: Logical name of the component.
         spec: The validated platform config.
+        owner: The stack declaring it, recorded on every namespace it makes
+            (:mod:`.platform_owner`); ``None`` records none.
         opts: Resource options; pass the explicit Kubernetes provider here.
 
     Attributes:
@@ -44,13 +47,26 @@ class Platform(pulumi.ComponentResource):
     user_namespaces: pulumi.Output[dict[str, str]]
 
     def __init__(
-        self, name: str, *, spec: PlatformSpec, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        *,
+        spec: PlatformSpec,
+        owner: PlatformOwner | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("devservers:index:Platform", name, None, opts)
+        force = pulumi.ResourceOptions(transforms=[_force_apply])
+        super().__init__(
+            "devservers:index:Platform", name, None, pulumi.ResourceOptions.merge(opts, force)
+        )
         child = pulumi.ResourceOptions(parent=self)
+        owned = owner.annotations() if owner else {}
         system = k8s.core.v1.Namespace(
             f"{name}-system",
-            metadata={"name": spec.system_namespace, "labels": PLATFORM_LABELS},
+            metadata={
+                "name": spec.system_namespace,
+                "labels": PLATFORM_LABELS,
+                **({"annotations": owned} if owned else {}),
+            },
             opts=child,
         )
         namespace = system.metadata.name
@@ -70,6 +86,7 @@ class Platform(pulumi.ComponentResource):
                 limit_range=spec.limit_range_of(user),
                 pod_security=spec.defaults.pod_security,
                 labels=PLATFORM_LABELS,
+                namespace_annotations=owned,
                 opts=child,
             )
             for user in spec.users
@@ -99,3 +116,18 @@ class Platform(pulumi.ComponentResource):
                 "user_namespaces": self.user_namespaces,
             }
         )
+
+
+def _force_apply(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Adds :data:`~.labels.FORCE_APPLY` to every Kubernetes object of the platform.
+
+    Server-side apply then takes over fields another field manager set (an
+    edit by hand, a stack whose namespaces an admin handed over on purpose)
+    instead of failing with a field conflict. Another platform stack's
+    namespaces are refused before anything is applied (:mod:`.platform_owner`).
+    """
+    if not args.type_.startswith("kubernetes:"):
+        return None
+    meta = dict(args.props.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), **lbl.FORCE_APPLY}
+    return pulumi.ResourceTransformResult({**args.props, "metadata": meta}, args.opts)

@@ -49,6 +49,8 @@ class User(pulumi.ComponentResource):
         limit_range: LimitRange of the namespace, or ``None``.
         pod_security: Pod Security Standard enforced in the namespace.
         labels: Labels of every object (mapping of label key → value).
+        namespace_annotations: Annotations of the namespace (mapping of key →
+            value): the platform stack that owns it.
         opts: Resource options; pass the explicit Kubernetes provider here.
 
     Attributes:
@@ -69,6 +71,7 @@ class User(pulumi.ComponentResource):
         limit_range: LimitRangeSpec | None = None,
         pod_security: PodSecurityLevel = "restricted",
         labels: Mapping[str, str],
+        namespace_annotations: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("devservers:index:User", spec.name, None, opts)
@@ -80,6 +83,7 @@ class User(pulumi.ComponentResource):
             metadata={
                 "name": spec.namespace,
                 "labels": {**own, "pod-security.kubernetes.io/enforce": pod_security},
+                **({"annotations": dict(namespace_annotations)} if namespace_annotations else {}),
             },
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )

@@ -15,6 +15,12 @@ explicit Kubernetes provider. Keys::
 
 A bad value stops the program at preview with one line naming the key,
 e.g. ``devservers:users[1].name: user 'Bob' must be lowercase ...``.
+
+The stack records itself on every namespace it makes (its name and
+backend, :mod:`devservers.components.platform_owner`) and, before it
+declares anything, refuses namespaces another platform stack recorded: a
+second stack (another backend, or another stack name) never takes over the
+first one's objects.
 """
 
 from __future__ import annotations
@@ -27,9 +33,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import ValidationError
 
-from devservers.components.platform import Platform
+from devservers.components.platform import PLATFORM_LABELS, Platform
+from devservers.components.platform_owner import (
+    BACKEND,
+    STACK,
+    PlatformOwner,
+    foreign_namespaces,
+)
 from devservers.components.platform_specs import PlatformSpec
-from devservers.stacks.base.errors import SpecError
+from devservers.stacks.base.errors import Conflict, DevserversError, SpecError
+from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine.backends import cli_backend
+from devservers.stacks.kube.cluster import connect
 
 CONFIG_NAMESPACE = "devservers"
 """Config namespace of every platform key (``devservers:<key>``)."""
@@ -97,14 +112,20 @@ def platform_program() -> None:
     """Declares the platform. Runs inside the engine (``pulumi up``/``preview``).
 
     Raises:
-        pulumi.RunError: If the config is invalid (the message names the key);
-            nothing is declared then.
+        pulumi.RunError: If the config is invalid (the message names the key),
+            another platform stack owns one of its namespaces, or the cluster
+            cannot be read; nothing is declared then.
     """
     values = read_config()
+    owner = PlatformOwner(
+        f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
+        cli_backend(),
+    )
     try:
         spec = platform_spec(values)
-    except SpecError as exc:
-        raise pulumi.RunError(exc.message) from None
+        refuse_foreign_namespaces(values, spec, owner)
+    except DevserversError as exc:
+        raise pulumi.RunError(f"{exc.message}: {exc.hint}" if exc.hint else exc.message) from None
     # Mutable ConfigMaps: a flavor change updates the catalog in place; the default
     # (replace) would delete it first and leave devctl without a catalog meanwhile.
     provider = k8s.Provider(
@@ -113,12 +134,44 @@ def platform_program() -> None:
         context=values.get("context"),
         enable_config_map_mutable=True,
     )
-    platform = Platform("platform", spec=spec, opts=pulumi.ResourceOptions(providers=[provider]))
+    platform = Platform(
+        "platform", spec=spec, owner=owner, opts=pulumi.ResourceOptions(providers=[provider])
+    )
     pulumi.export("system_namespace", platform.system_namespace)
     pulumi.export("catalog", platform.catalog)
     pulumi.export("default_flavor", platform.default_flavor)
     pulumi.export("flavors", [f.name for f in spec.flavors])
     pulumi.export("user_namespaces", platform.user_namespaces)
+
+
+def refuse_foreign_namespaces(
+    values: Mapping[str, Any], spec: PlatformSpec, owner: PlatformOwner
+) -> None:
+    """Raises if another platform stack owns a namespace ``spec`` declares (one API call).
+
+    Args:
+        values: The stack's config (``kubeconfig``, ``context`` of the provider).
+        spec: The validated platform.
+        owner: This stack.
+
+    Raises:
+        Conflict: Naming the namespaces, the stack (and backend) that owns
+            them, and the two ways on: that stack, or an explicit take-over.
+        SpecError: The kubeconfig or context is bad.
+        ClusterUnavailable: The API server cannot be reached.
+    """
+    cluster = connect(Settings(kubeconfig=values.get("kubeconfig"), context=values.get("context")))
+    selector = ",".join(f"{key}={value}" for key, value in PLATFORM_LABELS.items())
+    wanted = [spec.system_namespace, *(user.namespace for user in spec.users)]
+    foreign = foreign_namespaces(cluster.labelled("namespaces", selector, None), wanted, owner)
+    if foreign:
+        owners = "; ".join(sorted({o.describe() for o in foreign.values()}))
+        raise Conflict(
+            f"platform stack {owners} owns namespace(s) {', '.join(foreign)}, "
+            f"not this stack {owner.describe()}",
+            hint="run 'pulumi up' of that stack instead, or take them over on purpose first: "
+            f"kubectl annotate namespace {' '.join(foreign)} {STACK}- {BACKEND}-",
+        )
 
 
 def _parse(key: str, raw: str) -> Any:

@@ -17,8 +17,10 @@ key-management provider (``awskms://…``, ``gcpkms://…``, ``azurekeyvault://�
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -65,6 +67,34 @@ def redact(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def cli_backend(environ: Mapping[str, str] | None = None) -> str | None:
+    """The backend the ``pulumi`` CLI running this program uses, redacted, or ``None``.
+
+    Pulumi's order (``GetCurrentCloudURL`` of the CLI): ``PULUMI_BACKEND_URL``,
+    else the URL of ``pulumi login`` (``current`` in
+    ``$PULUMI_HOME/credentials.json``, default ``~/.pulumi``). The platform
+    project sets no ``backend.url`` of its own. A file backend's directory
+    is resolved (``~``, symbolic links, a trailing ``/``), so each directory
+    has one URL.
+
+    Args:
+        environ: The process environment (default: ``os.environ``).
+    """
+    env = os.environ if environ is None else environ
+    url = env.get("PULUMI_BACKEND_URL")
+    if not url:
+        home = Path(env.get("PULUMI_HOME") or Path.home() / ".pulumi")
+        try:
+            url = json.loads((home / "credentials.json").read_text()).get("current")
+        except (OSError, ValueError, AttributeError):
+            url = None
+    if not url:
+        return None
+    if url.startswith("file://") and "?" not in url:  # one directory, however it is spelt
+        url = f"file://{Path(url.removeprefix('file://')).expanduser().resolve()}"
+    return redact(url.rstrip("/"))
 
 
 def prepare(settings: Settings) -> None:

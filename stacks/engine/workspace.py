@@ -44,7 +44,9 @@ def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
     """Options shared by every stack operation: project, backend and environment.
 
     The environment marks the engine's processes for :mod:`.guard`, which ends
-    them when this process ends.
+    them when this process ends, and names the backend again: the Pulumi CLI
+    prefers ``PULUMI_BACKEND_URL`` to the project's, and an admin's shell may
+    export it for the platform stack.
     """
     backends.prepare(settings)
     return auto.LocalWorkspaceOptions(
@@ -52,7 +54,12 @@ def workspace_options(settings: Settings) -> auto.LocalWorkspaceOptions:
         project_settings=auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=settings.backend)
         ),
-        env_vars={**ENGINE_ENV, **passphrase_env(settings), **guard.engine_env()},
+        env_vars={
+            **ENGINE_ENV,
+            "PULUMI_BACKEND_URL": settings.backend,
+            **passphrase_env(settings),
+            **guard.engine_env(),
+        },
         secrets_provider=settings.secrets_provider,
     )
 

@@ -130,9 +130,9 @@ class Cluster:
         the number of objects); callers read a few fields only.
 
         Args:
-            kind: ``deployments``, ``configmaps`` or ``pods`` (any namespace),
-                or ``replicasets``, ``services``, ``secrets``, ``leases`` or
-                ``events`` (one namespace).
+            kind: ``namespaces`` (``namespace`` ``None``), ``deployments``,
+                ``configmaps`` or ``pods`` (any namespace), or ``replicasets``,
+                ``services``, ``secrets``, ``leases`` or ``events`` (one namespace).
             selector: A label selector (``""``: every object).
             namespace: One namespace, or ``None`` for all of them.
 
@@ -140,6 +140,7 @@ class Cluster:
             The ``items`` of the list (Kubernetes JSON objects).
         """
         everywhere, namespaced = {
+            "namespaces": (lambda: self.core.list_namespace, None),
             "deployments": (
                 lambda: self.apps.list_deployment_for_all_namespaces,
                 lambda: self.apps.list_namespaced_deployment,

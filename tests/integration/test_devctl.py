@@ -136,6 +136,27 @@ def test_second_create_of_a_name_leaves_the_first_untouched(
     assert devctl(devctl_env, "delete", "solo", "--yes").returncode == 0
 
 
+def test_pulumi_backend_url_of_the_shell_does_not_move_the_stacks(
+    devctl_env: dict[str, str], namespace: str, tmp_path: Path
+) -> None:
+    # The admin's shell of the README exports PULUMI_BACKEND_URL for the platform stack.
+    (tmp_path / "platform-state").mkdir()
+    platform = f"file://{tmp_path / 'platform-state'}"
+    env = {**devctl_env, "PULUMI_BACKEND_URL": platform}
+
+    created = devctl(env, "create", "trainer", "--flavor", "gpu-small", "--no-wait")
+
+    assert created.returncode == 0, created.stderr
+    try:
+        assert stacks_in(platform) == []
+        assert [p.name for p in stacks_in(devctl_env["DEVSERVERS_BACKEND_URL"])] == [
+            "alice.trainer.json"
+        ]
+    finally:
+        deleted = devctl(env, "delete", "trainer", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+
+
 def _wait_for_pods(
     core: client.CoreV1Api, namespace: str, selector: str, timeout: float = 60
 ) -> list:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -507,3 +508,128 @@ def test_invalid_config_fails_at_preview_naming_the_key(
     with pytest.raises(client.ApiException) as missing:
         core.read_namespace(scratch.system)
     assert missing.value.status == 404
+
+
+# --- a second platform stack on the same cluster ----------------------------------
+
+
+def platform_objects(platform: Platform) -> dict[tuple[str, str, str], str]:
+    """resourceVersion of every object of ``platform``, by (kind, namespace, name)."""
+    kinds = "namespaces,configmaps,serviceaccounts,roles,rolebindings,resourcequotas,limitranges"
+    kinds += ",cronjobs,clusterroles,clusterrolebindings"
+    selector = "app.kubernetes.io/part-of=devservers-platform"
+    listed = run(["kubectl", "get", kinds, "-A", "-l", selector, "-o", "json"], platform.env)
+    assert listed.returncode == 0, listed.stderr
+    found = {}
+    for item in json.loads(listed.stdout)["items"]:
+        meta = item["metadata"]
+        if platform.suffix in meta.get("namespace", meta["name"]):
+            found[(item["kind"], meta.get("namespace", ""), meta["name"])] = meta["resourceVersion"]
+    return found
+
+
+def owner_of(platform: Platform) -> str:
+    return (
+        f"organization/devservers-platform/{platform.stack} "
+        f"(backend {platform.env['PULUMI_BACKEND_URL']})"
+    )
+
+
+@pytest.fixture(scope="module")
+def rival(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A second stack with the same config (so the same namespaces) and a backend of its own."""
+    with new_stack("test", tmp_path_factory) as found:
+        found.config = platform.config
+        found.write(found.config)
+        yield found
+
+
+def test_second_stack_is_refused_naming_the_owner_and_changes_nothing(
+    platform: Platform, rival: Platform
+) -> None:
+    before = platform_objects(platform)
+    assert len(before) > 20
+
+    refused = rival.up()
+
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0, output
+    namespaces = f"dev-{platform.user('alice')}, dev-{platform.user('bob')}, {platform.system}"
+    assert f"platform stack {owner_of(platform)} owns namespace(s) {namespaces}" in output
+    assert f"not this stack {owner_of(rival)}" in output
+    assert "kubectl annotate namespace" in output
+    assert "Traceback" not in output
+    assert platform_objects(platform) == before
+    again = platform.up("--expect-no-changes")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_namespaces_handed_over_on_purpose_are_taken_over(
+    platform: Platform, rival: Platform, core: client.CoreV1Api
+) -> None:
+    users = [f"dev-{platform.user(u)}" for u in ("alice", "bob")]
+    hand_over = [
+        "kubectl",
+        "annotate",
+        "namespace",
+        platform.system,
+        *users,
+        "devservers.dev/platform-stack-",
+        "devservers.dev/platform-backend-",
+    ]
+    assert run(hand_over, platform.env).returncode == 0
+
+    taken = rival.up()
+
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    owner = core.read_namespace(platform.system).metadata.annotations
+    assert owner["devservers.dev/platform-stack"].endswith(f"/{rival.stack}")
+    refused = platform.up()
+    assert refused.returncode != 0
+    assert f"platform stack {owner_of(rival)} owns" in refused.stdout + refused.stderr
+    # ... and back, the same way.
+    assert run(hand_over, platform.env).returncode == 0
+    back = platform.up()
+    assert back.returncode == 0, back.stdout + back.stderr
+
+
+# --- make platform ------------------------------------------------------------------
+
+
+def git_status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_make_platform_twice_changes_no_tracked_file(
+    kubeconfig: Path, core: client.CoreV1Api, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    config = stack_config(suffix)
+    source = tmp_path / "platform.yaml"
+    source.write_text(yaml.safe_dump({"config": config}))
+    env = pulumi_env(tmp_path / "state")
+    if "DEVSERVERS_CLUSTER_NAME" in os.environ:  # the Makefile's cluster is the tests' one
+        env["DEVSERVERS_CLUSTER_NAME"] = os.environ["DEVSERVERS_CLUSTER_NAME"]
+    local = REPO / "Pulumi.local.yaml"  # rewritten by every run; put back after
+    kept = local.read_bytes() if local.exists() else None
+    example, status = EXAMPLE.read_bytes(), git_status()
+    try:
+        for _ in range(2):
+            made = run(["make", "-s", "platform", f"PLATFORM_CONFIG={source}"], env)
+            assert made.returncode == 0, made.stdout + made.stderr
+            assert EXAMPLE.read_bytes() == example
+            assert git_status() == status
+        assert re.search(r"Resources:\s+\d+ unchanged\n", made.stdout), made.stdout
+        assert core.read_namespace(config["devservers:system_namespace"])
+    finally:
+        stack = ["--stack", "local", "--non-interactive"]
+        run(["pulumi", "destroy", "--yes", "--skip-preview", *stack], env)
+        run(["pulumi", "stack", "rm", "--yes", "--force", *stack], env)
+        for user in config["devservers:users"]:
+            _delete_namespace(core, f"dev-{user['name']}")
+        if kept is None:
+            local.unlink(missing_ok=True)
+        else:
+            local.write_bytes(kept)

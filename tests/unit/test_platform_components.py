@@ -11,6 +11,7 @@ import yaml
 
 from devservers.components.catalog import decode_catalog
 from devservers.components.platform import Platform
+from devservers.components.platform_owner import PlatformOwner
 from devservers.components.platform_specs import PlatformSpec
 from devservers.components.user_access import limit_range_item, quota_hard
 
@@ -196,3 +197,16 @@ def test_quota_and_limit_range_mapping() -> None:
         "default": {"cpu": "1"},
         "defaultRequest": {"memory": "1Gi"},
     }
+
+
+def test_every_namespace_records_the_stack_that_made_it(pulumi_mocks) -> None:
+    owner = PlatformOwner("organization/devservers-platform/prod", "file:///state")
+
+    @pulumi.runtime.test
+    def program():
+        return Platform("platform", spec=example_spec(), owner=owner).catalog
+
+    program()
+    seen = [r.inputs["metadata"] for r in pulumi_mocks.created if r.typ.endswith(":Namespace")]
+    assert sorted(m["name"] for m in seen) == ["dev-alice", "dev-bob", _SYSTEM]
+    assert all(m["annotations"] == owner.annotations() for m in seen)
