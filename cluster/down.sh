@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Stops and deletes the local cluster, its real node (undoing the host state it
-# changed), its volumes' data and the stacks kept for it. Idempotent.
+# changed), its volumes' data and the stacks kept for it. Idempotent. The
+# control plane's supervisor (cluster/up.sh started it) is stopped first, by PID.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 eval "$("$here/../toolchain/env.sh")"
 name="${DEVSERVERS_CLUSTER_NAME:-devservers}"
+source "$here/procs.sh"
+stop "$KWOK_WORKDIR/clusters/$name/supervise.pid"
 "$here/node.sh" down
 if command -v kwokctl >/dev/null && kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
   kwokctl delete cluster --name "$name" >&2
