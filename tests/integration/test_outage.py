@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import hermetic_catalog
 from kubernetes import client, config
 from test_devctl import devctl
 from test_waits import timed
@@ -175,23 +176,13 @@ def test_api_server_stopped_mid_delete_then_delete_succeeds(
     assert settled(leftovers) == ([], [])
 
 
-KWOK_FLAVORS = """\
-- name: cpu-small
-  default: true
-  cpu_request: 100m
-  cpu_limit: "1"
-  memory_request: 128Mi
-  memory_limit: 1Gi
-  node_selector: {type: kwok}
-  tolerations: [{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]
-"""
-"""A flavor of kwok's fake nodes, the only nodes of this cluster: its pods turn Ready there."""
-
-
 @pytest.fixture
-def kwok_env(outage_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    flavors = tmp_path / "kwok-flavors.yaml"
-    flavors.write_text(KWOK_FLAVORS)
+def kwok_env(
+    outage_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """devctl's environment with the cpu flavors on kwok's fake nodes, this cluster's only nodes."""
+    monkeypatch.setenv("DEVSERVERS_REAL_NODE", "0")
+    flavors = hermetic_catalog(tmp_path / "kwok-flavors.yaml")
     return {**outage_env, "DEVSERVERS_FLAVORS_FILE": str(flavors)}
 
 
