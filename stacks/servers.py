@@ -13,7 +13,7 @@ from devservers.stacks.base.errors import Conflict, DevserversError, NotFound
 from devservers.stacks.base.results import Deleted, ServerDetails
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
-from devservers.stacks.engine.checkpoints import checkpoint_set_aside
+from devservers.stacks.engine.checkpoints import checkpoint_set_aside, restored_on_failure
 from devservers.stacks.engine.exports import peek_checkpoint
 from devservers.stacks.engine.failures import engine_errors, retry_unreadable_checkpoint
 from devservers.stacks.engine.hostkeys import generate_host_keys
@@ -65,7 +65,11 @@ def create_server(
     cluster = connect(settings)
     checked = in_background(lambda: _checked(cluster, spec))
     resumed = False
-    with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
+    with (
+        restored_on_failure(settings, workspace.PROJECT, spec.stack),
+        engine_errors(spec.stack, "create"),
+        server_lock(settings, spec.stack, "create"),
+    ):
         try:
             stack = workspace.create_stack(settings, spec.stack)
         except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):
@@ -195,7 +199,11 @@ def delete_server(
     """
     stack_id = stack_name(user, name)
     connected = in_background(lambda: connect_identified(settings))  # while the stack is read
-    with engine_errors(stack_id, "delete"), server_lock(settings, stack_id, "delete"):
+    with (
+        restored_on_failure(settings, workspace.PROJECT, stack_id),
+        engine_errors(stack_id, "delete"),
+        server_lock(settings, stack_id, "delete"),
+    ):
         stack = workspace.select_stack(settings, stack_id)
         try:
             checkpoint = peek_checkpoint(settings, stack)
