@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from test_devctl import devctl
+from test_outage import settled
 
 DISK_SIZE = "16m"
 """Size of the backend's tmpfs: room for a few checkpoints, filled in a moment."""
@@ -86,3 +87,22 @@ def test_a_full_disk_during_create_leaves_a_readable_checkpoint_and_delete_remov
     assert deleted.returncode == 0, deleted.stderr
     assert leftovers() == ([], [])
     assert sorted(p.name for p in disk.rglob("*") if p.is_file() and "alice.box" in str(p)) == []
+
+
+def test_objects_of_a_stack_whose_state_is_lost_are_removed_by_a_plain_delete(
+    devctl_env: dict[str, str],
+    backend: str,
+    leftovers: Callable[[], tuple[list[str], list[str]]],
+) -> None:
+    created = devctl(devctl_env, "create", "box", "--no-wait")
+    assert created.returncode == 0, created.stderr
+    state = Path(backend.removeprefix("file://")) / ".pulumi"
+    for path in [*state.glob("stacks/devservers/alice.box.json*"), *state.rglob("history/**/*")]:
+        if path.is_file():
+            path.unlink()  # the checkpoint cut short, with no readable backup left
+    (state / "stacks" / "devservers" / "alice.box.json").write_text('{"version": 3, "check')
+
+    deleted = devctl(devctl_env, "delete", "box", "--yes")
+
+    assert deleted.returncode == 0, deleted.stderr
+    assert settled(leftovers) == ([], [])
