@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Stops and deletes the local cluster, its real node (undoing the host state it
 # changed), its volumes' data, the stacks kept for it and devctl's SSH entries
-# and lock files of its servers. Idempotent.
+# and lock files of its servers. Idempotent. The control plane's supervisor
+# (cluster/up.sh started it) is stopped first, by PID.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 eval "$("$here/../toolchain/env.sh")"
 name="${DEVSERVERS_CLUSTER_NAME:-devservers}"
+source "$here/procs.sh"
+stop "$KWOK_WORKDIR/clusters/$name/supervise.pid"
 # Forget the SSH entries, pinned host keys and lock files of this cluster's
 # servers first: its kubeconfig names the context they were written for.
 if [[ -f $KUBECONFIG ]] && command -v devctl >/dev/null; then

@@ -5,7 +5,8 @@
 # PersistentVolumes, and starts the real node (cluster/node.sh). Idempotent: a
 # healthy cluster is left alone, a stopped or stale one (from a killed run) is
 # restarted or recreated; a stopped kubelet or containerd is only restarted.
-# Returns when every fake node and the real node are Ready. Where the real node
+# A supervisor (cluster/supervise.sh) then starts again any control-plane
+# component that exits. Returns when every fake node and the real node are Ready. Where the real node
 # cannot run (DEVSERVERS_REAL_NODE=0, or a cause node.sh names), the cluster
 # comes up with the fake nodes only.
 set -euo pipefail
@@ -24,6 +25,7 @@ export KWOK_ETCD_BINARY="$DEVSERVERS_TOOLCHAIN/bin/etcd"
 export KWOK_CONTROLLER_BINARY="$DEVSERVERS_TOOLCHAIN/bin/kwok"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
+source "$here/procs.sh"
 
 for b in kwokctl kubectl kube-apiserver etcd kwok; do
   command -v "$b" >/dev/null || { log "missing $b: run 'make bootstrap' first"; exit 1; }
@@ -68,8 +70,9 @@ if kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
     log "cluster '$name' already running"
   else
     log "cluster '$name' exists but is not answering; restarting it"
-    if ! kwokctl start cluster --name "$name" >&2 || ! kubectl wait --for=condition=Ready --timeout=10s node -l type=kwok >/dev/null 2>&1; then
+    if ! flock -o "$KWOK_WORKDIR/clusters/$name/start.lock" kwokctl start cluster --name "$name" >&2 || ! kubectl wait --for=condition=Ready --timeout=10s node -l type=kwok >/dev/null 2>&1; then
       log "restart failed; recreating cluster '$name' (its stacks go with it)"
+      stop "$KWOK_WORKDIR/clusters/$name/supervise.pid"
       "$here/node.sh" down
       kwokctl delete cluster --name "$name" >&2 || true
       rm -rf "$here/../.cluster/$name-state" "$here/../.cluster/$name-volumes"
@@ -87,6 +90,13 @@ if ! kwokctl get clusters 2>/dev/null | grep -qx "$name"; then
       log "if a port is in use by a killed run, 'make cluster-down' then retry"
       exit 1
     }
+fi
+
+# The supervisor of the control plane: one per cluster, its PID beside the components'.
+supervisor="$KWOK_WORKDIR/clusters/$name/supervise.pid"
+if ! alive "$supervisor"; then
+  setsid "$here/supervise.sh" "$name" </dev/null >>"$KWOK_WORKDIR/clusters/$name/supervise.log" 2>&1 &
+  echo $! >"$supervisor"
 fi
 
 kubectl apply -f "$here/nodes.yaml" >/dev/null

@@ -19,6 +19,7 @@ from devservers.components import labels as lbl
 from devservers.stacks.base.errors import DevserversError, ProvisionError
 from devservers.stacks.engine.failures import failure_lines
 from devservers.stacks.kube.cluster import Cluster
+from devservers.stacks.kube.readiness import unacted
 
 RECENT_EVENTS = 5
 """Events shown per pod."""
@@ -27,13 +28,17 @@ RECENT_EVENTS = 5
 def pod_report(cluster: Cluster, namespace: str, user: str, name: str) -> list[str]:
     """Lines describing each pod of the server: phase, non-True conditions, recent Events.
 
+    With no pod, the line saying so names a Deployment no controller acted on.
+
     Raises:
         ClusterUnavailable: The API server cannot be reached.
     """
     pods = cluster.pods(namespace, f"{lbl.OWNER}={user},{lbl.SERVER}={name}")
     if not pods:
         events = cluster.events(namespace, name)[-RECENT_EVENTS:]
-        return [f"no pod of {name} exists in {namespace}", *map(_event, events)]
+        why = unacted(cluster.read("Deployment", namespace, name), [], [])
+        missing = f"no pod of {name} exists in {namespace}" + (f": {why.message}" if why else "")
+        return [missing, *map(_event, events)]
     lines = []
     for pod in pods:
         lines.append(f"pod {pod.metadata.name}: phase {pod.status.phase or 'Unknown'}")

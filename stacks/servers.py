@@ -13,7 +13,7 @@ from devservers.stacks.base.errors import Conflict, DevserversError, NotFound
 from devservers.stacks.base.results import Deleted, ServerDetails
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import workspace
-from devservers.stacks.engine.checkpoints import checkpoint_set_aside
+from devservers.stacks.engine.checkpoints import checkpoint_set_aside, restored_on_failure
 from devservers.stacks.engine.exports import peek_checkpoint
 from devservers.stacks.engine.failures import engine_errors, retry_unreadable_checkpoint
 from devservers.stacks.engine.hostkeys import generate_host_keys
@@ -65,7 +65,11 @@ def create_server(
     cluster = connect(settings)
     checked = in_background(lambda: _checked(cluster, spec))
     resumed = False
-    with engine_errors(spec.stack, "create"), server_lock(settings, spec.stack, "create"):
+    with (
+        restored_on_failure(settings, workspace.PROJECT, spec.stack),
+        engine_errors(spec.stack, "create"),
+        server_lock(settings, spec.stack, "create"),
+    ):
         try:
             stack = workspace.create_stack(settings, spec.stack)
         except (auto.StackAlreadyExistsError, auto.ConcurrentUpdateError):
@@ -195,24 +199,38 @@ def delete_server(
     Stale locks and pending operations of an interrupted command are cleared
     first; objects the engine does not know are swept by label. With
     ``force``, a failed destroy (or a missing stack) falls back to the label
-    sweep; the stack is removed only once nothing of it is left.
+    sweep; the stack is removed only once nothing of it is left. A stack whose
+    checkpoint was unreadable with no readable backup (moved aside, see
+    :mod:`.engine.checkpoints`) is swept without ``force``.
 
     Raises:
-        NotFound: No such DevServer stack (and, with ``force``, no object of it).
+        NotFound: No such DevServer stack (and, with ``force`` or a checkpoint
+            moved aside, no object of it); the message names the objects
+            labelled for it that ``force`` would sweep.
         Conflict: The stack is locked, or it was created on another cluster.
         ProvisionError: The engine failed to destroy, or objects survived the sweep.
     """
     stack_id = stack_name(user, name)
     connected = in_background(lambda: connect_identified(settings))  # while the stack is read
-    with engine_errors(stack_id, "delete"), server_lock(settings, stack_id, "delete"):
+    with (
+        restored_on_failure(settings, workspace.PROJECT, stack_id),
+        engine_errors(stack_id, "delete"),
+        server_lock(settings, stack_id, "delete"),
+    ):
         stack = workspace.select_stack(settings, stack_id)
         try:
             checkpoint = peek_checkpoint(settings, stack)
         except auto.StackNotFoundError:
-            if force and (
-                swept := sweep_objects(connected.result()[0], settings.server_namespace, stack_id)
-            ):
+            cluster, namespace = connected.result()[0], settings.server_namespace
+            lost = checkpoint_set_aside(settings, workspace.PROJECT, stack_id)
+            if (force or lost) and (swept := sweep_objects(cluster, namespace, stack_id)):
                 return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
+            if found := find_objects(cluster, namespace, stack_id):
+                raise NotFound(
+                    f"DevServer {name!r} has no stack {stack_id} in this backend, but objects "
+                    f"labelled for it exist in {namespace}: {', '.join(found)}",
+                    hint=f"'devctl delete {name} --force' removes them (claims are never touched)",
+                ) from None
             raise
         outputs = checkpoint.outputs
 

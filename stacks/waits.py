@@ -28,11 +28,14 @@ from devservers.stacks.kube.facts import read_facts
 from devservers.stacks.kube.readiness import (
     IMAGE_ERRORS,
     LOG_LINES,
+    NO_CONTROLLER,
+    NO_SCHEDULER,
     Blocked,
     blocked,
     event_counts,
     new_events,
     replica_failures,
+    unacted,
 )
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,19 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 """Interval between two reads of the server's objects while the engine waits."""
 
-SETTLE_SECONDS = {"Unschedulable": 5.0}
+CONTROLLER_SECONDS = 30.0
+"""How long (seconds) no controller (or scheduler) acting on the server's objects ends a
+wait (:func:`~devservers.stacks.kube.readiness.unacted`): a restarted kube-controller-manager
+waits out its predecessor's leader lease (15 s by default) before it acts."""
+
+SETTLE_SECONDS = {
+    "Unschedulable": 5.0,
+    NO_CONTROLLER: CONTROLLER_SECONDS,
+    NO_SCHEDULER: CONTROLLER_SECONDS,
+}
 """Reasons the cluster may still resolve by itself (the scheduler retries when nodes or
-claims change): they end a wait only once seen this long (seconds) on every poll."""
+claims change; a control plane restarts): they end a wait only once seen this long
+(seconds) on every poll."""
 
 STALE_SECONDS = 20.0
 """A ``ReplicaFailure`` condition already True when the wait began may be about a problem
@@ -132,6 +145,8 @@ def _hint(found: Blocked, name: str) -> str:
         return f"see README 'DevServer images' for what an image needs; 'devctl logs {name}'"
     if found.reason == "Unschedulable":
         return f"'devctl flavors' shows which flavors fit now; {again}"
+    if found.reason in (NO_CONTROLLER, NO_SCHEDULER):
+        return f"an admin can check the cluster's control plane; {again}"
     return f"an admin can say which policy refused it; {again}"
 
 
@@ -197,7 +212,7 @@ class _Watcher:
             self._stale = replica_failures(facts.deployment, facts.replica_sets)
         fresh = new_events(facts.events, self._seen)
         recent = time.monotonic() - self._began < STALE_SECONDS
-        return blocked(
+        found = blocked(
             facts.deployment,
             facts.replica_sets,
             facts.pods,
@@ -205,6 +220,7 @@ class _Watcher:
             autoscaler=self._autoscaler,
             stale=self._stale if recent else (),
         )
+        return found or unacted(facts.deployment, facts.replica_sets, facts.pods)
 
     def _with_logs(self, found: Blocked) -> Blocked:
         if found.container is None or found.logs:

@@ -23,7 +23,10 @@ Two layers keep concurrent commands apart:
   delete that file: https://www.pulumi.com/docs/iac/concepts/state-and-backends/);
   :func:`clear_stale_engine_locks` removes it and says so. A lock held by a
   live process or by another host is never broken: it is reported as a
-  :class:`Conflict` naming who holds it and since when.
+  :class:`Conflict` naming who holds it and since when. A lock the engine
+  failed to write (a full disk) is left as an empty file, which every later
+  engine command of the stack fails to parse ("unexpected end of JSON input"):
+  :func:`remove_failed_lock_writes` removes it.
 """
 
 from __future__ import annotations
@@ -236,11 +239,46 @@ def _lock_files(root: Path, pattern: str) -> list[Path]:
     return sorted(root.glob(f"*/{pattern}"))
 
 
+FAILED_WRITE_AGE_SECONDS = 2.0
+"""Age after which an empty lock file is one whose write failed, not one being written."""
+
+
+def remove_failed_lock_writes(settings: Settings, project: str, stack: str) -> list[Path]:
+    """Removes the empty lock files (and temporary files) a failed engine write left of ``stack``.
+
+    The engine writes a lock to a temporary file (``<uuid>.json.<random>.tmp``)
+    renamed into place; one whose write failed stays empty. Only files empty
+    for :data:`FAILED_WRITE_AGE_SECONDS` are removed: a lock being written
+    holds its content within microseconds.
+
+    Returns:
+        The files removed.
+    """
+    if settings.file_backend_dir is None:
+        return []
+    root = settings.file_backend_dir / "locks"
+    removed = []
+    for path in _lock_files(root, f"{project}/{stack}/*.json*"):
+        try:
+            info = path.stat()
+            if info.st_size or time.time() - info.st_mtime < FAILED_WRITE_AGE_SECONDS:
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        log.warning(
+            "stack %s: removed the empty lock file %s a failed write left", stack, path.name
+        )
+        removed.append(path)
+    return removed
+
+
 def clear_stale_engine_locks(
     settings: Settings, project: str, stack: str, wait_seconds: float
 ) -> list[str]:
     """Removes the engine locks of ``stack`` left by dead processes on this host.
 
+    Empty lock files of failed writes go first (:func:`remove_failed_lock_writes`).
     A live engine process whose devctl parent died (an orphan, re-parented to
     init) is finishing its last operation: it is waited for, at most
     ``wait_seconds``.
@@ -251,6 +289,7 @@ def clear_stale_engine_locks(
     Raises:
         Conflict: A lock is held by a live process, or by another host.
     """
+    remove_failed_lock_writes(settings, project, stack)
     cleared = []
     for lock in engine_locks(settings, project, stack):
         if lock.hostname != socket.gethostname():

@@ -16,7 +16,11 @@ from pulumi import automation as auto
 
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.engine import backends, guard
-from devservers.stacks.engine.checkpoints import restore_unreadable_checkpoint
+from devservers.stacks.engine.checkpoints import (
+    forget_kept_checkpoint,
+    keep_checkpoint,
+    restore_unreadable_checkpoint,
+)
 from devservers.stacks.engine.command import known_pulumi
 from devservers.stacks.engine.exports import PROJECT
 from devservers.stacks.engine.locks import clear_stale_engine_locks, remove_stack_dirs
@@ -78,6 +82,7 @@ def create_stack(
     clear_stale_engine_locks(settings, PROJECT, stack, settings.operation_timeout_seconds)
     ws = _workspace(settings, program or _no_program)
     ws.create_stack(stack)
+    keep_checkpoint(settings, PROJECT, stack)
     return StreamedStack(stack, ws)
 
 
@@ -90,6 +95,7 @@ def select_stack(
     command on it (e.g. :func:`~devservers.stacks.engine.programs.read_checkpoint`).
     """
     restore_unreadable_checkpoint(settings, PROJECT, stack)
+    keep_checkpoint(settings, PROJECT, stack)
     return StreamedStack(stack, _workspace(settings, program or _no_program))
 
 
@@ -120,6 +126,7 @@ def remove_stack(settings: Settings, stack: auto.Stack, force: bool = False) -> 
     ws = stack.workspace
     args = ["stack", "rm", "--yes", "--remove-backups", *["--force"] * force, stack.name]
     ws.pulumi_command.run(args, ws.work_dir, ws.env_vars)
+    forget_kept_checkpoint(settings, PROJECT, stack.name)
     remove_stack_dirs(settings, PROJECT, stack.name)
 
 

@@ -26,7 +26,12 @@ from devservers.stacks.base.errors import ClusterUnavailable, Forbidden, NotFoun
 from devservers.stacks.base.settings import Settings, yaml_problem
 
 REQUEST_TIMEOUT_SECONDS = 15
-"""Bound on every single Kubernetes API request."""
+"""Bound on every Kubernetes API call, connecting and reading included (seconds).
+
+A call is one attempt: the client is built without urllib3's default retries
+(three, each with the whole timeout again), so an API server that accepts
+connections and never answers fails a call after this long, as its message says.
+"""
 
 
 @dataclass(frozen=True)
@@ -396,15 +401,20 @@ def connect(settings: Settings) -> Cluster:
             context (bad input, nothing was contacted).
     """
     import yaml
-    from kubernetes import config
+    from kubernetes import client, config
+    from urllib3.util.retry import Retry
 
     if settings.in_cluster:
         from devservers.stacks.kube.incluster import write_service_account_kubeconfig
 
         write_service_account_kubeconfig(Path(settings.kubeconfig_files))
     try:
+        configuration = type.__call__(client.Configuration)  # not a copy of a global default
+        configuration.retries = Retry(total=0)  # one attempt per call: bounded by its timeout
         api = config.new_client_from_config(
-            config_file=settings.kubeconfig_files, context=settings.context
+            config_file=settings.kubeconfig_files,
+            context=settings.context,
+            client_configuration=configuration,
         )
         _, active = config.list_kube_config_contexts(config_file=settings.kubeconfig_files)
     except (config.ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as exc:
@@ -477,19 +487,24 @@ def _api(action: str, missing: str | None = None, hint: str | None = None) -> It
             ) from None
         raise ClusterUnavailable(f"{action}: API error {exc.status} {exc.reason}") from None
     except HTTPError as exc:
-        raise ClusterUnavailable(
-            f"{action}: cannot reach the API server {_unreachable(exc)}"
-        ) from None
+        raise ClusterUnavailable(f"{action}: {_unreachable(exc)}") from None
 
 
 def _unreachable(exc: Exception) -> str:
-    """``https://host:port (reason)`` from a urllib3 error, without its connection repr."""
-    from urllib3.exceptions import MaxRetryError
+    """Why a call got no answer, from a urllib3 error, without its connection repr.
 
-    if not isinstance(exc, MaxRetryError) or exc.pool is None:
-        return f"({exc})"
-    reason = re.sub(r"^HTTPS?Connection\([^)]*\): ", "", str(exc.reason or exc))
-    return f"{exc.pool.scheme}://{exc.pool.host}:{exc.pool.port} ({reason})"
+    ``the API server https://host:port did not answer within 15 s`` (a timeout),
+    else ``cannot reach the API server https://host:port (reason)``.
+    """
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, TimeoutError
+
+    cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+    pool = getattr(exc, "pool", None)
+    where = f" {pool.scheme}://{pool.host}:{pool.port}" if pool is not None else ""
+    if isinstance(cause, TimeoutError) and not isinstance(cause, NewConnectionError):
+        return f"the API server{where} did not answer within {REQUEST_TIMEOUT_SECONDS} s"
+    reason = re.sub(r"^HTTPS?Connection(Pool)?\([^)]*\): ", "", str(cause))
+    return f"cannot reach the API server{where} ({reason})"
 
 
 @contextmanager

@@ -17,6 +17,10 @@ Final reasons, in the order they are looked for:
   last log lines;
 * ``Unschedulable`` while no cluster autoscaler can add a node;
 * the Deployment's ``ProgressDeadlineExceeded``.
+
+Apart from these, :func:`unacted` names a controller that has not acted on
+the server's objects (a controller-manager or scheduler that is down): final
+only once it lasts, which the caller times.
 """
 
 from __future__ import annotations
@@ -193,6 +197,53 @@ def _past_deadline(deployment: Json | None) -> Blocked | None:
                 f"Deployment {name_of(deployment or {})}: {_one_line(condition.get('message'))}"
             )
             return Blocked(condition.get("reason") or "ProgressDeadlineExceeded", message)
+    return None
+
+
+NO_CONTROLLER = "NoControllerActed"
+"""Reason of :func:`unacted` for a Deployment or ReplicaSet no controller has observed."""
+
+NO_SCHEDULER = "NoSchedulerActed"
+"""Reason of :func:`unacted` for a pod no scheduler has considered."""
+
+
+def unacted(
+    deployment: Json | None, replica_sets: Iterable[Json], pods: Iterable[Json]
+) -> Blocked | None:
+    """The first of the server's objects no controller has acted on yet, if any.
+
+    A controller records each change it saw in ``status.observedGeneration``
+    (the Deployment and ReplicaSet controllers of kube-controller-manager);
+    the scheduler adds a ``PodScheduled`` condition to each pod it considers.
+    Both act within moments: a caller that sees this last (e.g. 30 s) can
+    say which part of the control plane is not working.
+
+    Returns:
+        ``NoControllerActed`` (a Deployment or ReplicaSet whose
+        ``status.observedGeneration`` < ``metadata.generation``) or
+        ``NoSchedulerActed`` (a live pod without a node or a ``PodScheduled``
+        condition); ``None`` otherwise.
+    """
+    for owner in [*([deployment] if deployment else []), *replica_sets]:
+        generation = int((owner.get("metadata") or {}).get("generation") or 0)
+        observed = int((owner.get("status") or {}).get("observedGeneration") or 0)
+        if observed < generation:
+            message = (
+                f"{owner.get('kind', 'Deployment')} {name_of(owner)}: no controller acted on it "
+                f"(status.observedGeneration {observed} < metadata.generation {generation}); "
+                "is the cluster's kube-controller-manager running?"
+            )
+            return Blocked(NO_CONTROLLER, message)
+    for pod in pods:
+        placed = (pod.get("spec") or {}).get("nodeName") or any(
+            c.get("type") == "PodScheduled" for c in _conditions(pod)
+        )
+        if not placed and not (pod.get("metadata") or {}).get("deletionTimestamp"):
+            message = (
+                f"pod {name_of(pod)}: no scheduler acted on it (no PodScheduled condition); "
+                "is the cluster's kube-scheduler running?"
+            )
+            return Blocked(NO_SCHEDULER, message)
     return None
 
 

@@ -1,11 +1,13 @@
-"""The API server stopped mid-create (or mid-delete) and started again.
+"""The control plane stopped, frozen or killed under devctl, and started again.
 
 Runs on a second local cluster of its own, so that stopping its API server
-disturbs nothing else. Each trial SIGKILLs ``kube-apiserver`` when devctl
+disturbs nothing else. Each outage trial SIGKILLs ``kube-apiserver`` when devctl
 reports an engine event, starts it again a few seconds later with
 ``kwokctl start cluster`` (which starts only what is not running), and then
 checks that the interrupted command ended cleanly, that the next command
-succeeds and that nothing is left behind.
+succeeds and that nothing is left behind. Other trials freeze a component
+(SIGSTOP: it accepts connections and never answers) or kill one, which the
+local cluster's supervisor starts again.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import hermetic_catalog
 from kubernetes import client, config
 from test_devctl import devctl
+from test_waits import timed
+
+from devservers.stacks.kube.cluster import REQUEST_TIMEOUT_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "devservers-outage"
@@ -45,12 +51,20 @@ class Outage:
     apps: client.AppsV1Api
     env: dict[str, str]
 
-    def stop_api_server(self) -> None:
+    def pid(self, component: str) -> int:
+        """The process id kwokctl recorded for a component (``kube-apiserver``)."""
         pids = Path(self.env["KWOK_WORKDIR"]) / "clusters" / NAME / "pids"
-        os.kill(int((pids / "kube-apiserver.pid").read_text()), signal.SIGKILL)
+        return int((pids / f"{component}.pid").read_text())
+
+    def stop_api_server(self) -> None:
+        os.kill(self.pid("kube-apiserver"), signal.SIGKILL)
 
     def start_api_server(self) -> None:
-        subprocess.run(["kwokctl", "start", "cluster", "--name", NAME], env=self.env, check=True)
+        lock = (
+            Path(self.env["KWOK_WORKDIR"]) / "clusters" / NAME / "start.lock"
+        )  # as the supervisor
+        start = ["flock", "-o", lock, "kwokctl", "start", "cluster", "--name", NAME]
+        subprocess.run(start, env=self.env, check=True)
         subprocess.run(
             ["kubectl", "wait", "--for=condition=Ready", "--timeout=60s", "node", "--all"],
             env={**self.env, "KUBECONFIG": self.kubeconfig},
@@ -159,4 +173,75 @@ def test_api_server_stopped_mid_delete_then_delete_succeeds(
     run_through_outage(outage_env, ["delete", "box", "--yes"], r"Deployment box deleting", outage)
     deleted = devctl(outage_env, "delete", "box", "--yes")
     assert deleted.returncode in (0, 3), deleted.stderr
+    assert settled(leftovers) == ([], [])
+
+
+@pytest.fixture
+def kwok_env(
+    outage_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """devctl's environment with the cpu flavors on kwok's fake nodes, this cluster's only nodes."""
+    monkeypatch.setenv("DEVSERVERS_REAL_NODE", "0")
+    flavors = hermetic_catalog(tmp_path / "kwok-flavors.yaml")
+    return {**outage_env, "DEVSERVERS_FLAVORS_FILE": str(flavors)}
+
+
+def test_a_frozen_api_server_fails_a_command_within_the_bound_its_message_names(
+    outage_env: dict[str, str], outage: Outage
+) -> None:
+    api_server = outage.pid("kube-apiserver")
+    os.kill(api_server, signal.SIGSTOP)  # it accepts connections and never answers
+    try:
+        listed, _ = timed(outage_env, "list")
+    finally:
+        os.kill(api_server, signal.SIGCONT)
+    assert listed.returncode == 5, listed.stderr
+    assert f"did not answer within {REQUEST_TIMEOUT_SECONDS} s" in listed.stderr
+
+
+def running(outage: Outage, component: str, other_than: int | None = None) -> int:
+    """The process id of ``component`` once it runs (other than ``other_than``; at most 60 s).
+
+    A component that exited (a controller-manager that lost its leader lease
+    while the API server was frozen) runs again once the supervisor started it.
+    """
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pid = outage.pid(component)
+        if pid != other_than and Path(f"/proc/{pid}").exists():
+            return pid
+        time.sleep(0.5)
+    pytest.fail(f"{component} is not running (and was not started again)")
+
+
+def test_a_killed_controller_manager_is_started_again_and_servers_become_ready(
+    kwok_env: dict[str, str], outage: Outage, leftovers: Leftovers
+) -> None:
+    before = running(outage, "kube-controller-manager")
+    os.kill(before, signal.SIGKILL)
+    running(outage, "kube-controller-manager", other_than=before)
+    created = devctl(kwok_env, "create", "box", "-o", "json")
+    assert created.returncode == 0, created.stderr
+    assert '"status": "Running"' in created.stdout
+    assert devctl(kwok_env, "delete", "box", "--yes").returncode == 0
+    assert settled(leftovers) == ([], [])
+
+
+def test_a_wait_while_no_controller_acts_names_it(
+    kwok_env: dict[str, str], outage: Outage, leftovers: Leftovers
+) -> None:
+    manager = running(outage, "kube-controller-manager")
+    os.kill(manager, signal.SIGSTOP)  # alive, so not restarted, and acting on nothing
+    try:
+        created, _ = timed(kwok_env, "create", "box")
+    finally:
+        os.kill(manager, signal.SIGCONT)
+    assert created.returncode == 5, created.stderr
+    assert (
+        "cannot become Ready: NoControllerActed: Deployment box: no controller acted on it"
+        in created.stderr
+    )
+    assert "kube-controller-manager" in created.stderr
+    deleted = devctl(kwok_env, "delete", "box", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
     assert settled(leftovers) == ([], [])

@@ -128,3 +128,57 @@ def test_an_engine_failure_shows_the_reasons_listed_under_errors_occurred() -> N
         raise auto.CommandError(CommandResult("", stderr, 255))
     assert 'Deployment.apps "h1" is invalid' in failed.value.message
     assert failed.value.hint and "then run 'devctl repair h1'" in failed.value.hint
+
+
+def cut_short(path: Path) -> None:
+    """What a write on a full disk does: a short temporary file renamed over ``path``."""
+    partial = path.with_name(f"{path.name}.123.tmp")
+    partial.write_text('{"version": 3, "checkpoint": {"sta')
+    partial.replace(path)
+
+
+def test_a_write_that_cut_the_checkpoint_and_its_backup_short_leaves_the_kept_one(
+    tmp_path: Path,
+) -> None:
+    from devservers.stacks.engine.checkpoints import keep_checkpoint
+
+    settings, path = backend(tmp_path)
+    good = {"version": 3, "checkpoint": {"stack": "alice.box", "latest": None}}
+    path.write_text(json.dumps(good))
+    keep_checkpoint(settings, "devservers", "alice.box")  # before the operation
+    cut_short(path.with_name("alice.box.json.bak"))
+    cut_short(path)
+
+    restore_unreadable_checkpoint(settings, "devservers", "alice.box")
+
+    assert json.loads(path.read_text()) == good
+    assert not path.with_name("alice.box.json.unreadable").exists()
+
+
+def test_empty_lock_files_of_a_failed_write_are_removed_live_ones_kept(tmp_path: Path) -> None:
+    from devservers.stacks.base.errors import Busy
+    from devservers.stacks.engine.locks import clear_stale_engine_locks
+
+    settings, _ = backend(tmp_path)
+    locks = tmp_path / ".pulumi" / "locks" / "organization" / "devservers" / "alice.box"
+    locks.mkdir(parents=True)
+    failed = locks / "c18b.json.18ed85699f6e843a.tmp"
+    failed.write_text("")
+    os.utime(failed, (0, 0))
+    writing = locks / "d29c.json.28ed85699f6e843a.tmp"  # just created: being written
+    writing.write_text("")
+    held = {
+        "pid": os.getpid(),
+        "hostname": socket.gethostname(),
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    live = locks / "e3ad.json"
+    live.write_text(json.dumps(held))
+    os.utime(live, (0, 0))
+
+    with pytest.raises(Busy, match="locked by a running operation"):
+        clear_stale_engine_locks(settings, "devservers", "alice.box", 0)
+
+    assert not failed.exists()
+    assert writing.exists()
+    assert live.exists()

@@ -185,3 +185,28 @@ def test_delete_asks_on_a_terminal_and_a_no_changes_nothing(
     assert result.exit_code == 0, result.stderr
     assert deleted == (["box"] if deletes else [])
     assert ("not deleted" in result.stderr) != deletes
+
+
+def test_an_api_server_that_never_answers_fails_a_command_within_the_bound_its_message_names(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import time
+
+    from devservers.stacks.kube import cluster
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    port = silent.getsockname()[1]
+    (home / "kubeconfig").write_text(
+        (home / "kubeconfig").read_text().replace("https://127.0.0.1:9", f"http://127.0.0.1:{port}")
+    )
+    monkeypatch.setattr(cluster, "REQUEST_TIMEOUT_SECONDS", 1)
+    began = time.monotonic()
+    with silent:
+        code, out, err = run("list", "-o", "json")
+    took = time.monotonic() - began
+    print(f"devctl list against a silent API server: exit {code} after {took:.1f}s")
+    assert code == 5
+    assert out == ""
+    (error,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert f"the API server http://127.0.0.1:{port} did not answer within 1 s" in error

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
+from devservers.stacks import waits
 from devservers.stacks.base.errors import LimitExceeded, ProvisionError
 from devservers.stacks.engine.interrupts import interrupt_update
 from devservers.stacks.kube.readiness import (
@@ -237,6 +238,12 @@ class FakeCluster:
     def events(self, namespace: str, name: str) -> list[Any]:
         return []
 
+    def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = [
+            o for o in self.objects.get(f"{kind.lower()}s", []) if o["metadata"]["name"] == name
+        ]
+        return found[0] if found else None
+
 
 def run_engine(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster) -> None:
     """A stand-in for ``up``: blocks until the watcher interrupts it, then fails like the engine."""
@@ -328,3 +335,44 @@ def test_interrupt_signals_only_this_process_s_up_of_that_stack() -> None:
         for child in (other, mine):
             child.kill()
             child.communicate()
+
+
+def deployment(generation: int, observed: int | None) -> dict[str, Any]:
+    status = {} if observed is None else {"observedGeneration": observed}
+    return {"kind": "Deployment", "metadata": meta("box", generation=generation), "status": status}
+
+
+def test_objects_no_controller_or_scheduler_acted_on_are_named() -> None:
+    from devservers.stacks.kube.readiness import unacted
+
+    assert unacted(deployment(2, 2), [], []) is None
+    found = unacted(deployment(2, 1), [], [])
+    assert found is not None and found.reason == "NoControllerActed"
+    assert "Deployment box: no controller acted on it" in found.message
+    assert "kube-controller-manager" in found.message
+    unscheduled = pod()
+    found = unacted(deployment(1, 1), [], [unscheduled])
+    assert found is not None and found.reason == "NoSchedulerActed"
+    assert "pod box-5c9d7-x2x4z: no scheduler acted on it" in found.message
+    considered = pod(conditions=[{"type": "PodScheduled", "status": "False"}])
+    assert unacted(deployment(1, 1), [], [considered]) is None
+
+
+def test_a_deployment_no_controller_acts_on_ends_the_wait_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("devservers.stacks.waits.POLL_SECONDS", 0.05)
+    monkeypatch.setitem(waits.SETTLE_SECONDS, "NoControllerActed", 0.3)
+
+    with pytest.raises(ProvisionError) as caught:
+        run_engine(monkeypatch, FakeCluster(deployments=[deployment(1, None)]))
+
+    assert caught.value.exit_code == 5
+    assert caught.value.message.startswith(
+        "DevServer 'box' cannot become Ready: NoControllerActed: Deployment box: "
+        "no controller acted on it"
+    )
+    assert "no pod of box exists in dev-alice: Deployment box: no controller acted" in (
+        caught.value.message
+    )
+    assert "control plane" in (caught.value.hint or "")
