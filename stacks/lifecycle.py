@@ -264,7 +264,7 @@ def change_server(
             if new.spec.mounts:
                 new = _with_host_keys(new, stack)
                 stack.workspace.program = server_program(settings, new, wait)
-                check_update(stack, mounts_claims=True)
+                check_update(stack, mounts_claims=True, refresh=refresh)
             with watched_wait(target, settings.operation_timeout_seconds, wait):
                 check = unchanged_since(state, name, on_this_cluster)
                 apply_state(

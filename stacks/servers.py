@@ -167,7 +167,7 @@ def _resumed(
     stack.workspace.program = server_program(settings, state, wait)
     recover_stack(settings, stack, pending=checkpoint.pending)
     if spec.mounts:
-        check_update(stack, mounts_claims=True)
+        check_update(stack, mounts_claims=True, refresh=True)  # as the update: refreshed
     return state
 
 
