@@ -32,6 +32,12 @@ from devservers.stacks.engine.safety import check_update
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.kube.sweep import find_objects, foreign_objects, sweep_objects
 from devservers.stacks.listing import describe_server
+from devservers.stacks.ownership import (
+    found_elsewhere,
+    not_in_this_backend,
+    recorded_elsewhere,
+    server_deployment,
+)
 from devservers.stacks.teardown import destroy_stack
 from devservers.stacks.waits import Target, watched_wait
 
@@ -83,7 +89,7 @@ def create_server(
         def checked_first(state: ServerState) -> ServerState:  # in the program, under the lock
             try:
                 cluster_id, found = checked.result()
-                _refuse_objects_of_another_backend(settings, spec, found)
+                _refuse_objects_of_another_backend(settings, cluster, spec, found)
             except DevserversError as exc:
                 refused.append(exc)
                 raise
@@ -190,19 +196,27 @@ def delete_server(
 
     Raises:
         NotFound: No such DevServer stack (and, with ``force``, no object of it).
+        OtherBackend: The cluster has the server, this backend has no stack of it
+            (then nothing is deleted, ``force`` or not).
         Conflict: The stack is locked, or it was created on another cluster.
         ProvisionError: The engine failed to destroy, or objects survived the sweep.
     """
     stack_id = stack_name(user, name)
     connected = in_background(lambda: connect_identified(settings))  # while the stack is read
-    with engine_errors(stack_id, "delete"), server_lock(settings, stack_id, "delete"):
+    cluster = Later(lambda: connected.result()[0])
+    with (
+        found_elsewhere(settings, cluster),
+        engine_errors(stack_id, "delete"),
+        server_lock(settings, stack_id, "delete"),
+    ):
         stack = workspace.select_stack(settings, stack_id)
         try:
             checkpoint = peek_checkpoint(settings, stack)
         except auto.StackNotFoundError:
-            if force and (
-                swept := sweep_objects(connected.result()[0], settings.server_namespace, stack_id)
-            ):
+            deployment = server_deployment(cluster, settings.server_namespace, stack_id)
+            if recorded_elsewhere(settings, deployment):  # never swept from here
+                raise not_in_this_backend(settings, deployment) from None
+            if force and (swept := sweep_objects(cluster, settings.server_namespace, stack_id)):
                 return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
             raise
         outputs = checkpoint.outputs
@@ -218,7 +232,7 @@ def delete_server(
         with guarded(stack, on_this_cluster, None) as program:  # before anything is deleted
             swept = destroy_stack(
                 settings,
-                Later(lambda: connected.result()[0]),
+                cluster,
                 stack,
                 namespace,
                 force=force,
@@ -243,7 +257,7 @@ def _holds_a_server(stack: auto.Stack) -> bool:
 
 
 def _refuse_objects_of_another_backend(
-    settings: Settings, spec: DevServerSpec, found: list[str]
+    settings: Settings, cluster: Cluster, spec: DevServerSpec, found: list[str]
 ) -> None:
     """Raises if objects of a same-named stack exist (``found``) for a new stack.
 
@@ -252,14 +266,10 @@ def _refuse_objects_of_another_backend(
     (:mod:`.engine.checkpoints`) lets a new stack take them over.
 
     Raises:
-        Conflict: Naming the objects.
+        OtherBackend: See :func:`~devservers.stacks.ownership.not_in_this_backend`.
     """
     if found and not checkpoint_set_aside(settings, workspace.PROJECT, spec.stack):
-        raise Conflict(
-            f"DevServer {spec.name!r} exists in namespace {spec.namespace} ({', '.join(found)}) "
-            "but not in this state backend",
-            hint="use the backend_url it was created with; 'devctl delete' there removes it",
-        )
+        raise not_in_this_backend(settings, server_deployment(cluster, spec.namespace, spec.stack))
 
 
 def connect_identified(settings: Settings) -> tuple[Cluster, str]:
