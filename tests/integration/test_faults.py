@@ -261,6 +261,8 @@ def test_create_over_a_server_with_a_claim_whose_deployment_is_gone_re_converges
     first = devctl(devctl_env, "create", "box", "-v", f"{claim}:/data", "-o", "json")
     assert first.returncode == 0, first.stderr
     apps.delete_namespaced_deployment("box", namespace)
+    stopped = devctl(devctl_env, "stop", "box")
+    assert stopped.returncode == 5 and "'devctl repair box' puts it back" in stopped.stderr
     again = devctl(devctl_env, "create", "box", "-v", f"{claim}:/data", "-o", "json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["server"]["status"] == "Running"
