@@ -75,7 +75,7 @@ def _with_holder(server: Server, deployment: dict[str, Any], settings: Settings)
     """
     if server.user != settings.user or not held_elsewhere(settings, deployment):
         return server
-    return replace(server, notice=not_in_this_backend(settings, deployment).message)
+    return replace(server, notice=not_in_this_backend(settings, server.stack, deployment).message)
 
 
 def _with_activity(
@@ -163,7 +163,7 @@ def describe_server(
         try:
             outputs = stack_outputs(settings, server.stack)
         except ServerNotFound:
-            raise not_in_this_backend(settings, facts.deployment) from None
+            raise not_in_this_backend(settings, server.stack, facts.deployment) from None
     spec = outputs.get("spec", {})
     return ServerDetails(
         server=server,

@@ -27,11 +27,14 @@ BACKEND_VARIABLE = "DEVSERVERS_BACKEND_URL"
 """The environment variable that selects the state backend (setting ``backend_url``)."""
 
 
-def not_in_this_backend(settings: Settings, deployment: dict[str, Any] | None) -> OtherBackend:
+def not_in_this_backend(
+    settings: Settings, stack: str, deployment: dict[str, Any] | None
+) -> OtherBackend:
     """The one wording of "the cluster has this server, this backend does not".
 
     Args:
         settings: devctl settings (the backend in effect).
+        stack: The server's stack, ``<user>.<server>``.
         deployment: The server's Deployment as plain Kubernetes JSON, or
             ``None`` when only other objects of it were found.
 
@@ -39,10 +42,9 @@ def not_in_this_backend(settings: Settings, deployment: dict[str, Any] | None) -
         The error to raise (exit 4), one line naming the recorded backend if
         any and how to select it; ``list`` shows the same line as a notice.
     """
-    meta = (deployment or {}).get("metadata") or {}
-    labels = meta.get("labels") or {}
-    name = labels.get(lbl.SERVER) or meta.get("name", "?")
-    namespace = meta.get("namespace") or settings.server_namespace
+    name = stack.partition(".")[2]
+    namespace = ((deployment or {}).get("metadata") or {}).get("namespace")
+    namespace = namespace or settings.server_namespace
     recorded = recorded_backend(deployment)
     here = redact(settings.backend)
     message = f"DevServer {name!r} exists in namespace {namespace} but not in this state backend"
@@ -78,8 +80,7 @@ def held_elsewhere(settings: Settings, deployment: dict[str, Any]) -> bool:
     for; on other backends the recorded backend is compared with this one
     (a server that records none counts as this backend's).
     """
-    stack = ((deployment.get("metadata") or {}).get("labels") or {}).get(lbl.STACK, "")
-    checkpoint = settings.checkpoint_file(stack)
+    checkpoint = settings.checkpoint_file(_stack_of(deployment))
     if checkpoint is not None:
         return not checkpoint.exists()
     return recorded_elsewhere(settings, deployment)
@@ -92,7 +93,7 @@ def require_held_here(settings: Settings, deployment: dict[str, Any]) -> None:
         OtherBackend: See :func:`held_elsewhere`.
     """
     if held_elsewhere(settings, deployment):
-        raise not_in_this_backend(settings, deployment)
+        raise not_in_this_backend(settings, _stack_of(deployment), deployment)
 
 
 def server_deployment(cluster: Cluster, namespace: str, stack: str) -> dict[str, Any] | None:
@@ -121,4 +122,8 @@ def found_elsewhere(settings: Settings, cluster: Cluster) -> Iterator[None]:
             deployment = None
         if deployment is None:
             raise exc from None
-        raise not_in_this_backend(settings, deployment) from None
+        raise not_in_this_backend(settings, exc.stack, deployment) from None
+
+
+def _stack_of(deployment: dict[str, Any]) -> str:
+    return ((deployment.get("metadata") or {}).get("labels") or {}).get(lbl.STACK, "")

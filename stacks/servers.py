@@ -213,11 +213,12 @@ def delete_server(
         try:
             checkpoint = peek_checkpoint(settings, stack)
         except auto.StackNotFoundError:
-            deployment = server_deployment(cluster, settings.server_namespace, stack_id)
-            if recorded_elsewhere(settings, deployment):  # never swept from here
-                raise not_in_this_backend(settings, deployment) from None
-            if force and (swept := sweep_objects(cluster, settings.server_namespace, stack_id)):
-                return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
+            if force:
+                deployment = server_deployment(cluster, settings.server_namespace, stack_id)
+                if recorded_elsewhere(settings, deployment):  # never swept from here
+                    raise not_in_this_backend(settings, stack_id, deployment) from None
+                if swept := sweep_objects(cluster, settings.server_namespace, stack_id):
+                    return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
             raise
         outputs = checkpoint.outputs
 
@@ -269,7 +270,8 @@ def _refuse_objects_of_another_backend(
         OtherBackend: See :func:`~devservers.stacks.ownership.not_in_this_backend`.
     """
     if found and not checkpoint_set_aside(settings, workspace.PROJECT, spec.stack):
-        raise not_in_this_backend(settings, server_deployment(cluster, spec.namespace, spec.stack))
+        deployment = server_deployment(cluster, spec.namespace, spec.stack)
+        raise not_in_this_backend(settings, spec.stack, deployment)
 
 
 def connect_identified(settings: Settings) -> tuple[Cluster, str]:

@@ -150,3 +150,30 @@ def test_a_warned_server_shows_the_stop_its_warning_named() -> None:
     # Unwarned, the earliest stop is its timeout after the last activity.
     del d["metadata"]["annotations"][WARNED_IDLE]
     assert "stops at 2026-11-29T11:30:00Z if still idle" in _idle_view(d, Activity())
+
+
+@pytest.mark.parametrize(
+    ("backend", "recorded", "elsewhere"),
+    [
+        ("postgres://u:pw@db/b", "postgres://u:***@db/a", True),
+        ("postgres://u:pw@db/a", "postgres://u:***@db/a", False),
+        ("postgres://u:pw@db/b", None, False),
+    ],
+)
+def test_list_notices_a_server_another_backend_holds_naming_it(
+    backend: str, recorded: str | None, elsewhere: bool
+) -> None:
+    from devservers.stacks.listing import _with_holder
+
+    notes = {lbl.BACKEND: recorded} if recorded else {}
+    found = deployment(**notes)
+    settings = Settings(user="alice", backend_url=backend)
+    notice = _with_holder(_server(found), found, settings).notice
+    assert (notice is not None) == elsewhere
+    if elsewhere:
+        assert notice == (
+            "DevServer 'box' exists in namespace dev-alice but not in this state backend "
+            "(postgres://u:***@db/b); it belongs to postgres://u:***@db/a: point devctl at "
+            "it with DEVSERVERS_BACKEND_URL='postgres://u:***@db/a' "
+            "(or backend_url in the config file)"
+        )
