@@ -59,7 +59,7 @@ class DevServer(pulumi.ComponentResource):
         replicas: 1 for a running server, 0 for a stopped one.
         timeout_seconds: Bound on waiting for the Deployment and Service to be ready.
         wait: Whether the engine waits for readiness (``pulumi.com/skipAwait``).
-        backend: The state backend holding the stack (redacted URL), recorded on
+        backend: The state backend holding the stack (URL without credentials), recorded on
             every object (:data:`~devservers.components.labels.BACKEND`).
         opts: Resource options; pass the explicit Kubernetes provider here.
 

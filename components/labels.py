@@ -26,8 +26,9 @@ IDLE_TIMEOUT = f"{PREFIX}/idle-timeout"
 """Annotation: how long the server may stay idle before the reaper stops it (``1h``);
 absent when the idle stop is off."""
 BACKEND = f"{PREFIX}/backend"
-"""Annotation: the state backend holding the server's stack, as its URL with any password
-replaced by ``***``; absent on servers created before it was recorded."""
+"""Annotation: the state backend holding the server's stack, as its URL without credentials
+(``devservers.stacks.engine.backends.identity``); absent on servers created before it was
+recorded."""
 
 FORCE_APPLY = {"pulumi.com/patchForce": "true"}
 """Annotation of every owned object: server-side apply takes over fields another
@@ -75,7 +76,7 @@ def server_annotations(
 ) -> dict[str, str]:
     """Annotations of every object of one DevServer (mapping of key → value).
 
-    ``backend`` is the redacted URL of the state backend holding its stack.
+    ``backend`` is the URL (without credentials) of the state backend holding its stack.
     """
     notes = {EXPIRY: format_instant(expiry)}
     if backend:

@@ -1,7 +1,7 @@
 """Which state backend holds a server: one truth for every command.
 
 The cluster's objects carry the backend that created them (annotation
-:data:`~devservers.components.labels.BACKEND`, a redacted URL). A server the
+:data:`~devservers.components.labels.BACKEND`, its URL without credentials). A server the
 cluster has but this backend does not (another ``backend_url`` in effect: a
 shell without the usual environment, a second machine) is reported by every
 command in the same words, :func:`not_in_this_backend`: which backend holds
@@ -20,7 +20,7 @@ from typing import Any
 from devservers.components import labels as lbl
 from devservers.stacks.base.errors import DevserversError, OtherBackend, ServerNotFound
 from devservers.stacks.base.settings import Settings
-from devservers.stacks.engine.backends import redact
+from devservers.stacks.engine.backends import identity
 from devservers.stacks.kube.cluster import Cluster
 
 BACKEND_VARIABLE = "DEVSERVERS_BACKEND_URL"
@@ -46,7 +46,7 @@ def not_in_this_backend(
     namespace = ((deployment or {}).get("metadata") or {}).get("namespace")
     namespace = namespace or settings.server_namespace
     recorded = recorded_backend(deployment)
-    here = redact(settings.backend)
+    here = identity(settings.backend)
     message = f"DevServer {name!r} exists in namespace {namespace} but not in this state backend"
     message += f" ({here}); "
     if recorded and recorded != here:
@@ -62,7 +62,7 @@ def not_in_this_backend(
 
 
 def recorded_backend(deployment: dict[str, Any] | None) -> str | None:
-    """The backend recorded on a server's Deployment (redacted URL), if any."""
+    """The backend recorded on a server's Deployment (URL without credentials), if any."""
     meta = (deployment or {}).get("metadata") or {}
     return (meta.get("annotations") or {}).get(lbl.BACKEND)
 
@@ -70,7 +70,7 @@ def recorded_backend(deployment: dict[str, Any] | None) -> str | None:
 def recorded_elsewhere(settings: Settings, deployment: dict[str, Any] | None) -> bool:
     """Whether a server's Deployment records a backend other than this one."""
     recorded = recorded_backend(deployment)
-    return recorded is not None and recorded != redact(settings.backend)
+    return recorded is not None and recorded != identity(settings.backend)
 
 
 def held_elsewhere(settings: Settings, deployment: dict[str, Any]) -> bool:

@@ -155,9 +155,9 @@ def test_a_warned_server_shows_the_stop_its_warning_named() -> None:
 @pytest.mark.parametrize(
     ("backend", "recorded", "elsewhere"),
     [
-        ("postgres://u:pw@db/b", "postgres://u:***@db/a", True),
-        ("postgres://u:pw@db/a", "postgres://u:***@db/a", False),
-        ("postgres://u:pw@db/b", None, False),
+        ("postgres://alice:pw@db/b?sslmode=require", "postgres://db/a", True),
+        ("postgres://alice:pw@db/a?sslmode=require", "postgres://db/a", False),  # the reaper's
+        ("postgres://alice:pw@db/b", None, False),
     ],
 )
 def test_list_notices_a_server_another_backend_holds_naming_it(
@@ -173,7 +173,6 @@ def test_list_notices_a_server_another_backend_holds_naming_it(
     if elsewhere:
         assert notice == (
             "DevServer 'box' exists in namespace dev-alice but not in this state backend "
-            "(postgres://u:***@db/b); it belongs to postgres://u:***@db/a: point devctl at "
-            "it with DEVSERVERS_BACKEND_URL='postgres://u:***@db/a' "
-            "(or backend_url in the config file)"
+            "(postgres://db/b); it belongs to postgres://db/a: point devctl at it with "
+            "DEVSERVERS_BACKEND_URL='postgres://db/a' (or backend_url in the config file)"
         )
