@@ -59,6 +59,8 @@ class DevServer(pulumi.ComponentResource):
         replicas: 1 for a running server, 0 for a stopped one.
         timeout_seconds: Bound on waiting for the Deployment and Service to be ready.
         wait: Whether the engine waits for readiness (``pulumi.com/skipAwait``).
+        backend: The state backend holding the stack (URL without credentials), recorded on
+            every object (:data:`~devservers.components.labels.BACKEND`).
         opts: Resource options; pass the explicit Kubernetes provider here.
 
     Attributes:
@@ -81,6 +83,7 @@ class DevServer(pulumi.ComponentResource):
         replicas: int = 1,
         timeout_seconds: int = 600,
         wait: bool = True,
+        backend: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("devservers:index:DevServer", spec.name, None, opts)
@@ -90,7 +93,7 @@ class DevServer(pulumi.ComponentResource):
             create=f"{timeout_seconds}s", update=f"{timeout_seconds}s", delete=f"{timeout_seconds}s"
         )
         labels = lbl.server_labels(spec.user, name, spec.stack, spec.flavor.name)
-        notes = lbl.server_annotations(spec.expiry, spec.idle_timeout_seconds)
+        notes = lbl.server_annotations(spec.expiry, spec.idle_timeout_seconds, backend)
         leaf = {**notes, **lbl.FORCE_APPLY, **lbl.DELETE_IN_BACKGROUND}
         awaited = leaf if wait else {**leaf, "pulumi.com/skipAwait": "true"}
         meta = {"namespace": ns, "labels": labels, "annotations": leaf}

@@ -25,6 +25,10 @@ EXPIRY = f"{PREFIX}/expiry"
 IDLE_TIMEOUT = f"{PREFIX}/idle-timeout"
 """Annotation: how long the server may stay idle before the reaper stops it (``1h``);
 absent when the idle stop is off."""
+BACKEND = f"{PREFIX}/backend"
+"""Annotation: the state backend holding the server's stack, as its URL without credentials
+(``devservers.stacks.engine.backends.identity``); absent on servers created before it was
+recorded."""
 
 FORCE_APPLY = {"pulumi.com/patchForce": "true"}
 """Annotation of every owned object: server-side apply takes over fields another
@@ -67,9 +71,16 @@ def server_selector(user: str, server: str) -> str:
     return ",".join(f"{key}={value}" for key, value in selector_labels(user, server).items())
 
 
-def server_annotations(expiry: datetime, idle_timeout_seconds: int | None) -> dict[str, str]:
-    """Annotations of every object of one DevServer (mapping of key → value)."""
+def server_annotations(
+    expiry: datetime, idle_timeout_seconds: int | None, backend: str | None = None
+) -> dict[str, str]:
+    """Annotations of every object of one DevServer (mapping of key → value).
+
+    ``backend`` is the URL (without credentials) of the state backend holding its stack.
+    """
     notes = {EXPIRY: format_instant(expiry)}
+    if backend:
+        notes[BACKEND] = backend
     if idle_timeout_seconds:
         notes[IDLE_TIMEOUT] = format_exact(timedelta(seconds=idle_timeout_seconds))
     return notes

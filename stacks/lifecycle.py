@@ -48,6 +48,7 @@ from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
 from devservers.stacks.kube.cluster import Cluster, connect, wait_until_empty
 from devservers.stacks.listing import describe_server
+from devservers.stacks.ownership import found_elsewhere
 from devservers.stacks.servers import check_cluster, connect_identified
 from devservers.stacks.waits import Target, watched_wait
 
@@ -238,6 +239,7 @@ def change_server(
     Raises:
         SpecError: ``change`` refused; nothing changed.
         NotFound: No such DevServer.
+        OtherBackend: The cluster has the server, this backend has no stack of it.
         Conflict: Busy or locked, changed meanwhile, unsafe plan, or on another cluster.
         LimitExceeded: A ResourceQuota or LimitRange refused the pod.
         ProvisionError: The engine failed, or the cluster gave a final reason the
@@ -245,7 +247,8 @@ def change_server(
     """
     stack_id = stack_name(user, name)
     connected = in_background(lambda: connect_identified(settings))  # while the engine starts
-    with server_lock(settings, stack_id, "update"):
+    cluster = Later(lambda: connected.result()[0])
+    with found_elsewhere(settings, cluster), server_lock(settings, stack_id, "update"):
         stack, state, pending = open_server(settings, stack_id, name)
         new = change(state)
         if new == state:
@@ -257,14 +260,13 @@ def change_server(
 
         if wait or pending:  # the watcher reads the cluster from the start; a recovery refreshes
             on_this_cluster()
-        cluster = Later(lambda: connected.result()[0])
         target = Target(cluster, new.spec.namespace, user, name, stack_id)
         with engine_errors(stack_id, "update"):
             recover_stack(settings, stack, pending=pending)
             if new.spec.mounts:
                 new = _with_host_keys(new, stack)
                 stack.workspace.program = server_program(settings, new, wait)
-                check_update(stack, mounts_claims=True)
+                check_update(stack, mounts_claims=True, refresh=refresh)
             with watched_wait(target, settings.operation_timeout_seconds, wait):
                 check = unchanged_since(state, name, on_this_cluster)
                 apply_state(

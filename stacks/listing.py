@@ -22,7 +22,12 @@ from devservers.components.idleness import (
 from devservers.components.naming import stack_name
 from devservers.components.specs import GPU_RESOURCE
 from devservers.stacks.base.background import in_background
-from devservers.stacks.base.errors import DevserversError, Forbidden, server_not_found
+from devservers.stacks.base.errors import (
+    DevserversError,
+    Forbidden,
+    ServerNotFound,
+    server_not_found,
+)
 from devservers.stacks.base.results import PodInfo, Server, ServerDetails
 from devservers.stacks.base.settings import Settings
 from devservers.stacks.kube.activity import Activity, available_since, list_activity, read_activity
@@ -31,6 +36,7 @@ from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.kube.facts import Facts, read_facts
 from devservers.stacks.kube.notices import with_notice
 from devservers.stacks.kube.readiness import blocked, name_of
+from devservers.stacks.ownership import held_elsewhere, not_in_this_backend, require_held_here
 from devservers.stacks.sizing import flavor_drift, live_sizing, main_container
 
 
@@ -50,6 +56,7 @@ def list_servers(settings: Settings, all_users: bool = False, wide: bool = False
     found = cluster.labelled("deployments", selector, namespace)
     now = datetime.now(UTC)
     servers = [_listed(d, settings, now) for d in found]
+    servers = [_with_holder(s, d, settings) for s, d in zip(servers, found, strict=True)]
     try:
         leases, at = list_activity(cluster, selector, namespace)
     except Forbidden:  # a Role from before the idle stop: no IDLE column values
@@ -62,6 +69,16 @@ def list_servers(settings: Settings, all_users: bool = False, wide: bool = False
         nodes = _nodes(cluster.labelled("pods", selector, namespace))
         servers = [replace(s, node=nodes.get((s.namespace, s.stack))) for s in servers]
     return sorted(servers, key=lambda s: (s.user, s.name))
+
+
+def _with_holder(server: Server, deployment: dict[str, Any], settings: Settings) -> Server:
+    """``server``, noticed if it is the user's own and this backend does not hold it.
+
+    Other users' servers (``-A``) live in their own backends unless one is shared.
+    """
+    if server.user != settings.user or not held_elsewhere(settings, deployment):
+        return server
+    return replace(server, notice=not_in_this_backend(settings, server.stack, deployment).message)
 
 
 def _with_activity(
@@ -149,7 +166,11 @@ def describe_server(
     activity, activity_error = _read_activity(cluster, server)
     server = _with_activity(server, facts.deployment, activity, datetime.now(UTC))
     if outputs is None:
-        outputs = stack_outputs(settings, server.stack)
+        require_held_here(settings, facts.deployment)
+        try:
+            outputs = stack_outputs(settings, server.stack)
+        except ServerNotFound:
+            raise not_in_this_backend(settings, server.stack, facts.deployment) from None
     spec = outputs.get("spec", {})
     flavor_changes, flavor_note = flavor_drift(spec.get("flavor"), catalog.result)
     return ServerDetails(

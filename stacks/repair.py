@@ -13,7 +13,7 @@ from typing import Any
 
 from devservers.components import DevServerSpec
 from devservers.components.naming import stack_name
-from devservers.stacks.base.background import in_background
+from devservers.stacks.base.background import Later, in_background
 from devservers.stacks.base.errors import ProvisionError
 from devservers.stacks.base.results import Repaired
 from devservers.stacks.base.settings import Settings
@@ -24,6 +24,7 @@ from devservers.stacks.engine.programs import ServerState, read_checkpoint, serv
 from devservers.stacks.engine.progress import collecting, drift_line, engine_output, step_line
 from devservers.stacks.engine.recovery import recover_stack
 from devservers.stacks.engine.safety import check_update
+from devservers.stacks.ownership import found_elsewhere
 from devservers.stacks.servers import Progress, check_cluster, connect_identified
 from devservers.stacks.waits import Target, watched_wait
 
@@ -43,6 +44,7 @@ def repair_server(
 
     Raises:
         NotFound: No such DevServer stack.
+        OtherBackend: The cluster has the server, this backend has no stack of it.
         UnsafePlan: The update would lose data (exit 4, the plan is shown).
         Conflict: A live process or another host holds the stack's lock, or
             the stack belongs to another cluster.
@@ -53,7 +55,12 @@ def repair_server(
     """
     stack_id = stack_name(user, name)
     connected = in_background(lambda: connect_identified(settings))  # while the stack is read
-    with engine_errors(stack_id, "repair"), server_lock(settings, stack_id, "repair"):
+    cluster = Later(lambda: connected.result()[0])
+    with (
+        found_elsewhere(settings, cluster),
+        engine_errors(stack_id, "repair"),
+        server_lock(settings, stack_id, "repair"),
+    ):
         stack = workspace.select_stack(settings, stack_id)
         checkpoint = read_checkpoint(stack)
         outputs = checkpoint.outputs

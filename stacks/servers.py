@@ -32,6 +32,12 @@ from devservers.stacks.engine.safety import check_update
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.kube.sweep import find_objects, foreign_objects, sweep_objects
 from devservers.stacks.listing import describe_server
+from devservers.stacks.ownership import (
+    found_elsewhere,
+    not_in_this_backend,
+    recorded_elsewhere,
+    server_deployment,
+)
 from devservers.stacks.teardown import destroy_stack
 from devservers.stacks.waits import Target, watched_wait
 
@@ -87,7 +93,7 @@ def create_server(
         def checked_first(state: ServerState) -> ServerState:  # in the program, under the lock
             try:
                 cluster_id, found = checked.result()
-                _refuse_objects_of_another_backend(settings, spec, found)
+                _refuse_objects_of_another_backend(settings, cluster, spec, found)
             except DevserversError as exc:
                 refused.append(exc)
                 raise
@@ -180,7 +186,7 @@ def _resumed(
     stack.workspace.program = server_program(settings, state, wait)
     recover_stack(settings, stack, pending=checkpoint.pending)
     if spec.mounts:
-        check_update(stack, mounts_claims=True)
+        check_update(stack, mounts_claims=True, refresh=True)  # as the update: refreshed
     return state
 
 
@@ -207,12 +213,16 @@ def delete_server(
         NotFound: No such DevServer stack (and, with ``force`` or a checkpoint
             moved aside, no object of it); the message names the objects
             labelled for it that ``force`` would sweep.
+        OtherBackend: The cluster has the server, this backend has no stack of it
+            (then nothing is deleted, ``force`` or not).
         Conflict: The stack is locked, or it was created on another cluster.
         ProvisionError: The engine failed to destroy, or objects survived the sweep.
     """
     stack_id = stack_name(user, name)
     connected = in_background(lambda: connect_identified(settings))  # while the stack is read
+    cluster = Later(lambda: connected.result()[0])
     with (
+        found_elsewhere(settings, cluster),
         restored_on_failure(settings, workspace.PROJECT, stack_id),
         engine_errors(stack_id, "delete"),
         server_lock(settings, stack_id, "delete"),
@@ -221,10 +231,13 @@ def delete_server(
         try:
             checkpoint = peek_checkpoint(settings, stack)
         except auto.StackNotFoundError:
-            cluster, namespace = connected.result()[0], settings.server_namespace
-            lost = checkpoint_set_aside(settings, workspace.PROJECT, stack_id)
-            if (force or lost) and (swept := sweep_objects(cluster, namespace, stack_id)):
-                return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
+            namespace = settings.server_namespace
+            if force or checkpoint_set_aside(settings, workspace.PROJECT, stack_id):
+                deployment = server_deployment(cluster, namespace, stack_id)
+                if recorded_elsewhere(settings, deployment):  # never swept from here
+                    raise not_in_this_backend(settings, stack_id, deployment) from None
+                if swept := sweep_objects(cluster, namespace, stack_id):
+                    return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
             if found := find_objects(cluster, namespace, stack_id):
                 raise NotFound(
                     f"DevServer {name!r} has no stack {stack_id} in this backend, but objects "
@@ -245,7 +258,7 @@ def delete_server(
         with guarded(stack, on_this_cluster, None) as program:  # before anything is deleted
             swept = destroy_stack(
                 settings,
-                Later(lambda: connected.result()[0]),
+                cluster,
                 stack,
                 namespace,
                 force=force,
@@ -270,7 +283,7 @@ def _holds_a_server(stack: auto.Stack) -> bool:
 
 
 def _refuse_objects_of_another_backend(
-    settings: Settings, spec: DevServerSpec, found: list[str]
+    settings: Settings, cluster: Cluster, spec: DevServerSpec, found: list[str]
 ) -> None:
     """Raises if objects of a same-named stack exist (``found``) for a new stack.
 
@@ -279,14 +292,11 @@ def _refuse_objects_of_another_backend(
     (:mod:`.engine.checkpoints`) lets a new stack take them over.
 
     Raises:
-        Conflict: Naming the objects.
+        OtherBackend: See :func:`~devservers.stacks.ownership.not_in_this_backend`.
     """
     if found and not checkpoint_set_aside(settings, workspace.PROJECT, spec.stack):
-        raise Conflict(
-            f"DevServer {spec.name!r} exists in namespace {spec.namespace} ({', '.join(found)}) "
-            "but not in this state backend",
-            hint="use the backend_url it was created with; 'devctl delete' there removes it",
-        )
+        deployment = server_deployment(cluster, spec.namespace, spec.stack)
+        raise not_in_this_backend(settings, spec.stack, deployment)
 
 
 def connect_identified(settings: Settings) -> tuple[Cluster, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from devservers.components import labels as lbl
 from devservers.components.idleness import idle_stop_reason
+from devservers.components.naming import stack_name
 from devservers.stacks.base.errors import Busy, DevserversError, NotFound, NotReady
 from devservers.stacks.base.results import SshSetup
 from devservers.stacks.base.settings import Settings
@@ -26,6 +27,7 @@ from devservers.stacks.engine.locks import forget_locks
 from devservers.stacks.kube.activity import HEARTBEAT_SECONDS, renew_connection
 from devservers.stacks.kube.cluster import Cluster, connect
 from devservers.stacks.listing import describe_server, list_servers
+from devservers.stacks.ownership import require_held_here, server_deployment
 from devservers.stacks.ssh import sshconfig
 from devservers.stacks.ssh.portforward import direct_target, find_pod, open_tunnel
 from devservers.stacks.ssh.relay import relay
@@ -224,12 +226,16 @@ def ensure_running(
 
     Raises:
         NotFound: No such server.
+        OtherBackend: The cluster has it, this backend has no stack of it.
         NotReady: Stopped and ``start`` is false, or no Ready pod.
         Busy: Another command held it for longer than that.
         SpecError: Stopped and past its expiry (extend it first).
         ClusterUnavailable: The API server cannot be reached.
     """
     namespace = settings.server_namespace
+    deployment = server_deployment(cluster, namespace, stack_name(settings.user, name))
+    if deployment is not None:
+        require_held_here(settings, deployment)
     try:
         return find_pod(cluster, settings.user, name, namespace)
     except NotReady:

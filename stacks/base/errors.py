@@ -36,14 +36,27 @@ class NotFound(DevserversError):
     exit_code = 3
 
 
-def server_not_found(stack: str, evidence: str | None = None) -> NotFound:
+class ServerNotFound(NotFound):
+    """No DevServer of that name (its stack, or its Deployment, is missing).
+
+    Attributes:
+        stack: The stack that was looked for, ``<user>.<server>``.
+    """
+
+    def __init__(self, message: str, stack: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.stack = stack
+
+
+def server_not_found(stack: str, evidence: str | None = None) -> ServerNotFound:
     """The one wording of "no such DevServer" for the stack ``<user>.<server>``.
 
     ``evidence`` says what was looked for; by default, the stack itself.
     """
     user, _, name = stack.partition(".")
-    return NotFound(
+    return ServerNotFound(
         f"DevServer {name!r} of user {user!r} does not exist ({evidence or f'no stack {stack}'})",
+        stack,
         hint="'devctl list' shows yours",
     )
 
@@ -52,6 +65,10 @@ class Conflict(DevserversError):
     """Already exists, locked by another operation, or bound to another cluster."""
 
     exit_code = 4
+
+
+class OtherBackend(Conflict):
+    """The cluster has the DevServer, but this state backend has no stack of it."""
 
 
 class Busy(Conflict):

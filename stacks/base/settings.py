@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from devservers.components import naming
 from devservers.components.durations import parse_duration
@@ -47,6 +49,14 @@ def _duration(value: str) -> str:
 
 Duration = Annotated[str, AfterValidator(_duration)]
 
+
+PROJECT = "devservers"
+"""Pulumi project of every DevServer stack."""
+
+KEYS = "keys"
+"""Context entry of a check across several settings: the keys it compares (their sources
+are named when it fails)."""
+_TTL_KEYS = ("default_ttl", "max_ttl")
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 """Where Kubernetes mounts a pod's ServiceAccount token."""
@@ -165,8 +175,10 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _default_within_max(self) -> Settings:
         if self.default_ttl_delta > self.max_ttl_delta:
-            raise ValueError(
-                f"default_ttl {self.default_ttl} is longer than max_ttl {self.max_ttl}"
+            raise PydanticCustomError(
+                "ttl_order",
+                "default_ttl {default_ttl} is longer than max_ttl {max_ttl}",
+                {"default_ttl": self.default_ttl, "max_ttl": self.max_ttl, KEYS: _TTL_KEYS},
             )
         return self
 
@@ -221,6 +233,14 @@ class Settings(BaseModel):
         if not self.backend.startswith("file://"):
             return None
         return Path(self.backend.removeprefix("file://")) / ".pulumi"
+
+    def checkpoint_file(self, stack: str) -> Path | None:
+        """The checkpoint of ``stack`` (``<user>.<server>``) in a file backend; ``None`` elsewhere.
+
+        ``<dir>/.pulumi/stacks/devservers/<stack>.json``, as Pulumi's file backend keeps it.
+        """
+        root = self.file_backend_dir
+        return root / "stacks" / PROJECT / f"{stack}.json" if root else None
 
     @property
     def max_ttl_delta(self) -> timedelta:
@@ -309,11 +329,20 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        loc = exc.errors()[0]["loc"]
-        source = sources.get(str(loc[0]), str(path)) if loc else str(path)
+        err = exc.errors()[0]
+        keys = [str(err["loc"][0])] if err["loc"] else (err.get("ctx") or {}).get(KEYS, ())
         raise SpecError(
-            f"config: {describe_validation_error(exc)}", hint=f"check {source}"
+            f"config: {describe_validation_error(exc)}", hint=_where(keys, sources, path)
         ) from None
+
+
+def _where(keys: Sequence[str], sources: dict[str, str], path: Path) -> str:
+    """The hint naming where the values of ``keys`` came from (``the default`` if unset)."""
+    if len(keys) == 1:
+        return f"check {sources.get(keys[0], 'the default')}"
+    if keys:
+        return "check " + " and ".join(f"{k} ({sources.get(k, 'the default')})" for k in keys)
+    return f"check {path}" if path.exists() else "check the DEVSERVERS_* variables"
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -97,6 +97,19 @@ def cli_backend(environ: Mapping[str, str] | None = None) -> str | None:
     return redact(url.rstrip("/"))
 
 
+def identity(url: str) -> str:
+    """Which store a backend URL names, whoever connects: recorded on objects and compared.
+
+    The URL without its credentials (user and password), trailing ``/``, and,
+    for PostgreSQL, connection options (``?sslmode=…``): the reaper's URL and
+    each teammate's name the same database with different users.
+    """
+    parts = urlsplit(url)
+    query = "" if backend_kind(url) == "postgres" else parts.query
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=host, path=parts.path.rstrip("/"), query=query))
+
+
 def prepare(settings: Settings) -> None:
     """Creates the directory of a file backend; nothing for the other kinds.
 

@@ -23,9 +23,6 @@ from pulumi import automation as auto
 
 from devservers.stacks.base.settings import Settings
 
-PROJECT = "devservers"
-"""Pulumi project of every DevServer stack (``workspace.PROJECT``)."""
-
 ROOT_TYPE = "pulumi:pulumi:Stack"
 """Type of the resource holding a stack's outputs."""
 
@@ -77,8 +74,7 @@ def peek_checkpoint(settings: Settings, stack: auto.Stack) -> Checkpoint:
         auto.StackNotFoundError: No such stack.
         auto.CommandError: The engine could not read it.
     """
-    root = settings.file_backend_dir
-    path = root / "stacks" / PROJECT / f"{stack.name}.json" if root else None
+    path = settings.checkpoint_file(stack.name)
     try:
         document = json.loads(path.read_text(encoding="utf-8")) if path else None
         deployment = document["checkpoint"]["latest"] if document else None

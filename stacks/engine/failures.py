@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -79,9 +80,18 @@ def engine_errors(stack: str, action: str) -> Iterator[None]:
         ) from None
 
 
+_GONE = re.compile(r'(?:update|read) of resource "[^"]+" failed: \S+ "[^"]+" not found')
+"""The provider's words for an object the stack records that the cluster no longer has."""
+
+
 def _hint(text: str, name: str) -> str | None:
     if "plugin" in text and "kubernetes" in text:
         return TOOLCHAIN_HINT
+    if _GONE.search(text):
+        return (
+            "an object of the server was deleted outside devctl; "
+            f"'devctl repair {name}' puts it back (claims are kept)"
+        )
     if "field is immutable" in text:
         return (
             "an object was changed by hand in a way that cannot be updated; delete that object "

@@ -28,6 +28,7 @@ from devservers.components.durations import format_instant, parse_instant
 from devservers.stacks.base.background import in_background
 from devservers.stacks.base.errors import DevserversError
 from devservers.stacks.base.settings import Settings
+from devservers.stacks.engine.backends import identity
 from devservers.stacks.engine.exports import SEALED, Checkpoint, read_checkpoint
 from devservers.stacks.engine.hostkeys import public_host_keys
 from devservers.stacks.engine.progress import Progress, engine_output
@@ -221,6 +222,7 @@ def server_program(settings: Settings, state: ServerState, wait: bool) -> Callab
             replicas=state.replicas,
             timeout_seconds=settings.operation_timeout_seconds,
             wait=wait,
+            backend=identity(settings.backend),
             opts=pulumi.ResourceOptions(providers=[provider]),
         )
         for key, value in state_outputs(state).items():

@@ -83,9 +83,18 @@ def check_plan(
 
 
 def check_update(
-    stack: auto.Stack, *, mounts_claims: bool, allow_deployment_replace: bool = False
+    stack: auto.Stack,
+    *,
+    mounts_claims: bool,
+    allow_deployment_replace: bool = False,
+    refresh: bool = False,
 ) -> list[Step]:
     """Previews an update of ``stack`` and refuses it if unsafe (see :func:`check_plan`).
+
+    With ``refresh``, the preview reads the objects back from the cluster
+    first, as the update it stands for will (``pulumi preview --refresh``):
+    without it, the plan of an object deleted by hand is an update, which
+    the provider's dry run refuses (``deployments.apps "box" not found``).
 
     Returns:
         The planned steps.
@@ -95,7 +104,7 @@ def check_update(
         auto.CommandError: The preview failed.
     """
     events: list[auto.EngineEvent] = []
-    stack.preview(on_event=events.append, color="never")
+    stack.preview(on_event=events.append, color="never", refresh=refresh)
     steps = planned_steps(events)
     check_plan(
         steps,

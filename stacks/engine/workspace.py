@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from devservers.stacks.base.settings import Settings
+from devservers.stacks.base.settings import PROJECT, Settings
 from devservers.stacks.engine import backends, guard
 from devservers.stacks.engine.checkpoints import (
     forget_kept_checkpoint,
@@ -22,7 +22,6 @@ from devservers.stacks.engine.checkpoints import (
     restore_unreadable_checkpoint,
 )
 from devservers.stacks.engine.command import known_pulumi
-from devservers.stacks.engine.exports import PROJECT
 from devservers.stacks.engine.locks import clear_stale_engine_locks, remove_stack_dirs
 from devservers.stacks.engine.streamed import StreamedStack
 

@@ -256,6 +256,30 @@ def test_create_over_a_server_whose_deployment_is_gone_re_converges_it(
     assert_clean(leftovers)
 
 
+def test_create_over_a_server_with_a_claim_whose_deployment_is_gone_re_converges_it(
+    devctl_env: dict[str, str],
+    leftovers: Leftovers,
+    core: client.CoreV1Api,
+    apps: client.AppsV1Api,
+    namespace: str,
+    claim: str,
+) -> None:
+    """The README's promise holds for a server with a claim: the claim is the same object."""
+    uid = core.read_namespaced_persistent_volume_claim(claim, namespace).metadata.uid
+    first = devctl(devctl_env, "create", "box", "-v", f"{claim}:/data", "-o", "json")
+    assert first.returncode == 0, first.stderr
+    apps.delete_namespaced_deployment("box", namespace)
+    stopped = devctl(devctl_env, "stop", "box")
+    assert stopped.returncode == 5 and "'devctl repair box' puts it back" in stopped.stderr
+    again = devctl(devctl_env, "create", "box", "-v", f"{claim}:/data", "-o", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["server"]["status"] == "Running"
+    assert core.read_namespaced_persistent_volume_claim(claim, namespace).metadata.uid == uid
+    assert devctl(devctl_env, "delete", "box", "--yes").returncode == 0
+    assert core.read_namespaced_persistent_volume_claim(claim, namespace).metadata.uid == uid
+    assert_clean(leftovers)
+
+
 def test_children_deleted_by_hand_then_delete_succeeds(
     devctl_env: dict[str, str],
     leftovers: Leftovers,

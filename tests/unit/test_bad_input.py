@@ -235,6 +235,11 @@ HINT_SOURCES = {
         "environment variable DEVSERVERS_NAMESPACE",
     ),
     "command-line": (Case(("--user", "Bad_User", "list"), "Bad_User"), "command line"),
+    # Checked against another key (no config file exists): both sources are named.
+    "environment-against-default": (
+        Case(("list",), "default_ttl 30d", env={"DEVSERVERS_DEFAULT_TTL": "30d"}),
+        "default_ttl (the environment variable DEVSERVERS_DEFAULT_TTL) and max_ttl (the default)",
+    ),
 }
 
 

@@ -182,3 +182,21 @@ def test_empty_lock_files_of_a_failed_write_are_removed_live_ones_kept(tmp_path:
     assert not failed.exists()
     assert writing.exists()
     assert live.exists()
+
+
+def test_an_update_over_an_object_deleted_by_hand_names_repair() -> None:
+    from pulumi import automation as auto
+    from pulumi.automation._cmd import CommandResult
+
+    from devservers.stacks.base.errors import ProvisionError
+    from devservers.stacks.engine import failures
+
+    stderr = (
+        " ~  kubernetes:apps/v1:Deployment box update ; error: Preview failed: update of resource "
+        '"urn:pulumi:alice.box::devservers::devservers:index:DevServer$kubernetes:apps/v1:'
+        'Deployment::box" failed: deployments.apps "box" not found\n'
+        "    error: preview failed\n"
+    )
+    with pytest.raises(ProvisionError) as failed, failures.engine_errors("alice.box", "update"):
+        raise auto.CommandError(CommandResult("", stderr, 255))
+    assert failed.value.hint and "'devctl repair box'" in failed.value.hint

@@ -230,3 +230,29 @@ def test_describe_says_when_the_flavor_is_no_longer_in_the_catalog(tmp_path) -> 
     details = _describe(tmp_path, others)
     assert details.flavor_changes == ()
     assert "Flavor:     cpu-small (no longer in the catalog: " in details_view(details)
+
+
+@pytest.mark.parametrize(
+    ("backend", "recorded", "elsewhere"),
+    [
+        ("postgres://alice:pw@db/b?sslmode=require", "postgres://db/a", True),
+        ("postgres://alice:pw@db/a?sslmode=require", "postgres://db/a", False),  # the reaper's
+        ("postgres://alice:pw@db/b", None, False),
+    ],
+)
+def test_list_notices_a_server_another_backend_holds_naming_it(
+    backend: str, recorded: str | None, elsewhere: bool
+) -> None:
+    from devservers.stacks.listing import _with_holder
+
+    notes = {lbl.BACKEND: recorded} if recorded else {}
+    found = deployment(**notes)
+    settings = Settings(user="alice", backend_url=backend)
+    notice = _with_holder(_server(found), found, settings).notice
+    assert (notice is not None) == elsewhere
+    if elsewhere:
+        assert notice == (
+            "DevServer 'box' exists in namespace dev-alice but not in this state backend "
+            "(postgres://db/b); it belongs to postgres://db/a: point devctl at it with "
+            "DEVSERVERS_BACKEND_URL='postgres://db/a' (or backend_url in the config file)"
+        )

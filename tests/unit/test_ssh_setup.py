@@ -448,6 +448,9 @@ class FakeCluster:
         assert namespace == "dev-alice"
         return [self._deployment] if "server=box" in selector else []
 
+    def labelled(self, kind: str, selector: str, namespace: str | None) -> list:
+        return []  # read as plain JSON: which backend holds the server (none recorded here)
+
     def replica_sets(self, namespace: str, selector: str) -> list:
         return [
             _obj(metadata=_obj(labels={"pod-template-hash": h},
