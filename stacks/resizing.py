@@ -17,15 +17,17 @@ from dataclasses import replace
 from pydantic import ValidationError
 
 from devservers.components import DevServerSpec, FlavorSpec
+from devservers.components import labels as lbl
 from devservers.components.catalog import find_flavor
 from devservers.components.flavor_changes import FlavorChange, flavor_changes
-from devservers.stacks.base.errors import SpecError
+from devservers.stacks.base.errors import ProvisionError, SpecError
 from devservers.stacks.base.results import FlavorUpdate
 from devservers.stacks.base.settings import Settings, describe_validation_error
 from devservers.stacks.engine.programs import Progress, ServerState
 from devservers.stacks.kube.catalog import Catalog, load_catalog
-from devservers.stacks.kube.cluster import connect
+from devservers.stacks.kube.cluster import Cluster, connect, wait_until_empty
 from devservers.stacks.lifecycle import update_server
+from devservers.stacks.listing import describe_server
 from devservers.stacks.servers import require_claims
 
 
@@ -66,7 +68,33 @@ def update_flavor(
         return replace(state, spec=spec)
 
     details = update_server(settings, user, name, change, wait=wait, progress=progress)
+    if wait and applied[-1] and details.server.status == "Pending":
+        _wait_until_ready(settings, cluster, user, name)
+        details = describe_server(settings, user, name, cluster)
     return FlavorUpdate(details.server.flavor, applied[-1], details)
+
+
+def _wait_until_ready(settings: Settings, cluster: Cluster, user: str, name: str) -> None:
+    """Returns once the server's Deployment has a Ready replica again.
+
+    The engine's await of a Recreate rollout can end while the Deployment's
+    status still counts the new pod as not Ready (seen on a real kubelet).
+
+    Raises:
+        ProvisionError: It is not Ready after ``operation_timeout_seconds``.
+    """
+    selector = lbl.server_selector(user, name)
+
+    def not_ready() -> list[object]:
+        deployments = cluster.labelled("deployments", selector, settings.server_namespace)
+        return [d for d in deployments if not (d.get("status") or {}).get("readyReplicas")]
+
+    if wait_until_empty(not_ready, settings.operation_timeout_seconds):
+        raise ProvisionError(
+            f"DevServer {name!r} is not Ready {settings.operation_timeout_seconds} s "
+            "after its update",
+            hint=f"'devctl describe {name}' shows why",
+        )
 
 
 def _current(catalog: Catalog, flavor: str, name: str) -> FlavorSpec:
