@@ -238,7 +238,9 @@ def delete_server(
                     raise not_in_this_backend(settings, stack_id, deployment) from None
                 if swept := sweep_objects(cluster, namespace, stack_id):
                     return Deleted(name=name, stack=stack_id, claims_kept=(), swept=tuple(swept))
-            elsewhere = server_deployment(cluster, namespace, stack_id) is not None
+            elsewhere = recorded_elsewhere(
+                settings, server_deployment(cluster, namespace, stack_id)
+            )
             if not elsewhere and (found := find_objects(cluster, namespace, stack_id)):
                 raise NotFound(
                     f"DevServer {name!r} has no stack {stack_id} in this backend, but objects "
