@@ -22,8 +22,9 @@ dir="$repo/.cluster/$name-node"
 run="/run/devservers-$name"
 sock="$run/containerd.sock"
 pki="$KWOK_WORKDIR/clusters/$name/pki"
-bridge=devsrv0
-subnet=10.88.0.0/16
+# The bridge and pod network, chosen at the first start (cluster/pod_network.py).
+bridge=
+subnet=
 kubelet_port="${DEVSERVERS_KUBELET_PORT:-10250}"
 sysctls=(kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.ip_forward)
 # Chains the kubelet and the CNI bridge plugin may create (v4 and v6 tables).
@@ -73,6 +74,14 @@ record_host_state() {
     for s in "${host_dirs[@]}"; do [[ -e $s ]] && echo "dir $s"; done
   } >"$dir/host-state.tmp" || true
   mv "$dir/host-state.tmp" "$dir/host-state"
+}
+
+# Chooses the bridge and pod network once, at the first start: ones this host
+# does not use, so a bridge a killed node left behind is never shared.
+choose_network() {
+  [[ -s $dir/network ]] || python3 "$here/pod_network.py" >"$dir/network.tmp"
+  [[ -s $dir/network ]] || mv "$dir/network.tmp" "$dir/network"
+  read -r bridge subnet <"$dir/network"
 }
 
 write_config() {
@@ -222,6 +231,8 @@ up() {
   if [[ -n $why ]]; then log "no real node: $why"; exit 3; fi
   mkdir -p "$dir"
   record_host_state
+  choose_network
+  log "pod network $subnet on bridge $bridge"
   write_config
   write_credentials
   start_containerd
@@ -276,7 +287,8 @@ down() {
     [[ -s $f ]] && kill -9 "$(<"$f")" 2>/dev/null || true
   done
   remove_cni_rules
-  ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
+  [[ -s $dir/network ]] && read -r bridge subnet <"$dir/network"
+  [[ -n $bridge ]] && ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
   unmount_under "$dir/"
   unmount_under "$run/"
   remove_cgroups "devservers-$name"

@@ -11,6 +11,7 @@ is the JSON report naming it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -29,9 +30,13 @@ from test_platform import Platform, new_stack
 from test_postgres import Postgres, running_postgres
 
 REPO = Path(__file__).parents[2]
-POD_NETWORK = "10.88.0.0/16"
-"""The real node's pod network (cluster/node.sh): the reaper's pod connects from it."""
 SCHEDULES = 3
+
+
+def pod_network() -> str:
+    """The real node's pod network (cluster/node.sh chose it): the reaper's pod connects from it."""
+    name = os.environ.get("DEVSERVERS_CLUSTER_NAME", "devservers")
+    return (REPO / ".cluster" / f"{name}-node" / "network").read_text().split()[1]
 
 
 def node_ip() -> str:
@@ -65,7 +70,7 @@ def team(
     host = node_ip()
     port = urlsplit(yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"])
     with (
-        running_postgres(("127.0.0.1", host), (f"{host}/32", POD_NETWORK)) as postgres,
+        running_postgres(("127.0.0.1", host), (f"{host}/32", pod_network())) as postgres,
         new_stack("reaperjob", tmp_path_factory) as platform,
     ):
         database, passphrase = f"t_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
