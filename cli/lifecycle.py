@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -85,10 +86,17 @@ def start(
 def update(
     ctx: typer.Context,
     name: NameArg,
+    ssh_public_key_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="Authorize exactly these public keys instead (repeatable); the pod keeps running.",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the new pod is Ready.")] = True,
     output: Format = OutputOption,
 ) -> None:
-    """Give a DevServer its flavor as the catalog defines it now.
+    """Give a DevServer its flavor as the catalog defines it now, or new SSH keys.
 
     A server keeps the size it was created with when an admin changes its
     flavor (resources, /dev/shm, scheduling, default volumes); 'devctl
@@ -99,12 +107,22 @@ def update(
     first and refused (exit 4) if the plan would delete or replace a claim or
     the Deployment. With nothing to apply, it says so and changes nothing.
 
-    Example: devctl update box
+    With --ssh-public-key-file, update replaces the server's authorized keys
+    and nothing else: the pod keeps running (sessions, processes, the home),
+    and sshd takes the new keys within about a minute (the kubelet's sync of
+    the mounted Secret). The flavor is left as it is.
+
+    Examples: devctl update box
+              devctl update box --ssh-public-key-file a.pub --ssh-public-key-file b.pub
     """
     from devservers.cli.requests import check_server_name
-    from devservers.stacks import update_flavor
 
     check_server_name(name)
+    if ssh_public_key_file:
+        _update_keys(ctx, name, ssh_public_key_file, output)
+        return
+    from devservers.stacks import update_flavor
+
     settings = ctx.obj.settings
     updated = update_flavor(settings, settings.user, name, wait=wait, progress=progress_writer(ctx))
     flavor, changes = updated.flavor, ", ".join(map(str, updated.changes))
@@ -114,6 +132,28 @@ def update(
         said = f"{name} already has flavor {flavor} as the catalog defines it; nothing changed"
         stderr.print(said, markup=False)
     render.emit(updated, output, _updated_view)
+
+
+def _update_keys(ctx: typer.Context, name: str, files: list[Path], output: str) -> None:
+    """The keys of ``files``, read and checked before anything changes, given to ``name``."""
+    from devservers.cli.requests import read_public_keys
+    from devservers.stacks import update_authorized_keys
+
+    settings = ctx.obj.settings
+    keys = tuple(read_public_keys(files, name))
+    updated = update_authorized_keys(
+        settings, settings.user, name, keys, progress=progress_writer(ctx)
+    )
+    if updated.added or updated.removed:
+        said = (
+            f"{name}: authorized keys updated ({len(updated.added)} added, "
+            f"{len(updated.removed)} removed; {len(keys)} in all); sshd uses them within "
+            "about a minute, without a restart"
+        )
+    else:
+        said = f"{name} already authorizes exactly these {len(keys)} keys; nothing changed"
+    stderr.print(said, markup=False)
+    render.emit(updated.details, output, details_view)
 
 
 def _updated_view(updated: FlavorUpdate) -> Any:

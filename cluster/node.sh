@@ -276,10 +276,11 @@ remove_cni_rules() {
 down() {
   [[ -d $dir ]] || return 0
   stop "$dir/kubelet.pid"
-  if alive "$dir/containerd.pid"; then
-    # Removing the sandboxes runs the CNI DEL of each pod (its netns, NAT chains, IP).
-    crictl rmp --all --force >/dev/null 2>&1 || true
-  fi
+  # Removing the sandboxes runs the CNI DEL of each pod (its netns, NAT chains,
+  # IP). A containerd that was killed (kill -9, a session that ended) is started
+  # again for it: it knows its pods from its own root, which outlives it.
+  [[ -f $dir/containerd.toml ]] && start_containerd || true
+  alive "$dir/containerd.pid" && { crictl rmp --all --force >/dev/null 2>&1 || true; }
   stop "$dir/containerd.pid"
   local f
   # A shim outlives containerd when its pod was not removed: stop it by its PID file.

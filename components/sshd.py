@@ -32,6 +32,9 @@ The carrier's sshd is built without OpenSSL: ed25519 is the one key type it
 loads (ECDSA and RSA need OpenSSL).
 """
 
+KEYS_POLL_SECONDS = 2
+"""How often the pod compares its mounted authorized keys with those installed."""
+
 CARRIER_DIR = "/devserver"
 """Where the sshd carrier image keeps ``sshd`` and ``busybox`` (images/sshd/Dockerfile)."""
 
@@ -135,6 +138,11 @@ shell=/bin/sh
 def render_start_script(paths: SshdPaths, login: str = LOGIN_USER) -> str:
     """A busybox sh script that installs keys with safe modes and execs the carrier's sshd.
 
+    Every ``KEYS_POLL_SECONDS`` while sshd runs, a new version of the mounted
+    authorized keys (the kubelet refreshes a Secret volume in place) is
+    installed as ``~/.ssh/authorized_keys``; ``$DEVSERVER_KEYS_POLL``
+    overrides the period (tests).
+
     ``login`` must resolve to the UID the script runs as, with ``$HOME`` as
     its home (:func:`render_passwd_script` sees to it); otherwise the script
     stops with a message naming what is missing. Sessions get the
@@ -153,9 +161,15 @@ bb={paths.carrier_dir}/busybox
 umask 077
 uid=$("$bb" id -u)
 "$bb" mkdir -p "$HOME/.ssh" "{run}"
-"$bb" cp "{paths.authorized_keys_dir}/authorized_keys" "$HOME/.ssh/authorized_keys"
 "$bb" chmod 700 "$HOME/.ssh"
-"$bb" chmod 600 "$HOME/.ssh/authorized_keys"
+keys="{paths.authorized_keys_dir}/authorized_keys"
+# Installs the Secret's keys (mode 600: umask) and remembers the version installed.
+install_keys() {{
+  "$bb" cp "$keys" "$HOME/.ssh/authorized_keys.new" &&
+    "$bb" mv "$HOME/.ssh/authorized_keys.new" "$HOME/.ssh/authorized_keys" &&
+    "$bb" cp "$keys" "{run}/authorized_keys.installed"
+}}
+install_keys
 for t in {" ".join(HOST_KEY_TYPES)}; do
   if [ -f "{paths.host_keys_dir}/ssh_host_${{t}}_key" ]; then
     "$bb" cp "{paths.host_keys_dir}/ssh_host_${{t}}_key" "{run}/ssh_host_${{t}}_key"
@@ -178,6 +192,14 @@ if ! "$bb" grep -q "^{login}:[^:]*:$uid:[^:]*:[^:]*:$HOME:" /etc/passwd; then
     "see 'DevServer images' in the devservers README" >&2
   exit 1
 fi
+# The Secret changes in place (devctl update --ssh-public-key-file) and the
+# kubelet refreshes the mounted file: install each new version while sshd
+# ($$ once exec'd) runs. A hand edit of authorized_keys stays until then.
+(
+  while "$bb" sleep "${{DEVSERVER_KEYS_POLL:-{KEYS_POLL_SECONDS}}}" && "$bb" kill -0 $$; do
+    "$bb" cmp -s "$keys" "{run}/authorized_keys.installed" || install_keys || true
+  done
+) </dev/null >/dev/null 2>&1 &
 exec "${{SSHD:-{paths.carrier_dir}/sshd}}" -D -e -f "{paths.config_dir}/sshd_config" \
   -o "StrictModes=$strict" -o "SetEnv=PATH=$PATH"
 """

@@ -35,6 +35,7 @@ _EXPORTS = {
     "base.results": (
         "Deleted",
         "FlavorUpdate",
+        "KeysUpdate",
         "PodInfo",
         "Repaired",
         "Server",
@@ -47,6 +48,7 @@ _EXPORTS = {
     "engine.guard": ("interrupted", "on_interrupt"),
     "engine.progress": ("RawOutput",),
     "forwarding": ("forward_ports", "parse_ports", "stream_logs"),
+    "keys": ("update_authorized_keys",),
     "lifecycle": ("check_extension", "extend_server", "start_server", "stop_server"),
     "listing": ("describe_server", "list_servers"),
     "reaping.actions": ("Reaping",),

@@ -143,6 +143,21 @@ class FlavorUpdate:
 
 
 @dataclass(frozen=True)
+class KeysUpdate:
+    """Result of ``update --ssh-public-key-file``: the keys added and removed, the server.
+
+    Attributes:
+        added: OpenSSH public keys the server did not have.
+        removed: Its keys that are no longer authorized.
+        details: The server after the update.
+    """
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    details: ServerDetails
+
+
+@dataclass(frozen=True)
 class Started:
     """Result of ``start``: the server, and whether it was running already (nothing done)."""
 

@@ -286,6 +286,59 @@ def test_ssh_refuses_unknown_unready_and_stopped_servers_without_hanging(box: Bo
         assert devctl(box.env, "start", "box").returncode == 0
 
 
+def test_keys_change_in_place_and_the_pod_keeps_running(
+    box: Box, core: client.CoreV1Api, apps: client.AppsV1Api, tmp_path: Path
+) -> None:
+    laptop = tmp_path / "laptop"
+    _keygen(laptop)
+    first, second = box.key.with_suffix(".pub"), laptop.with_suffix(".pub")
+    pods = _pods(core, box.namespace)
+    generation = apps.read_namespaced_deployment("box", box.namespace).metadata.generation
+    mark = uuid.uuid4().hex
+    assert devctl(box.env, "ssh", "box", "--", f"echo {mark} > ~/mark").returncode == 0
+
+    swapped = devctl(box.env, "update", "box", "--ssh-public-key-file", str(second))
+    assert swapped.returncode == 0, swapped.stderr
+    assert "authorized keys updated (1 added, 1 removed; 1 in all)" in swapped.stderr
+    only = ("-o", "IdentitiesOnly=yes", "-i")
+    box.key.rename(tmp_path / "parked")  # the config's IdentityFile would be offered too
+    try:
+        _wait_for(
+            lambda: box.ssh(*only, str(laptop), "devserver-box", "true").returncode == 0,
+            "the new key to be accepted",
+            timeout=240,
+        )
+    finally:
+        (tmp_path / "parked").rename(box.key)
+    refused = box.ssh(*only, str(box.key), "devserver-box", "true")
+    assert refused.returncode == 255 and "Permission denied (publickey)" in refused.stderr
+
+    both = devctl(
+        box.env, "update", "box", "--ssh-public-key-file", str(first),
+        "--ssh-public-key-file", str(second), "-o", "json",
+    )  # fmt: skip
+    assert both.returncode == 0, both.stderr
+    assert "(1 added, 0 removed; 2 in all)" in both.stderr
+    _wait_for(
+        lambda: box.ssh("devserver-box", "true").returncode == 0,
+        "the first key to be accepted again",
+        timeout=240,
+    )
+    kept = box.ssh(*only, str(laptop), "devserver-box", "cat ~/mark")
+    assert kept.stdout.strip() == mark, kept.stderr  # the same home: the same pod
+    assert _pods(core, box.namespace) == pods
+    assert apps.read_namespaced_deployment("box", box.namespace).metadata.generation == generation
+    again = devctl(box.env, "update", "box", "--ssh-public-key-file", str(first),
+                   "--ssh-public-key-file", str(second))  # fmt: skip
+    assert "already authorizes exactly these 2 keys; nothing changed" in again.stderr
+
+
+def _pods(core: client.CoreV1Api, ns: str) -> list[tuple[str, int]]:
+    """The server's pods: (uid, restarts of its container)."""
+    pods = core.list_namespaced_pod(ns, label_selector="devservers.dev/server=box").items
+    return [(p.metadata.uid, p.status.container_statuses[0].restart_count) for p in pods]
+
+
 def test_ssh_proxy_gives_up_when_sshd_never_answers(box: Box) -> None:
     # The one check on the test seam: no real sshd accepts and then stays silent.
     with socket.socket() as silent:  # accepts connections (backlog), never speaks

@@ -98,14 +98,14 @@ def _state(expiry: datetime, replicas: int, public_key: str) -> ServerState:
 
 
 @pytest.fixture
-def existing(monkeypatch: pytest.MonkeyPatch, make_public_key) -> Callable[[timedelta, int], None]:
+def existing(monkeypatch: pytest.MonkeyPatch, make_public_key) -> Callable[..., None]:
     """Pretends alice.box exists, expiring after the given time; fails on any update."""
 
     def no_update(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the stack must not be updated")
 
-    def put(expires_in: timedelta, replicas: int) -> None:
-        state = _state(datetime.now(UTC) + expires_in, replicas, make_public_key())
+    def put(expires_in: timedelta, replicas: int, public_key: str | None = None) -> None:
+        state = _state(datetime.now(UTC) + expires_in, replicas, public_key or make_public_key())
         opened = (None, state, 0)
         monkeypatch.setattr(lifecycle, "open_server", lambda settings, stack, name: opened)
 
@@ -220,3 +220,49 @@ def test_update_to_a_flavor_definition_that_does_not_fit_exits_and_changes_nothi
     assert exit_code == code, err
     assert named in err
     assert out == ""
+
+
+@pytest.mark.parametrize("text", ["not a key\n", "", "ssh-ed25519 AAAA-not-base64 me\n"])
+def test_update_with_a_key_file_without_a_valid_key_exits_2_and_touches_nothing(
+    home: Path, tmp_path: Path, existing: Callable[..., None], text: str
+) -> None:
+    existing(timedelta(hours=1), 1)
+    bad = tmp_path / "bad.pub"
+    bad.write_text(text)
+
+    code, out, err = run("update", "box", "--ssh-public-key-file", str(bad))
+
+    assert code == 2, err
+    assert str(bad) in err
+    assert out == ""
+    assert state_files(home) == []
+
+
+def test_update_with_a_key_file_that_does_not_exist_exits_2(
+    home: Path, tmp_path: Path, existing: Callable[..., None]
+) -> None:
+    existing(timedelta(hours=1), 1)
+    code, _, err = run("update", "box", "--ssh-public-key-file", str(tmp_path / "gone.pub"))
+    assert code == 2, err
+    assert "gone.pub" in err
+
+
+def test_update_with_the_keys_the_server_has_says_so_and_changes_nothing(
+    home: Path,
+    tmp_path: Path,
+    existing: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    make_public_key: Callable[..., str],
+) -> None:
+    key = make_public_key("ed25519", "me@laptop")
+    existing(timedelta(hours=1), 1, key)
+    _running_described(monkeypatch)
+    (tmp_path / "me.pub").write_text(key + "\n")
+
+    code, out, err = run(
+        "update", "box", "--ssh-public-key-file", str(tmp_path / "me.pub"), "-o", "json"
+    )
+
+    assert code == 0, err
+    assert "box already authorizes exactly these 1 keys; nothing changed" in err
+    assert json.loads(out)["server"]["name"] == "box"

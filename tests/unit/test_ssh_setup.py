@@ -7,6 +7,8 @@ import socket
 import stat
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -674,3 +676,69 @@ def test_passwd_script_names_another_architecture(tmp_path: Path) -> None:
     assert "not a program for this node" in result.stderr
     assert "ELF machine 0800" in result.stderr
     assert "use an image of this architecture" in result.stderr
+
+
+def _poll(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    """Whether ``condition`` held within ``seconds`` (checked every 0.1 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_start_script_installs_new_authorized_keys_while_sshd_runs(tmp_path: Path) -> None:
+    paths = _script_paths(tmp_path)
+    mounted = tmp_path / "authorized-keys" / "authorized_keys"
+    mounted.write_text("ssh-ed25519 AAAA first\n")
+    home = tmp_path / "home"
+    real = tmp_path / "etc-passwd"
+    real.write_text(f"dev:x:{os.getuid()}:{os.getgid()}:DevServer user:{home}:/bin/sh\n")
+    text = render_start_script(paths).replace("/etc/passwd", str(real))
+    (tmp_path / "config" / "start.sh").write_text(text)
+    installed = home / ".ssh" / "authorized_keys"
+    fake_sshd = tmp_path / "sshd"
+    fake_sshd.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake_sshd.chmod(0o755)
+    script = str(tmp_path / "config" / "start.sh")
+    sshd = subprocess.Popen(
+        ["/bin/sh", script],
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "SSHD": str(fake_sshd),
+            "DEVSERVER_KEYS_POLL": "0.2",
+        },
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert _poll(lambda: installed.exists())
+        assert installed.read_text() == "ssh-ed25519 AAAA first\n"
+        installed.write_text("ssh-ed25519 AAAA edited by hand\n")
+        time.sleep(1)
+        assert installed.read_text() == "ssh-ed25519 AAAA edited by hand\n"
+
+        # The kubelet swaps the Secret's files for a new version.
+        mounted.write_text("ssh-ed25519 AAAA first\nssh-ed25519 AAAA second\n")
+
+        assert _poll(lambda: "second" in installed.read_text())
+        assert installed.read_text() == "ssh-ed25519 AAAA first\nssh-ed25519 AAAA second\n"
+        assert stat.S_IMODE(installed.stat().st_mode) == 0o600
+    finally:
+        sshd.kill()
+        sshd.wait()
+    assert _poll(lambda: not _running(script)), "the key loop outlived sshd"
+
+
+def _running(script: str) -> bool:
+    """Whether a process runs ``script`` (its command line names it)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if script.encode() in (proc / "cmdline").read_bytes() and state not in "ZX":
+                return True
+        except OSError:
+            continue
+    return False
