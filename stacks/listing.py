@@ -1,4 +1,4 @@
-"""Reading DevServers: ``list`` from one label-selected call, ``describe`` in full.
+"""Reading DevServers: ``list`` from label-selected calls, ``describe`` in full.
 
 Listing reads the cluster only (never a stack, never the Pulumi SDK), so its
 cost does not grow with the number of stacks in the backend.
@@ -19,7 +19,7 @@ from devservers.components.idleness import (
     idle_stop_reason,
     idle_timeout_of,
 )
-from devservers.components.naming import stack_name
+from devservers.components.naming import parse_stack_name, stack_name
 from devservers.components.specs import GPU_RESOURCE
 from devservers.stacks.base.background import in_background
 from devservers.stacks.base.errors import (
@@ -41,9 +41,12 @@ from devservers.stacks.sizing import flavor_drift, live_sizing, main_container
 
 
 def list_servers(settings: Settings, all_users: bool = False, wide: bool = False) -> list[Server]:
-    """The user's DevServers (or everyone's): their Deployments and activity Leases (two calls).
+    """The user's DevServers (or everyone's): Deployments, ConfigMaps and Leases (three calls).
 
-    With ``wide``, a third call (their pods) fills in each server's node.
+    A server whose ConfigMap or Lease exists without its Deployment (a create
+    that failed, e.g. on a full disk, or one still in progress) is listed as
+    ``Incomplete``, with the command that removes what it left. With
+    ``wide``, a fourth call (their pods) fills in each server's node.
 
     Raises:
         ClusterUnavailable: The API server cannot be reached.
@@ -53,6 +56,7 @@ def list_servers(settings: Settings, all_users: bool = False, wide: bool = False
         selector, namespace = lbl.SELECTOR, None
     else:
         selector, namespace = lbl.owner_selector(settings.user), settings.server_namespace
+    config_maps = in_background(lambda: cluster.labelled("configmaps", selector, namespace))
     found = cluster.labelled("deployments", selector, namespace)
     now = datetime.now(UTC)
     servers = [_listed(d, settings, now) for d in found]
@@ -68,7 +72,45 @@ def list_servers(settings: Settings, all_users: bool = False, wide: bool = False
     if wide:
         nodes = _nodes(cluster.labelled("pods", selector, namespace))
         servers = [replace(s, node=nodes.get((s.namespace, s.stack))) for s in servers]
+    servers += _incomplete(servers, config_maps.result(), leases)
     return sorted(servers, key=lambda s: (s.user, s.name))
+
+
+def _incomplete(
+    servers: list[Server], config_maps: list[dict[str, Any]], leases: dict[tuple[str, str], Any]
+) -> list[Server]:
+    """Servers that left a ConfigMap or a Lease and have no Deployment, as ``Incomplete``."""
+    listed = {(s.namespace, s.stack) for s in servers}
+    left: dict[tuple[str, str], dict[str, Any]] = {}
+    for config_map in config_maps:
+        meta = config_map["metadata"]
+        left.setdefault((meta["namespace"], (meta.get("labels") or {}).get(lbl.STACK, "")), meta)
+    for where in leases:
+        left.setdefault(where, {})
+    found = []
+    for (namespace, stack), meta in left.items():
+        parsed = parse_stack_name(stack)
+        if (namespace, stack) in listed or parsed is None:
+            continue
+        user, name = parsed
+        notes, labels = meta.get("annotations") or {}, meta.get("labels") or {}
+        found.append(
+            Server(
+                name=name,
+                user=user,
+                namespace=namespace,
+                stack=stack,
+                flavor=labels.get(lbl.FLAVOR, ""),
+                status="Incomplete",
+                expiry=parse_instant(notes[lbl.EXPIRY])
+                if lbl.EXPIRY in notes
+                else datetime.max.replace(tzinfo=UTC),
+                created=parse_instant(meta["creationTimestamp"]) if meta else None,
+                notice=f"no Deployment: a create that failed (or is still running) left objects; "
+                f"'devctl delete {name}' removes them, claims kept",
+            )
+        )
+    return found
 
 
 def _with_holder(server: Server, deployment: dict[str, Any], settings: Settings) -> Server:

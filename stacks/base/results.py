@@ -13,7 +13,8 @@ class Server:
     """One DevServer as seen on the cluster.
 
     Attributes:
-        status: ``Running`` (a Ready pod), ``Pending``, or ``Stopped`` (0 replicas).
+        status: ``Running`` (a Ready pod), ``Pending``, ``Stopped`` (0 replicas), or
+            ``Incomplete`` (objects left without a Deployment: ``list`` only).
         expiry: UTC instant after which the reaper destroys (or, with the
             ``stop`` policy, stops) it.
         expiring_soon: The expiry lies within the warning window.

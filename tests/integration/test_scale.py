@@ -1,4 +1,4 @@
-"""Fast paths at scale: listing costs one API call however many servers exist;
+"""Fast paths at scale: listing costs three API calls however many servers exist;
 the consistency sweep finds stacks without objects and objects without stacks."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def api_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 @pytest.mark.parametrize("count", [3, 30])
-def test_list_is_two_api_calls_at_any_size(
+def test_list_is_three_api_calls_at_any_size(
     settings: Settings,
     namespace: str,
     apps: client.AppsV1Api,
@@ -72,14 +72,53 @@ def test_list_is_two_api_calls_at_any_size(
     api_calls.clear()
 
     mine = list_servers(settings)
-    assert len(api_calls) == 2, api_calls  # Deployments, then their activity Leases
+    assert len(api_calls) == 3, api_calls  # Deployments, ConfigMaps, activity Leases
     assert sorted(s.name for s in mine) == sorted(f"s{i}" for i in range(count))
     assert {s.status for s in mine} == {"Stopped"}
 
     api_calls.clear()
     everyone = list_servers(settings, all_users=True)
-    assert len(api_calls) == 2, api_calls
+    assert len(api_calls) == 3, api_calls
     assert {("bob", "theirs"), ("alice", "s0")} <= {(s.user, s.name) for s in everyone}
+
+
+def test_list_shows_what_a_failed_create_left_without_a_deployment(
+    settings: Settings, namespace: str, core: client.CoreV1Api, apps: client.AppsV1Api
+) -> None:
+    # A create that failed on a full disk left the ConfigMap (and Secrets) of
+    # alice.half; another left only the Lease of alice.lease.
+    apps.create_namespaced_deployment(namespace, labelled_deployment("alice", "whole"))
+    for name in ("whole", "half"):
+        core.create_namespaced_config_map(
+            namespace,
+            client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(
+                    name=f"{name}-sshd",
+                    labels=lbl.server_labels("alice", name, f"alice.{name}", "cpu-small"),
+                    annotations={lbl.EXPIRY: "2099-01-01T00:00:00Z"},
+                )
+            ),
+        )
+    client.CoordinationV1Api(apps.api_client).create_namespaced_lease(
+        namespace,
+        client.V1Lease(
+            metadata=client.V1ObjectMeta(
+                name="lease", labels=lbl.server_labels("alice", "lease", "alice.lease", "cpu-small")
+            ),
+            spec=client.V1LeaseSpec(),
+        ),
+    )
+
+    listed = {s.name: s for s in list_servers(settings)}
+
+    assert {n: s.status for n, s in listed.items()} == {
+        "whole": "Stopped",
+        "half": "Incomplete",
+        "lease": "Incomplete",
+    }
+    assert listed["half"].flavor == "cpu-small"
+    assert listed["half"].expiry.year == 2099
+    assert "'devctl delete half' removes them" in (listed["half"].notice or "")
 
 
 def test_sweep_reports_stacks_without_objects_and_objects_without_stacks(
