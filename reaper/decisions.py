@@ -1,15 +1,16 @@
 """What the reaper does with one observed DevServer at a given instant. Pure, no I/O.
 
 Order of precedence: a server whose deletion is due is destroyed; under the
-``stop`` policy a running server past its expiry is stopped; a server
-within the warning window that was not yet warned about this expiry is
-warned. Then the idle stop (:mod:`devservers.components.idleness`), for a
-running server that has one: within the idle warning window → warned once
-per idle period; idle for its timeout and warned at least the window before →
-stopped; otherwise it is reported as
-``active`` (with the deciding signal, recorded on its Lease when it is a
-compute signal) or ``idle``. Everything else is left alone. A server whose
-last attempts failed waits out an exponential backoff before the next one.
+``stop`` policy a running server past its expiry is stopped; a server that
+left objects without a Deployment is reported (``incomplete``) until its
+expiry makes it due; a server within the warning window that was not yet
+warned about this expiry is warned. Then the idle stop
+(:mod:`devservers.components.idleness`), for a running server that has one:
+within the idle warning window → warned once per idle period; idle for its
+timeout and warned at least the window before → stopped; otherwise it is
+reported as ``active`` (with the deciding signal, recorded on its Lease when
+it is a compute signal) or ``idle``. Everything else is left alone. A server
+whose last attempts failed waits out an exponential backoff before the next one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ from devservers.components.idleness import Thresholds, judge, stop_time, warning
 from devservers.stacks import Observed, Settings
 
 Action = Literal[
-    "delete", "stop", "warn", "idle-stop", "idle-warn", "active", "idle", "skip", "none"
+    "delete",
+    "stop",
+    "warn",
+    "idle-stop",
+    "idle-warn",
+    "active",
+    "idle",
+    "incomplete",
+    "skip",
+    "none",
 ]
 
 BACKOFF_BASE = timedelta(minutes=1)
@@ -117,6 +127,12 @@ def decide(server: Observed, now: datetime, rules: Rules) -> Decision:
                 f"{server.last_error or 'failed'}; {server.failures} failed attempt(s), "
                 f"next after {format_instant(retry)}",
             )
+    if decision.action == "none" and server.replicas is None:
+        return Decision(
+            "incomplete",
+            "no Deployment: a create that failed (or is still running) left objects; "
+            f"'devctl delete {server.name}' as {server.user} removes them, claims kept",
+        )
     if decision.action == "none" and _expiry_warning_due(server, expiry, now, rules):
         return Decision("warn", warning_message(server, expiry, now, rules))
     return decision

@@ -31,7 +31,7 @@ _FAILED = {
     "idle-warn": "warn-failed",
     "active": "record-failed",
 }
-_REPORTED = ("active", "idle")
+_REPORTED = ("active", "idle", "incomplete")
 """Actions that change nothing but are reported, with the deciding signal."""
 
 
@@ -79,8 +79,9 @@ class Result:
 
     Attributes:
         action: ``delete``, ``stop``, ``warn``, ``idle-stop``, ``idle-warn``,
-            ``skip`` (backoff), or ``active`` / ``idle`` (servers with an idle
-            stop that were left alone).
+            ``skip`` (backoff), ``active`` / ``idle`` (servers with an idle
+            stop that were left alone), or ``incomplete`` (objects without a
+            Deployment, left alone until due).
         state: ``deleted``, ``stopped``, ``warned``, ``skipped``, ``active``,
             ``idle``, ``would-<action>`` or ``<verb>-failed`` (``destroy-failed``
             for ``delete``, ``stop-failed`` for ``idle-stop``).

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from test_devctl import devctl
 from test_outage import settled
+from test_reaper import reap, states
 
 DISK_SIZE = "16m"
 """Size of the backend's tmpfs: room for a few checkpoints, filled in a moment."""
@@ -101,6 +102,22 @@ def test_objects_of_a_stack_whose_state_is_lost_are_removed_by_a_plain_delete(
         if path.is_file():
             path.unlink()  # the checkpoint cut short, with no readable backup left
     (state / "stacks" / "devservers" / "alice.box.json").write_text('{"version": 3, "check')
+    # As a create that failed before its Deployment leaves it: no Deployment either.
+    subprocess.run(
+        ["kubectl", "-n", devctl_env["DEVSERVERS_NAMESPACE"], "delete", "deployment", "box"],
+        env=devctl_env,
+        check=True,
+        capture_output=True,
+    )
+
+    listed = devctl(devctl_env, "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [s for s in json.loads(listed.stdout) if s["name"] == "box"]
+    assert row["status"] == "Incomplete"
+    assert "'devctl delete box' removes them" in row["notice"]
+    report = reap(devctl_env, devctl_env["DEVSERVERS_NAMESPACE"])
+    assert states(report)["box"][0] == "incomplete"
+    assert "'devctl delete box' as alice removes them" in states(report)["box"][1]
 
     deleted = devctl(devctl_env, "delete", "box", "--yes")
 

@@ -83,7 +83,7 @@ def test_a_server_that_just_expired_did_not_expire_0m_ago() -> None:
         (10 * M, 1, "warn"),
         (-1 * M, 1, "stop"),  # expired and running: stop first
         (-1 * M, 0, "none"),  # already stopped: kept for the retention period
-        (-1 * M, None, "none"),  # Deployment gone: nothing to stop, deleted after retention
+        (-1 * M, None, "incomplete"),  # Deployment gone: reported, deleted after retention
         (-24 * 60 * M, 0, "delete"),  # retention over
         (-24 * 60 * M, 1, "delete"),  # retention over, even if started again meanwhile
     ],
@@ -91,6 +91,27 @@ def test_a_server_that_just_expired_did_not_expire_0m_ago() -> None:
 def test_policy_stop(expires_in: timedelta, replicas: int | None, action: str) -> None:
     decided = decide(server(expires_in=expires_in, replicas=replicas), NOW, STOP)
     assert decided.action == action
+
+
+@pytest.mark.parametrize("expires_in", [5 * 60 * M, 10 * M])
+def test_objects_left_without_a_deployment_are_reported_never_warned(expires_in: timedelta) -> None:
+    decided = decide(server(expires_in=expires_in, replicas=None), NOW, DELETE)
+    assert decided.action == "incomplete"
+    assert "no Deployment" in decided.reason
+    assert "'devctl delete box' as alice removes them" in decided.reason
+
+
+def test_a_pass_reports_objects_left_without_a_deployment_and_touches_them_not() -> None:
+    target = FakeTarget(
+        [server("half", 5 * M, replicas=None), server("old", -5 * M, replicas=None)]
+    )
+    report = run_pass(target, DELETE, NOW)
+    assert target.calls == [("destroy", "old")]  # due: the destroy sweeps what is left
+    assert [(r.name, r.action, r.state) for r in report.results] == [
+        ("half", "incomplete", "incomplete"),
+        ("old", "delete", "deleted"),
+    ]
+    assert not report.failed
 
 
 def test_each_expiry_is_warned_once() -> None:
