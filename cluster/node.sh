@@ -245,6 +245,19 @@ up() {
   }
 }
 
+# The network namespace files of this node's pods, as their sandboxes record them.
+pod_netns() {
+  local id
+  for id in $(crictl pods -q 2>/dev/null); do
+    crictl inspectp -o json "$id" 2>/dev/null | python3 -c '
+import json, sys
+spec = json.load(sys.stdin).get("info", {}).get("runtimeSpec", {})
+for ns in spec.get("linux", {}).get("namespaces", []):
+    if ns.get("type") == "network" and ns.get("path"):
+        print(ns["path"])' || true
+  done
+}
+
 # Unmounts every mount point under $1, deepest first.
 unmount_under() {
   local m
@@ -280,16 +293,26 @@ down() {
   # IP). A containerd that was killed (kill -9, a session that ended) is started
   # again for it: it knows its pods from its own root, which outlives it.
   [[ -f $dir/containerd.toml ]] && start_containerd || true
-  alive "$dir/containerd.pid" && { crictl rmp --all --force >/dev/null 2>&1 || true; }
+  local netns=()
+  if alive "$dir/containerd.pid"; then
+    mapfile -t netns < <(pod_netns)
+    crictl rmp --all --force >/dev/null 2>&1 || true
+  fi
   stop "$dir/containerd.pid"
+  # The CRI leaves the namespace of a pod whose processes were killed with it.
+  local ns
+  for ns in "${netns[@]}"; do
+    [[ -e $ns ]] && { umount "$ns" 2>/dev/null || true; rm -f "$ns"; }
+  done
   local f
   # A shim outlives containerd when its pod was not removed: stop it by its PID file.
   for f in "$run"/containerd/io.containerd.runtime.v2.task/*/*/shim.pid; do
     [[ -s $f ]] && kill -9 "$(<"$f")" 2>/dev/null || true
   done
   remove_cni_rules
-  [[ -s $dir/network ]] && read -r bridge subnet <"$dir/network"
-  [[ -n $bridge ]] && ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
+  # (A node started before the network was chosen had this one.)
+  { [[ -s $dir/network ]] && read -r bridge subnet <"$dir/network"; } || bridge=devsrv0
+  ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
   unmount_under "$dir/"
   unmount_under "$run/"
   remove_cgroups "devservers-$name"
