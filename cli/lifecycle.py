@@ -109,8 +109,8 @@ def update(
 
     With --ssh-public-key-file, update replaces the server's authorized keys
     and nothing else: the pod keeps running (sessions, processes, the home),
-    and sshd takes the new keys within about a minute (the kubelet's sync of
-    the mounted Secret). The flavor is left as it is.
+    and sshd takes the new keys within a minute or two (the kubelet's sync
+    of the mounted Secret). The flavor is left as it is.
 
     Examples: devctl update box
               devctl update box --ssh-public-key-file a.pub --ssh-public-key-file b.pub
@@ -148,7 +148,7 @@ def _update_keys(ctx: typer.Context, name: str, files: list[Path], output: str) 
         said = (
             f"{name}: authorized keys updated ({len(updated.added)} added, "
             f"{len(updated.removed)} removed; {len(keys)} in all); sshd uses them within "
-            "about a minute, without a restart"
+            "a minute or two (the kubelet's sync of the Secret), without a restart"
         )
     else:
         said = f"{name} already authorizes exactly these {len(keys)} keys; nothing changed"

@@ -199,10 +199,20 @@ def cluster_provider(settings: Settings) -> pulumi.ProviderResource:
 
     In a pod that is the ServiceAccount's kubeconfig file
     (:mod:`devservers.stacks.kube.incluster`, which says why a path).
+    Secrets and ConfigMaps are updated in place (the provider's default
+    replaces them, and with them the Deployment that mounts them): new
+    authorized keys, or the start script of a newer devservers, then reach
+    the running pod without restarting it.
     """
     import pulumi_kubernetes as k8s
 
-    return k8s.Provider("cluster", kubeconfig=settings.kubeconfig_files, context=settings.context)
+    return k8s.Provider(
+        "cluster",
+        kubeconfig=settings.kubeconfig_files,
+        context=settings.context,
+        enable_config_map_mutable=True,
+        enable_secret_mutable=True,
+    )
 
 
 def server_program(settings: Settings, state: ServerState, wait: bool) -> Callable[[], None]:

@@ -293,7 +293,7 @@ def test_keys_change_in_place_and_the_pod_keeps_running(
     _keygen(laptop)
     first, second = box.key.with_suffix(".pub"), laptop.with_suffix(".pub")
     pods = _pods(core, box.namespace)
-    generation = apps.read_namespaced_deployment("box", box.namespace).metadata.generation
+    revision = _revision(apps, box.namespace)
     mark = uuid.uuid4().hex
     assert devctl(box.env, "ssh", "box", "--", f"echo {mark} > ~/mark").returncode == 0
 
@@ -327,10 +327,16 @@ def test_keys_change_in_place_and_the_pod_keeps_running(
     kept = box.ssh(*only, str(laptop), "devserver-box", "cat ~/mark")
     assert kept.stdout.strip() == mark, kept.stderr  # the same home: the same pod
     assert _pods(core, box.namespace) == pods
-    assert apps.read_namespaced_deployment("box", box.namespace).metadata.generation == generation
+    assert _revision(apps, box.namespace) == revision  # the pod template is unchanged
     again = devctl(box.env, "update", "box", "--ssh-public-key-file", str(first),
                    "--ssh-public-key-file", str(second))  # fmt: skip
     assert "already authorizes exactly these 2 keys; nothing changed" in again.stderr
+
+
+def _revision(apps: client.AppsV1Api, ns: str) -> str:
+    """The Deployment's rollout revision: a new pod template makes a new one."""
+    notes = apps.read_namespaced_deployment("box", ns).metadata.annotations
+    return notes["deployment.kubernetes.io/revision"]
 
 
 def _pods(core: client.CoreV1Api, ns: str) -> list[tuple[str, int]]:
