@@ -18,7 +18,8 @@ class Facts:
 
     Attributes:
         deployment: The Deployment, or ``None`` before it exists.
-        events: Events of the namespace whose ``involvedObject`` is one of these objects.
+        events: Events of the namespace whose ``involvedObject`` is one of these
+            objects, by UID: not those of an earlier server of the same name.
     """
 
     deployment: Json | None
@@ -37,12 +38,19 @@ def read_facts(cluster: Cluster, namespace: str, user: str, name: str) -> Facts:
     deployments = cluster.labelled("deployments", selector, namespace)
     replica_sets = cluster.labelled("replicasets", selector, namespace)
     pods = cluster.labelled("pods", selector, namespace)
-    names = {name_of(o) for o in [*deployments, *replica_sets, *pods]} | {name}
+    objects = [*deployments, *replica_sets, *pods]
+    uids = {o["metadata"].get("uid") for o in objects}
+    names = {name_of(o) for o in objects}
     events = [
-        e
-        for e in cluster.labelled("events", "", namespace)
-        if (e.get("involvedObject") or {}).get("name") in names
+        e for e in cluster.labelled("events", "", namespace) if _about(e, uids - {None}, names)
     ]
     return Facts(
         deployments[0] if deployments else None, tuple(replica_sets), tuple(pods), tuple(events)
     )
+
+
+def _about(event: Json, uids: set[str], names: set[str]) -> bool:
+    """Whether ``event`` is about one of the objects (by UID; by name if it names no UID)."""
+    involved = event.get("involvedObject") or {}
+    uid = involved.get("uid")
+    return uid in uids if uid else involved.get("name") in names

@@ -376,3 +376,40 @@ def test_a_deployment_no_controller_acts_on_ends_the_wait_naming_it(
         caught.value.message
     )
     assert "control plane" in (caught.value.hint or "")
+
+
+def test_facts_hold_only_events_of_the_current_server_not_an_earlier_one_of_its_name() -> None:
+    from devservers.stacks.kube.facts import read_facts
+
+    def obj(kind: str, name: str, uid: str) -> dict[str, Any]:
+        return {"kind": kind, "metadata": {"name": name, "uid": uid, "namespace": "ns"}}
+
+    def event(kind: str, name: str, uid: str | None, message: str) -> dict[str, Any]:
+        involved = {"kind": kind, "name": name, **({"uid": uid} if uid else {})}
+        return {"involvedObject": involved, "message": message}
+
+    listed = {
+        "deployments": [obj("Deployment", "box", "d-now")],
+        "replicasets": [obj("ReplicaSet", "box-1", "rs-now")],
+        "pods": [obj("Pod", "box-1-a", "p-now")],
+        "events": [
+            event("Deployment", "box", "d-before", "ScalingReplicaSet of the deleted box"),
+            event("Pod", "box-1-a", "p-before", "a pod of that name, before"),
+            event("Deployment", "box", "d-now", "ScalingReplicaSet now"),
+            event("Pod", "box-1-a", "p-now", "Started now"),
+            event("Pod", "box-1-a", None, "no uid: matched by name"),
+            event("Deployment", "other", "d-other", "another server"),
+        ],
+    }
+
+    class Cluster:
+        def labelled(self, kind: str, selector: str, namespace: str | None) -> list[Any]:
+            return listed[kind]
+
+    facts = read_facts(Cluster(), "ns", "alice", "box")  # type: ignore[arg-type]
+
+    assert [e["message"] for e in facts.events] == [
+        "ScalingReplicaSet now",
+        "Started now",
+        "no uid: matched by name",
+    ]
