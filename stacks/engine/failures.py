@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from typing import ParamSpec, TypeVar
 from pulumi import automation as auto
 
 from devservers.stacks.base.errors import Busy, Conflict, ProvisionError, server_not_found
+from devservers.stacks.engine.backends import PASSPHRASE_VARS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -87,6 +89,8 @@ _GONE = re.compile(r'(?:update|read) of resource "[^"]+" failed: \S+ "[^"]+" not
 def _hint(text: str, name: str) -> str | None:
     if "plugin" in text and "kubernetes" in text:
         return TOOLCHAIN_HINT
+    if "incorrect passphrase" in text:
+        return passphrase_hint()
     if _GONE.search(text):
         return (
             "an object of the server was deleted outside devctl; "
@@ -98,6 +102,27 @@ def _hint(text: str, name: str) -> str | None:
             f"(never a claim) with kubectl, then run 'devctl repair {name}'"
         )
     return None
+
+
+def passphrase_hint() -> str:
+    """Which passphrase devctl gave the engine, and the other one a stack may be sealed with.
+
+    devctl passes ``PULUMI_CONFIG_PASSPHRASE(_FILE)`` from the environment
+    when one is set, else its own passphrase file (:mod:`.backends`); a stack
+    made the other way cannot be opened with it.
+    """
+    own = "devctl's own passphrase file (passphrase in devctl's config directory, ~/.config/devctl)"
+    used = next((var for var in PASSPHRASE_VARS if os.environ.get(var) is not None), None)
+    if used is None:
+        return (
+            f"devctl used {own}; a stack made with PULUMI_CONFIG_PASSPHRASE(_FILE) set "
+            "(a team's passphrase) needs that variable set again"
+        )
+    return (
+        f"devctl used {used} from the environment; a stack made while neither "
+        f"PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE was set is sealed with {own}: "
+        f"unset {used} to use it"
+    )
 
 
 def _tail(exc: auto.CommandError) -> str:

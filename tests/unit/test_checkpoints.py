@@ -200,3 +200,36 @@ def test_an_update_over_an_object_deleted_by_hand_names_repair() -> None:
     with pytest.raises(ProvisionError) as failed, failures.engine_errors("alice.box", "update"):
         raise auto.CommandError(CommandResult("", stderr, 255))
     assert failed.value.hint and "'devctl repair box'" in failed.value.hint
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "devctl used devctl's own passphrase file"),
+        ({"PULUMI_CONFIG_PASSPHRASE": "team"}, "unset PULUMI_CONFIG_PASSPHRASE to use it"),
+        ({"PULUMI_CONFIG_PASSPHRASE_FILE": "/t"}, "unset PULUMI_CONFIG_PASSPHRASE_FILE to use it"),
+    ],
+)
+def test_a_wrong_passphrase_names_the_one_devctl_used_and_its_own_file(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
+) -> None:
+    from pulumi import automation as auto
+    from pulumi.automation._cmd import CommandResult
+
+    from devservers.stacks.base.errors import ProvisionError
+    from devservers.stacks.engine.failures import engine_errors
+
+    for var in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    text = (
+        "error: getting stack configuration: incorrect passphrase, please set "
+        "PULUMI_CONFIG_PASSPHRASE to the correct passphrase"
+    )
+
+    with pytest.raises(ProvisionError) as raised, engine_errors("alice.box", "update"):
+        raise auto.CommandError(CommandResult("", text, 255))
+
+    assert named in (raised.value.hint or "")
+    assert "passphrase in devctl's config directory" in (raised.value.hint or "")
