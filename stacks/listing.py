@@ -6,6 +6,7 @@ cost does not grow with the number of stacks in the backend.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -39,14 +40,19 @@ from devservers.stacks.kube.readiness import blocked, name_of
 from devservers.stacks.ownership import held_elsewhere, not_in_this_backend, require_held_here
 from devservers.stacks.sizing import flavor_drift, live_sizing, main_container
 
+LEFT_KINDS = ("configmaps", "secrets", "services")
+"""Kinds besides Deployments and Leases that ``list`` reads (at once) to find what a create left."""
+
 
 def list_servers(settings: Settings, all_users: bool = False, wide: bool = False) -> list[Server]:
-    """The user's DevServers (or everyone's): Deployments, ConfigMaps and Leases (three calls).
+    """The user's DevServers (or everyone's): every kind of object a server owns, one call each.
 
-    A server whose ConfigMap or Lease exists without its Deployment (a create
-    that failed, e.g. on a full disk, or one still in progress) is listed as
-    ``Incomplete``, with the command that removes what it left. With
-    ``wide``, a fourth call (their pods) fills in each server's node.
+    Deployments and activity Leases give the servers; ConfigMaps, Secrets and
+    Services (read in parallel) the ones that left objects and have no
+    Deployment (a create that failed, e.g. on a full disk, or one still in
+    progress): those are listed as ``Incomplete``, with the command that
+    removes what they left. With ``wide``, one more call (their pods) fills
+    in each server's node.
 
     Raises:
         ClusterUnavailable: The API server cannot be reached.
@@ -56,7 +62,10 @@ def list_servers(settings: Settings, all_users: bool = False, wide: bool = False
         selector, namespace = lbl.SELECTOR, None
     else:
         selector, namespace = lbl.owner_selector(settings.user), settings.server_namespace
-    config_maps = in_background(lambda: cluster.labelled("configmaps", selector, namespace))
+    others = [
+        in_background(lambda kind=kind: cluster.labelled(kind, selector, namespace))
+        for kind in LEFT_KINDS
+    ]
     found = cluster.labelled("deployments", selector, namespace)
     now = datetime.now(UTC)
     servers = [_listed(d, settings, now) for d in found]
@@ -72,18 +81,26 @@ def list_servers(settings: Settings, all_users: bool = False, wide: bool = False
     if wide:
         nodes = _nodes(cluster.labelled("pods", selector, namespace))
         servers = [replace(s, node=nodes.get((s.namespace, s.stack))) for s in servers]
-    servers += _incomplete(servers, config_maps.result(), leases)
+    servers += _incomplete(servers, [o for found in others for o in _allowed(found)], leases)
     return sorted(servers, key=lambda s: (s.user, s.name))
 
 
+def _allowed(found: Future[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The objects listed, or none where these credentials may not list that kind."""
+    try:
+        return found.result()
+    except Forbidden:
+        return []
+
+
 def _incomplete(
-    servers: list[Server], config_maps: list[dict[str, Any]], leases: dict[tuple[str, str], Any]
+    servers: list[Server], objects: list[dict[str, Any]], leases: dict[tuple[str, str], Any]
 ) -> list[Server]:
-    """Servers that left a ConfigMap or a Lease and have no Deployment, as ``Incomplete``."""
+    """Servers that left objects (or a Lease) and have no Deployment, as ``Incomplete``."""
     listed = {(s.namespace, s.stack) for s in servers}
     left: dict[tuple[str, str], dict[str, Any]] = {}
-    for config_map in config_maps:
-        meta = config_map["metadata"]
+    for obj in objects:
+        meta = obj["metadata"]
         left.setdefault((meta["namespace"], (meta.get("labels") or {}).get(lbl.STACK, "")), meta)
     for where in leases:
         left.setdefault(where, {})

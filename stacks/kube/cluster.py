@@ -136,8 +136,8 @@ class Cluster:
 
         Args:
             kind: ``namespaces`` (``namespace`` ``None``), ``deployments``,
-                ``configmaps`` or ``pods`` (any namespace), or ``replicasets``,
-                ``services``, ``secrets``, ``leases`` or ``events`` (one namespace).
+                ``configmaps``, ``secrets``, ``services`` or ``pods`` (any
+                namespace), or ``replicasets``, ``leases`` or ``events`` (one namespace).
             selector: A label selector (``""``: every object).
             namespace: One namespace, or ``None`` for all of them.
 
@@ -155,8 +155,14 @@ class Cluster:
                 lambda: self.core.list_namespaced_config_map,
             ),
             "replicasets": (None, lambda: self.apps.list_namespaced_replica_set),
-            "services": (None, lambda: self.core.list_namespaced_service),
-            "secrets": (None, lambda: self.core.list_namespaced_secret),
+            "services": (
+                lambda: self.core.list_service_for_all_namespaces,
+                lambda: self.core.list_namespaced_service,
+            ),
+            "secrets": (
+                lambda: self.core.list_secret_for_all_namespaces,
+                lambda: self.core.list_namespaced_secret,
+            ),
             "leases": (None, lambda: self.coordination.list_namespaced_lease),
             "pods": (
                 lambda: self.core.list_pod_for_all_namespaces,
