@@ -3,9 +3,10 @@
 # with a config of the project's own, and the pinned kubelet, registered as
 # node real-0 beside kwok's fake nodes. DevServer pods of the cpu flavors run
 # here for real. Files live under .cluster/NAME-node, sockets under
-# /run/devservers-NAME. The host state the kubelet and the CNI plugins change
-# (sysctls, iptables chains, the bridge, cgroups, mounts, directories) is
-# recorded before the first start and undone by `down`.
+# /run/devservers-NAME-HASH (HASH: of that directory). The host state the
+# kubelet and the CNI plugins change (sysctls, iptables chains, the bridge,
+# cgroups, mounts, directories) is recorded before the first start and undone
+# by `down`.
 #
 # Usage: cluster/node.sh up     start what is not running, import the images
 #                               (idempotent); exit 3 with one line naming the
@@ -19,7 +20,10 @@ eval "$("$repo/toolchain/env.sh")"
 name="${DEVSERVERS_CLUSTER_NAME:-devservers}"
 node=real-0
 dir="$repo/.cluster/$name-node"
-run="/run/devservers-$name"
+# Names on the host are this checkout's own (two checkouts may both run a
+# cluster named NAME; a stale one's `down` must never touch the live one's).
+node_id="devservers-$name-$(printf %s "$dir" | sha256sum | cut -c1-8)"
+run="/run/$node_id"
 sock="$run/containerd.sock"
 pki="$KWOK_WORKDIR/clusters/$name/pki"
 # The bridge and pod network, chosen at the first start (cluster/pod_network.py).
@@ -115,7 +119,7 @@ TOML
   cat >"$dir/cni/net.d/10-devservers.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
-  "name": "devservers-$name",
+  "name": "$node_id",
   "plugins": [
     {"type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": true,
      "hairpinMode": true,
@@ -141,7 +145,7 @@ authentication:
 authorization: {mode: Webhook}
 containerRuntimeEndpoint: unix://$sock
 cgroupDriver: cgroupfs
-cgroupRoot: /devservers-$name
+cgroupRoot: /$node_id
 failSwapOn: false
 failCgroupV1: false
 makeIPTablesUtilChains: false
@@ -203,11 +207,11 @@ make_cgroups() {
   local base
   for base in /sys/fs/cgroup/*/; do
     [[ -f ${base}cgroup.procs && ! -L ${base%/} ]] || continue
-    mkdir -p "${base}devservers-$name"
+    mkdir -p "${base}$node_id"
   done
   if [[ -f /sys/fs/cgroup/cpuset/cpuset.cpus ]]; then
-    cp /sys/fs/cgroup/cpuset/cpuset.cpus "/sys/fs/cgroup/cpuset/devservers-$name/cpuset.cpus"
-    cp /sys/fs/cgroup/cpuset/cpuset.mems "/sys/fs/cgroup/cpuset/devservers-$name/cpuset.mems"
+    cp /sys/fs/cgroup/cpuset/cpuset.cpus "/sys/fs/cgroup/cpuset/$node_id/cpuset.cpus"
+    cp /sys/fs/cgroup/cpuset/cpuset.mems "/sys/fs/cgroup/cpuset/$node_id/cpuset.mems"
   fi
 }
 
@@ -278,7 +282,7 @@ remove_cgroups() {
 # Deletes the NAT rules and chains the bridge plugin made for this network.
 remove_cni_rules() {
   local rule chain
-  { iptables -t nat -S POSTROUTING 2>/dev/null || true; } | { grep -F "devservers-$name" || true; } |
+  { iptables -t nat -S POSTROUTING 2>/dev/null || true; } | { grep -F "$node_id" || true; } |
   while read -r rule; do
     chain="$(sed -n 's/.* -j \(CNI-[0-9a-f]*\).*/\1/p' <<<"$rule")"
     eval "iptables -t nat ${rule/-A/-D}" 2>/dev/null || true
@@ -315,7 +319,7 @@ down() {
   ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
   unmount_under "$dir/"
   unmount_under "$run/"
-  remove_cgroups "devservers-$name"
+  remove_cgroups "$node_id"
   if [[ -f $dir/host-state ]]; then
     local kind a b
     while read -r kind a b; do
