@@ -101,6 +101,8 @@ def _incomplete(
     left: dict[tuple[str, str], dict[str, Any]] = {}
     for obj in objects:
         meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):  # on its way out
+            continue
         left.setdefault((meta["namespace"], (meta.get("labels") or {}).get(lbl.STACK, "")), meta)
     for where in leases:
         left.setdefault(where, {})
