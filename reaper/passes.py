@@ -83,8 +83,9 @@ class Result:
             stop that were left alone), or ``incomplete`` (objects without a
             Deployment, left alone until due).
         state: ``deleted``, ``stopped``, ``warned``, ``skipped``, ``active``,
-            ``idle``, ``would-<action>`` or ``<verb>-failed`` (``destroy-failed``
-            for ``delete``, ``stop-failed`` for ``idle-stop``).
+            ``idle``, ``would-<action>``, ``<verb>-failed`` (``destroy-failed``
+            for ``delete``, ``stop-failed`` for ``idle-stop``), or
+            ``interrupted`` (a stop signal cut the action short; not a failure).
         reason: Why, in words: the expiry, the idle signals, a lock, an error.
     """
 
@@ -158,7 +159,7 @@ def run_pass(
         if dry_run or decision.action == "skip":
             state = "skipped" if decision.action == "skip" else f"would-{decision.action}"
             return _result(server, decision, state, decision.reason)
-        return _act(target, server, decision, rules, now)
+        return _act(target, server, decision, rules, now, stopping)
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         results = tuple(r for r in pool.map(handle, decided) if r is not None)
@@ -173,7 +174,12 @@ def run_pass(
 
 
 def _act(
-    target: Target, server: Observed, decision: Decision, rules: Rules, now: datetime
+    target: Target,
+    server: Observed,
+    decision: Decision,
+    rules: Rules,
+    now: datetime,
+    stopping: threading.Event | None,
 ) -> Result:
     try:
         if decision.action == "delete":
@@ -189,6 +195,8 @@ def _act(
         else:
             outcome = target.warn(server, decision.reason)
     except Exception as exc:  # one server's failure must never stop the pass
+        if stopping is not None and stopping.is_set():
+            return _interrupted(server, decision, exc)
         return _failed(target, server, decision, exc, now)
     if decision.action == "active":
         return _result(server, decision, outcome.state, decision.reason)
@@ -212,6 +220,17 @@ def _failed(
         except Exception:  # recording is best effort
             log.warning("could not record the failure on %s", server.stack, exc_info=True)
     return _result(server, decision, state, reason)
+
+
+def _interrupted(server: Observed, decision: Decision, exc: Exception) -> Result:
+    """An action a stop signal cut short (Ctrl-C reaches the engine too): no failure, no backoff.
+
+    The next pass takes the server up again at once; what the engine left is
+    cleared first, as after any interrupted command.
+    """
+    why = exc.message if isinstance(exc, DevserversError) else f"{type(exc).__name__}: {exc}"
+    log.warning("interrupted %s: %s", server.stack, why)
+    return _result(server, decision, "interrupted", f"interrupted by a stop signal: {why}")
 
 
 def _result(server: Observed, decision: Decision, state: str, reason: str) -> Result:

@@ -174,6 +174,7 @@ def test_reaper_interrupted_at_every_step(
         print(f"reaper {'interrupted' if killed else 'finished'} at {point!r}")
         check_round(env, namespace)
     finished = devctl(env, *reaper)
+    print(finished.stdout, finished.stderr)
     assert finished.returncode == 0, finished.stderr
     check_round(env, namespace)
     assert leftovers()[0] == []

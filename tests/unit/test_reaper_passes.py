@@ -236,6 +236,21 @@ def test_a_stop_finishes_the_server_in_hand_and_starts_no_other() -> None:
     assert [(r.name, r.state) for r in report.results] == [("old0", "deleted")]
 
 
+def test_an_action_a_stop_signal_cut_short_is_interrupted_not_failed() -> None:
+    # Ctrl-C reaches the engine too: the destroy in hand fails as cancelled.
+    stopping = threading.Event()
+    cancelled = ProvisionError("destroy of stack 'alice.old0' failed:")
+    target = StoppedMidway([server(f"old{i}", -5 * M) for i in range(2)], stopping)
+    target.fail = {"old0": cancelled}
+
+    report = run_pass(target, DELETE, NOW, stopping=stopping)
+
+    assert [(r.name, r.state) for r in report.results] == [("old0", "interrupted")]
+    assert report.results[0].reason.startswith("interrupted by a stop signal: destroy of")
+    assert target.failures == []  # no backoff: the next pass takes it up at once
+    assert not report.failed
+
+
 class PairedTarget(FakeTarget):
     """Destroys that complete only when ``partners`` of them run at once."""
 
