@@ -65,7 +65,7 @@ class Context:
 def run() -> None:
     """The ``devctl`` entry point: SIGTERM and SIGHUP are Ctrl-C, and end the engine first.
 
-    A command that succeeded exits at once (:func:`exit_now`).
+    Every command exits at once with its code (:func:`exit_now`), failed ones too.
     """
     import signal
 
@@ -76,21 +76,24 @@ def run() -> None:
     try:
         app()
     except SystemExit as exc:
-        if exc.code not in (0, None):
+        if exc.code is not None and not isinstance(exc.code, int):
             raise
+        exit_now(exc.code or 0)
     exit_now()
 
 
-def exit_now() -> None:
-    """Exits 0 once stdout, stderr and the logs are flushed, skipping the interpreter's teardown.
+def exit_now(code: int = 0) -> None:
+    """Exits with ``code`` once stdout, stderr and the logs are flushed, skipping the teardown.
 
-    After an engine operation, that teardown (the Automation API's gRPC
-    servers and their threads, the garbage of the Pulumi and Kubernetes
-    modules) costs a quarter of a second or more, after everything was done.
-    Nothing is left to finish: the engine processes have ended, and the
-    guard of :mod:`devservers.stacks.engine.guard` watches a pipe the kernel
-    closes at any exit. Output that cannot be flushed (a closed pipe) takes
-    the ordinary exit instead, which reports it.
+    After an engine operation, the interpreter's teardown (the Automation
+    API's gRPC servers and their threads, the garbage of the Pulumi and
+    Kubernetes modules) costs a quarter of a second or more, after everything
+    was done; after a failure, a thread still waiting on an API server that
+    does not answer could abort it (SIGABRT while finalizing). Nothing is
+    left to finish: the engine processes have ended, and the guard of
+    :mod:`devservers.stacks.engine.guard` watches a pipe the kernel closes at
+    any exit. Output that cannot be flushed (a closed pipe) takes the
+    ordinary exit instead, which reports it.
     """
     import os
 
@@ -98,9 +101,9 @@ def exit_now() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     except (OSError, ValueError):
-        sys.exit(0)
+        sys.exit(code)
     logging.shutdown()
-    os._exit(0)
+    os._exit(code)
 
 
 @app.callback()

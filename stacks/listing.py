@@ -66,29 +66,33 @@ def list_servers(settings: Settings, all_users: bool = False, wide: bool = False
         in_background(lambda kind=kind: cluster.labelled(kind, selector, namespace))
         for kind in LEFT_KINDS
     ]
-    found = cluster.labelled("deployments", selector, namespace)
-    now = datetime.now(UTC)
-    servers = [_listed(d, settings, now) for d in found]
-    servers = [_with_holder(s, d, settings) for s, d in zip(servers, found, strict=True)]
     try:
-        leases, at = list_activity(cluster, selector, namespace)
-    except Forbidden:  # a Role from before the idle stop: no IDLE column values
-        leases, at = {}, now
-    servers = [
-        _with_activity(s, d, leases.get((s.namespace, s.stack)), at)
-        for s, d in zip(servers, found, strict=True)
-    ]
-    if wide:
-        nodes = _nodes(cluster.labelled("pods", selector, namespace))
-        servers = [replace(s, node=nodes.get((s.namespace, s.stack))) for s in servers]
-    servers += _incomplete(servers, [o for found in others for o in _allowed(found)], leases)
+        found = cluster.labelled("deployments", selector, namespace)
+        now = datetime.now(UTC)
+        servers = [_listed(d, settings, now) for d in found]
+        servers = [_with_holder(s, d, settings) for s, d in zip(servers, found, strict=True)]
+        try:
+            leases, at = list_activity(cluster, selector, namespace)
+        except Forbidden:  # a Role from before the idle stop: no IDLE column values
+            leases, at = {}, now
+        servers = [
+            _with_activity(s, d, leases.get((s.namespace, s.stack)), at)
+            for s, d in zip(servers, found, strict=True)
+        ]
+        if wide:
+            nodes = _nodes(cluster.labelled("pods", selector, namespace))
+            servers = [replace(s, node=nodes.get((s.namespace, s.stack))) for s in servers]
+        servers += _incomplete(servers, [o for call in others for o in _allowed(call)], leases)
+    finally:  # no call outlives the listing (a thread left waiting on a frozen API)
+        for call in others:
+            call.exception()
     return sorted(servers, key=lambda s: (s.user, s.name))
 
 
-def _allowed(found: Future[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def _allowed(call: Future[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The objects listed, or none where these credentials may not list that kind."""
     try:
-        return found.result()
+        return call.result()
     except Forbidden:
         return []
 
