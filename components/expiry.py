@@ -102,6 +102,20 @@ def time_left(expiry: datetime, now: datetime) -> str:
     return format_approx(left)
 
 
+def incomplete_notice(name: str, user: str | None = None) -> str:
+    """What ``list`` and the reaper say of a server with objects and no Deployment.
+
+    Args:
+        name: The server.
+        user: Its owner, named when someone else may read it (the reaper's report).
+    """
+    who = f" as {user}" if user else ""
+    return (
+        "no Deployment: a create that failed (or is still running) left objects; "
+        f"'devctl delete {name}'{who} removes them, claims kept"
+    )
+
+
 def expiry_notice(
     name: str,
     expiry: datetime,

@@ -23,6 +23,7 @@ from devservers.components.durations import format_approx, format_duration, form
 from devservers.components.expiry import (
     Policy,
     deletion_due,
+    incomplete_notice,
     is_expired,
     is_expiring_soon,
     retry_after,
@@ -128,11 +129,7 @@ def decide(server: Observed, now: datetime, rules: Rules) -> Decision:
                 f"next after {format_instant(retry)}",
             )
     if decision.action == "none" and server.replicas is None:
-        return Decision(
-            "incomplete",
-            "no Deployment: a create that failed (or is still running) left objects; "
-            f"'devctl delete {server.name}' as {server.user} removes them, claims kept",
-        )
+        return Decision("incomplete", incomplete_notice(server.name, server.user))
     if decision.action == "none" and _expiry_warning_due(server, expiry, now, rules):
         return Decision("warn", warning_message(server, expiry, now, rules))
     return decision

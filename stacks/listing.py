@@ -14,6 +14,7 @@ from typing import Any
 from devservers.components import VolumeSpec
 from devservers.components import labels as lbl
 from devservers.components.durations import format_instant, parse_instant
+from devservers.components.expiry import incomplete_notice
 from devservers.components.idleness import (
     IDLE_STOP_AT,
     WARNED_IDLE,
@@ -125,12 +126,9 @@ def _incomplete(
                 stack=stack,
                 flavor=labels.get(lbl.FLAVOR, ""),
                 status="Incomplete",
-                expiry=parse_instant(notes[lbl.EXPIRY])
-                if lbl.EXPIRY in notes
-                else datetime.max.replace(tzinfo=UTC),
+                expiry=_expiry(notes),
                 created=parse_instant(meta["creationTimestamp"]) if meta else None,
-                notice=f"no Deployment: a create that failed (or is still running) left objects; "
-                f"'devctl delete {name}' removes them, claims kept",
+                notice=incomplete_notice(name),
             )
         )
     return found
@@ -318,14 +316,21 @@ def _server(deployment: dict[str, Any]) -> Server:
         stack=labels.get(lbl.STACK, ""),
         flavor=labels.get(lbl.FLAVOR, ""),
         status=state,
-        expiry=parse_instant(notes[lbl.EXPIRY])
-        if lbl.EXPIRY in notes
-        else datetime.max.replace(tzinfo=UTC),
+        expiry=_expiry(notes),
         created=parse_instant(meta["creationTimestamp"]),
         image=str(container.get("image", "")),
         cpu=_range(requests.get("cpu"), limits.get("cpu")),
         memory=_range(requests.get("memory"), limits.get("memory")),
         gpus=str(limits.get(GPU_RESOURCE) or requests.get(GPU_RESOURCE) or 0),
+    )
+
+
+def _expiry(notes: dict[str, str]) -> datetime:
+    """The expiry annotation's instant; the end of time for an object without one."""
+    return (
+        parse_instant(notes[lbl.EXPIRY])
+        if lbl.EXPIRY in notes
+        else datetime.max.replace(tzinfo=UTC)
     )
 
 

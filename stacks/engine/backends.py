@@ -128,6 +128,11 @@ def prepare(settings: Settings) -> None:
             ) from None
 
 
+def passphrase_var() -> str | None:
+    """The first of :data:`PASSPHRASE_VARS` set in the environment, or ``None``."""
+    return next((var for var in PASSPHRASE_VARS if os.environ.get(var) is not None), None)
+
+
 def secrets_env(settings: Settings) -> dict[str, str]:
     """Engine environment for the secrets provider of ``settings``.
 
@@ -142,9 +147,9 @@ def secrets_env(settings: Settings) -> dict[str, str]:
     """
     if settings.secrets_provider != "passphrase":
         return {}
-    for var in PASSPHRASE_VARS:
-        if os.environ.get(var) is not None:
-            return {var: os.environ[var]}
+    var = passphrase_var()
+    if var is not None:
+        return {var: os.environ[var]}
     if is_shared(settings.backend):
         raise SpecError(
             f"backend {redact(settings.backend)} is shared: its passphrase must be the team's",

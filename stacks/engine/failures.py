@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from typing import ParamSpec, TypeVar
 from pulumi import automation as auto
 
 from devservers.stacks.base.errors import Busy, Conflict, ProvisionError, server_not_found
-from devservers.stacks.engine.backends import PASSPHRASE_VARS
+from devservers.stacks.engine.backends import passphrase_var
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,7 +111,7 @@ def passphrase_hint() -> str:
     made the other way cannot be opened with it.
     """
     own = "devctl's own passphrase file (passphrase in devctl's config directory, ~/.config/devctl)"
-    used = next((var for var in PASSPHRASE_VARS if os.environ.get(var) is not None), None)
+    used = passphrase_var()
     if used is None:
         return (
             f"devctl used {own}; a stack made with PULUMI_CONFIG_PASSPHRASE(_FILE) set "

@@ -21,7 +21,9 @@ import typer.main
 from devservers.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted(p for d in ("cli", "stacks", "reaper") for p in (ROOT / d).rglob("*.py"))
+SOURCES = sorted(
+    p for d in ("cli", "stacks", "reaper", "components") for p in (ROOT / d).rglob("*.py")
+)
 COMMAND = typer.main.get_command(app)
 GLOBAL_OPTIONS = {opt for p in COMMAND.params for opt in p.opts + p.secondary_opts}
 _DEVCTL = re.compile(r"\bdevctl ([^'\";,()\[\]]*)")
